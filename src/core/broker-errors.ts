@@ -1,0 +1,9 @@
+/** A bound on concurrent things (subscribers, waiters) is reached; maps to RESOURCE_EXHAUSTED. */
+export class CapacityError extends Error {
+  override name = "CapacityError";
+}
+
+/** The named thing is not known to the broker; maps to NOT_FOUND. */
+export class NotFoundError extends Error {
+  override name = "NotFoundError";
+}

@@ -1,0 +1,84 @@
+/**
+ * Every bound the broker enforces, in one place. Each has a default chosen for
+ * one host with a handful of collectors; each is a `corrbus serve` option.
+ */
+export interface BrokerLimits {
+  /** Largest payload in bytes. Default 1 MiB: bigger blobs belong in files. */
+  maxPayloadBytes: number;
+  /** Most correlation tags on one event. Default 64. */
+  maxTags: number;
+  /** Longest tag key in bytes. Default 128. */
+  maxTagKeyBytes: number;
+  /** Longest tag value in bytes. Default 1024. */
+  maxTagValueBytes: number;
+  /** Longest workflow_stage, source_process, content_type, subscriber name. Default 128. */
+  maxNameBytes: number;
+  /** Most envelopes in one PublishStream batch. Default 1000. */
+  maxBatchEnvelopes: number;
+  /** Most patterns in one subscription. Default 64. */
+  maxPatterns: number;
+  /** Most concurrent subscribers. Default 1024. */
+  maxSubscribers: number;
+  /** Events queued for one subscriber before it is cut off. Default 10 000. */
+  subscriberQueueEvents: number;
+  /** Events in history. Default 1 000 000. */
+  historyMaxEvents: number;
+  /** Stored bytes in history. Default 512 MiB. */
+  historyMaxBytes: number;
+  /** Correlations tracked at once; the least recently active go first. Default 100 000. */
+  maxActiveWorkflows: number;
+  /** A correlation idle this long (ms) is forgotten by the tracker. Default 1 h. */
+  workflowIdleMs: number;
+  /** Deepest correlation tree (root = depth 0). Default 8. */
+  maxLineageDepth: number;
+  /** Most WaitForResults calls waiting at once. Default 10 000. */
+  maxWaiters: number;
+  /** Longest WaitForResults timeout (ms). Default 1 h. */
+  maxWaitMs: number;
+  /** WaitForResults timeout when none is given (ms). Default 30 s. */
+  defaultWaitMs: number;
+  /** Most tag pairs in one FindByTag query. Default 16. */
+  maxQueryTags: number;
+  /** Largest FindByTag page. Default 1000. */
+  maxFindLimit: number;
+  /** Largest GetTimeline page. Default 100 000. */
+  maxTimelineLimit: number;
+}
+
+/** The defaults of every limit. */
+export const defaultBrokerLimits: Readonly<BrokerLimits> = Object.freeze({
+  maxPayloadBytes: 1024 * 1024,
+  maxTags: 64,
+  maxTagKeyBytes: 128,
+  maxTagValueBytes: 1024,
+  maxNameBytes: 128,
+  maxBatchEnvelopes: 1000,
+  maxPatterns: 64,
+  maxSubscribers: 1024,
+  subscriberQueueEvents: 10_000,
+  historyMaxEvents: 1_000_000,
+  historyMaxBytes: 512 * 1024 * 1024,
+  maxActiveWorkflows: 100_000,
+  workflowIdleMs: 60 * 60 * 1000,
+  maxLineageDepth: 8,
+  maxWaiters: 10_000,
+  maxWaitMs: 60 * 60 * 1000,
+  defaultWaitMs: 30_000,
+  maxQueryTags: 16,
+  maxFindLimit: 1000,
+  maxTimelineLimit: 100_000,
+});
+
+/** Fills defaults and refuses nonsense (a non-positive or non-integer bound). */
+export function validateBrokerLimits(limits: Partial<BrokerLimits> = {}): BrokerLimits {
+  const merged: BrokerLimits = { ...defaultBrokerLimits };
+  for (const [key, value] of Object.entries(limits) as [keyof BrokerLimits, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!(key in defaultBrokerLimits)) throw new Error(`unknown limit "${key}"`);
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new Error(`limit ${key}: ${value} is not a positive integer`);
+    }
+    merged[key] = value;
+  }
+  return merged;
+}

@@ -1,0 +1,540 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type EventEnvelope, EventEnvelopeSchema, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
+import { CapacityError, NotFoundError } from "./broker-errors.js";
+import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
+import { IndexedHistory } from "./indexed-history.js";
+import { InvalidInputError } from "./invalid-input-error.js";
+import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./result-waiter.js";
+import { peekTopic } from "./stored-envelope.js";
+import { Subscription, type SubscriptionOptions } from "./subscription.js";
+import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
+import { TopicRouter } from "./topic-router.js";
+import { type CorrelationState, WorkflowTracker } from "./workflow-tracker.js";
+
+/** Who is on the other end of a connection, as the transport knows it. */
+export interface PeerIdentity {
+  /** Kernel-reported pid, uid, gid when `verified`. */
+  pid?: number;
+  uid?: number;
+  gid?: number;
+  /** True when the kernel vouched for the ids. */
+  verified: boolean;
+}
+
+/** The broker's answer to an accepted event. */
+export interface PublishResult {
+  eventId: number;
+  deliveredCount: number;
+  receivedAtMs: number;
+}
+
+/** A subscribe call, as the service layer hands it over. */
+export interface SubscribeInput {
+  patterns: readonly string[];
+  queueGroup: string;
+  name: string;
+  statedPid: number;
+  fromEventId?: number;
+  fromTimeMs?: number;
+}
+
+/** A FindByTag query. */
+export interface TagQuery {
+  tags: Record<string, string>;
+  topicPattern: string;
+  sinceMs?: number;
+  untilMs?: number;
+  /** 0 for the default. */
+  limit: number;
+  /** Continue after this event id (from a page token); 0 to start. */
+  cursor: number;
+  oldestFirst: boolean;
+}
+
+/** One page of FindByTag. */
+export interface TagQueryPage {
+  ids: number[];
+  /** Cursor for the next page, or 0 on the last page. */
+  nextCursor: number;
+}
+
+/** A correlation as timeline and workflow queries show it. */
+export interface CorrelationView {
+  state: CorrelationState;
+  orphan: boolean;
+  childIds: string[];
+  /** False when the tracker had forgotten it and it was rebuilt from stored events. */
+  tracked: boolean;
+}
+
+/** Counters for GetStats. */
+export interface BrokerStats {
+  eventsPublished: number;
+  eventsStored: number;
+  bytesStored: number;
+  eventsEvicted: number;
+  historyMaxEvents: number;
+  historyMaxBytes: number;
+  eventsDelivered: number;
+  subscribers: number;
+  subscribersCutOff: number;
+  eventsDropped: number;
+  publishesRejected: number;
+  workflowsActive: number;
+  workflowsExpired: number;
+  workflowsEvicted: number;
+  lineageRejected: number;
+  orphans: number;
+  waiters: number;
+  lastEventId: number;
+  startedAtMs: number;
+}
+
+const defaultFindLimit = 100;
+const defaultTimelineLimit = 10_000;
+const resultsPattern = parseTopicPattern("events.#");
+
+/**
+ * CorrelationBroker is the domain core: it validates, stamps, stores, indexes,
+ * tracks and routes events, and answers queries. It knows nothing of HTTP/2:
+ * the service layer translates wire messages into these calls.
+ */
+export class CorrelationBroker {
+  readonly limits: BrokerLimits;
+  private readonly history: IndexedHistory;
+  private readonly router: TopicRouter;
+  private readonly tracker: WorkflowTracker;
+  private readonly waiters = new Map<string, Set<PendingWait>>();
+  private waiterCount = 0;
+  private lastEventId = 0;
+  private lastReceivedMs = 0;
+  private nextSubscriptionId = 1;
+  private publishedCount = 0;
+  private rejectedCount = 0;
+  private readonly startedAtMs: number;
+
+  constructor(
+    limits: Partial<BrokerLimits> = {},
+    /** Wall clock in ms; injectable for tests. */
+    private readonly now: () => number = Date.now,
+  ) {
+    this.limits = validateBrokerLimits(limits);
+    this.startedAtMs = now();
+    this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
+    this.router = new TopicRouter((subscription) => this.tracker.recipientGone(subscription.id, this.now()));
+    this.tracker = new WorkflowTracker(
+      this.limits.maxActiveWorkflows,
+      this.limits.workflowIdleMs,
+      this.limits.maxLineageDepth,
+      (state, event) => this.wakeWaiters(state, event),
+    );
+  }
+
+  /** Validates, stamps, stores, tracks and routes one envelope. */
+  publish(envelope: EventEnvelope, peer: PeerIdentity): PublishResult {
+    try {
+      validateEnvelope(envelope, this.limits);
+      const meta = envelope.correlationMetadata;
+      if (meta !== undefined) this.tracker.checkLineage(meta);
+    } catch (error) {
+      this.rejectedCount++;
+      throw error;
+    }
+    return this.accept(envelope, peer);
+  }
+
+  /** Publishes a batch atomically: every envelope is checked before any is accepted. */
+  publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity): PublishResult[] {
+    try {
+      if (envelopes.length > this.limits.maxBatchEnvelopes) {
+        throw new InvalidInputError("envelopes", `${envelopes.length} envelopes exceeds the limit of ${this.limits.maxBatchEnvelopes}`);
+      }
+      const batchLineage = new Map<string, { parentId: string | undefined; rootId: string; depth: number }>();
+      envelopes.forEach((envelope, index) => {
+        try {
+          validateEnvelope(envelope, this.limits);
+          const meta = envelope.correlationMetadata;
+          if (meta !== undefined) batchLineage.set(meta.correlationId, this.tracker.checkLineage(meta, batchLineage));
+        } catch (error) {
+          throw error instanceof InvalidInputError ? error.under(`envelopes[${index}]`) : error;
+        }
+      });
+    } catch (error) {
+      this.rejectedCount += envelopes.length;
+      throw error;
+    }
+    return envelopes.map((envelope) => this.accept(envelope, peer));
+  }
+
+  /** Opens a subscription; the caller reads it with `next()` and must `unsubscribe` it. */
+  subscribe(input: SubscribeInput, peer: PeerIdentity): Subscription {
+    const patterns = this.parsePatterns(input.patterns);
+    if (input.queueGroup !== "" && !/^[a-z0-9_-]+$/.test(input.queueGroup)) {
+      throw new InvalidInputError("queue_group", `"${input.queueGroup.slice(0, 64)}" must match [a-z0-9_-]+`);
+    }
+    checkName(input.name, "subscriber_name", this.limits);
+    const replays = input.fromEventId !== undefined || input.fromTimeMs !== undefined;
+    if (replays && input.queueGroup !== "") {
+      throw new InvalidInputError("start", "replay (from_event_id / from_time) cannot be combined with queue_group");
+    }
+    if (this.router.subscriberCount >= this.limits.maxSubscribers) {
+      throw new CapacityError(`${this.router.subscriberCount} subscribers reached the limit of ${this.limits.maxSubscribers} (maxSubscribers)`);
+    }
+    let replayFromId: number | undefined;
+    if (input.fromEventId !== undefined) replayFromId = Math.max(1, input.fromEventId);
+    if (input.fromTimeMs !== undefined) {
+      const first = this.history.events.firstIdAtOrAfterTime(input.fromTimeMs);
+      replayFromId = first === 0 ? this.lastEventId + 1 : first;
+    }
+    const options: SubscriptionOptions = {
+      patterns,
+      queueGroup: input.queueGroup,
+      name: input.name,
+      pid: peer.verified && peer.pid !== undefined ? peer.pid : input.statedPid,
+      pidVerified: peer.verified,
+      replayFromId,
+    };
+    const subscription = new Subscription(this.nextSubscriptionId++, options, this.limits.subscriberQueueEvents, {
+      firstId: () => this.history.events.firstId,
+      lastId: () => this.lastEventId,
+      read: (fromId, max, matches) => this.readForReplay(fromId, max, matches),
+    });
+    this.router.add(subscription);
+    return subscription;
+  }
+
+  /** Ends a subscription from the reader's side; its pending task deliveries become disconnected. */
+  unsubscribe(subscription: Subscription): void {
+    subscription.close();
+    this.router.remove(subscription);
+    this.tracker.recipientGone(subscription.id, this.now());
+  }
+
+  /** The newest event id (0 before the first event). */
+  get headEventId(): number {
+    return this.lastEventId;
+  }
+
+  /**
+   * Waits until the condition holds or `timeoutMs` passes (or `signal`
+   * aborts). Catches up from history first, so it may be called before the
+   * first result or after the last.
+   */
+  waitForResults(input: Omit<WaitCondition, "resultPattern"> & { topicPattern: string }, timeoutMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
+    checkUuid(input.correlationId, "correlation_id");
+    for (const [index, source] of input.expectedSources.entries()) {
+      if (source === "") throw new InvalidInputError(`expected_sources[${index}]`, "must not be empty");
+      checkName(source, `expected_sources[${index}]`, this.limits);
+    }
+    if (input.expectedSources.length > this.limits.maxSubscribers) {
+      throw new InvalidInputError("expected_sources", `${input.expectedSources.length} sources exceeds the limit of ${this.limits.maxSubscribers}`);
+    }
+    const resultPattern = input.topicPattern === "" ? resultsPattern : parseTopicPattern(input.topicPattern, "topic_pattern");
+    if (timeoutMs > this.limits.maxWaitMs) {
+      throw new InvalidInputError("timeout", `${timeoutMs} ms exceeds the limit of ${this.limits.maxWaitMs} ms (maxWaitMs)`);
+    }
+    if (this.waiterCount >= this.limits.maxWaiters) {
+      throw new CapacityError(`${this.waiterCount} waiters reached the limit of ${this.limits.maxWaiters} (maxWaiters)`);
+    }
+    const waiter = new ResultWaiter({ ...input, resultPattern });
+    const list = this.history.correlationList(input.correlationId);
+    for (let i = 0; list !== undefined && i < list.size; i++) {
+      const event = this.history.get(list.at(i));
+      if (event !== undefined) waiter.observe(event);
+    }
+    const immediate = waiter.evaluate(this.tracker.get(input.correlationId));
+    if (immediate !== undefined) return Promise.resolve(immediate);
+    return new Promise((resolve) => {
+      const pending: PendingWait = { waiter, finish: () => {} };
+      const timer = setTimeout(() => pending.finish(waiter.deadline(this.tracker.get(input.correlationId))), timeoutMs);
+      const onAbort = () => pending.finish(waiter.deadline(this.tracker.get(input.correlationId)));
+      pending.finish = (outcome) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.removeWaiter(input.correlationId, pending);
+        resolve(outcome);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.addWaiter(input.correlationId, pending);
+    });
+  }
+
+  /** Events whose tags match all pairs, via the tag index (never a history scan). */
+  findByTag(query: TagQuery): TagQueryPage {
+    const entries = Object.entries(query.tags);
+    if (entries.length === 0) throw new InvalidInputError("tags", "at least one key=value pair is required");
+    validateTags(query.tags, "tags", this.limits.maxQueryTags, this.limits);
+    const limit = this.pageLimit(query.limit, defaultFindLimit, this.limits.maxFindLimit, "limit");
+    const pattern = query.topicPattern === "" ? undefined : parseTopicPattern(query.topicPattern, "topic_pattern");
+    const lists = entries.map(([key, value]) => this.history.tagList(key, value));
+    if (lists.some((list) => list === undefined)) return { ids: [], nextCursor: 0 };
+    const sorted = (lists as NonNullable<(typeof lists)[number]>[]).sort((a, b) => a.size - b.size);
+    const [driver, ...others] = sorted;
+    // The id window from the time range and the cursor.
+    let low = query.sinceMs === undefined ? 0 : this.history.events.firstIdAtOrAfterTime(query.sinceMs) || Infinity;
+    let high = query.untilMs === undefined ? Infinity : (this.history.events.firstIdAtOrAfterTime(query.untilMs) || Infinity) - 1;
+    if (query.cursor > 0) {
+      if (query.oldestFirst) low = Math.max(low, query.cursor + 1);
+      else high = Math.min(high, query.cursor - 1);
+    }
+    const ids: number[] = [];
+    const step = query.oldestFirst ? 1 : -1;
+    let index = query.oldestFirst ? driver.lowerBound(low) : driver.lowerBound(high + 1) - 1;
+    for (; index >= 0 && index < driver.size; index += step) {
+      const id = driver.at(index);
+      if (id < low || id > high) break;
+      if (!others.every((list) => list.has(id))) continue;
+      if (pattern !== undefined && !topicMatches(pattern, peekTopic(this.history.events.getBytes(id) as Uint8Array))) continue;
+      if (ids.length === limit) return { ids, nextCursor: ids[ids.length - 1] };
+      ids.push(id);
+    }
+    return { ids, nextCursor: 0 };
+  }
+
+  /** A workflow's events (ids, ascending) and its correlations, parents first. */
+  timeline(rootId: string, afterId: number, requestedLimit: number): { ids: number[]; truncated: boolean; correlations: CorrelationView[] } {
+    checkUuid(rootId, "root_correlation_id");
+    const limit = this.pageLimit(requestedLimit, defaultTimelineLimit, this.limits.maxTimelineLimit, "limit");
+    const list = this.history.rootList(rootId);
+    const tracked = this.tracker.underRoot(rootId);
+    if (list === undefined && tracked.length === 0) throw new NotFoundError(`no workflow with root_correlation_id ${rootId} in history`);
+    const ids: number[] = [];
+    let truncated = false;
+    if (list !== undefined) {
+      for (let index = list.lowerBound(afterId + 1); index < list.size; index++) {
+        if (ids.length === limit) {
+          truncated = true;
+          break;
+        }
+        ids.push(list.at(index));
+      }
+    }
+    return { ids, truncated, correlations: this.correlationsOf(rootId, tracked, list) };
+  }
+
+  /** One correlation's state. */
+  workflow(correlationId: string): CorrelationView {
+    checkUuid(correlationId, "correlation_id");
+    const state = this.tracker.get(correlationId);
+    if (state === undefined) {
+      const list = this.history.correlationList(correlationId);
+      const rebuilt = list === undefined ? undefined : this.rebuild(list);
+      if (rebuilt === undefined) throw new NotFoundError(`correlation ${correlationId} is not tracked and has no events in history`);
+      return this.view(rebuilt, false, this.tracker.underRoot(rebuilt.rootId));
+    }
+    return this.view(state, true, this.tracker.underRoot(state.rootId));
+  }
+
+  /** Decodes stored event `id`. */
+  event(id: number): EventEnvelope | undefined {
+    return this.history.get(id);
+  }
+
+  /** Periodic upkeep: idle workflow expiry. */
+  maintain(): void {
+    this.tracker.sweep(this.now());
+  }
+
+  /** Ends every subscription and wait (shutdown). */
+  close(): void {
+    for (const set of this.waiters.values()) {
+      for (const pending of [...set]) pending.finish(pending.waiter.deadline(this.tracker.get(pending.waiter.condition.correlationId)));
+    }
+  }
+
+  stats(): BrokerStats {
+    return {
+      eventsPublished: this.publishedCount,
+      eventsStored: this.history.events.size,
+      bytesStored: this.history.events.bytes,
+      eventsEvicted: this.history.events.evictions,
+      historyMaxEvents: this.limits.historyMaxEvents,
+      historyMaxBytes: this.limits.historyMaxBytes,
+      eventsDelivered: this.router.delivered,
+      subscribers: this.router.subscriberCount,
+      subscribersCutOff: this.router.cutOffs,
+      eventsDropped: this.router.dropped,
+      publishesRejected: this.rejectedCount,
+      workflowsActive: this.tracker.active,
+      workflowsExpired: this.tracker.expired,
+      workflowsEvicted: this.tracker.evicted,
+      lineageRejected: this.tracker.lineageRejected,
+      orphans: this.tracker.orphans,
+      waiters: this.waiterCount,
+      lastEventId: this.lastEventId,
+      startedAtMs: this.startedAtMs,
+    };
+  }
+
+  private accept(envelope: EventEnvelope, peer: PeerIdentity): PublishResult {
+    const id = ++this.lastEventId;
+    // Receive times never decrease, so time ranges map to id ranges.
+    const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
+    this.lastReceivedMs = receivedAtMs;
+    envelope.eventId = BigInt(id);
+    envelope.receivedAt = timestampFromMs(receivedAtMs);
+    envelope.publisher = this.identify(envelope.publisherProcessId, peer);
+    this.history.append(envelope, toBinary(EventEnvelopeSchema, envelope), receivedAtMs);
+    const recipients = this.router.route(envelope);
+    this.tracker.observe(envelope, recipients, receivedAtMs);
+    this.publishedCount++;
+    return { eventId: id, deliveredCount: recipients.length, receivedAtMs };
+  }
+
+  private identify(statedPid: number, peer: PeerIdentity) {
+    if (!peer.verified || peer.pid === undefined) {
+      return create(PublisherIdentitySchema, { pid: statedPid, statedPid, verified: false });
+    }
+    return create(PublisherIdentitySchema, {
+      pid: peer.pid,
+      uid: peer.uid,
+      gid: peer.gid,
+      verified: true,
+      statedPid,
+      statedPidMismatch: statedPid !== 0 && statedPid !== peer.pid,
+    });
+  }
+
+  private parsePatterns(patterns: readonly string[]): TopicPattern[] {
+    if (patterns.length === 0) throw new InvalidInputError("patterns", "at least one pattern is required");
+    if (patterns.length > this.limits.maxPatterns) {
+      throw new InvalidInputError("patterns", `${patterns.length} patterns exceeds the limit of ${this.limits.maxPatterns}`);
+    }
+    return patterns.map((text, index) => parseTopicPattern(text, `patterns[${index}]`));
+  }
+
+  private pageLimit(requested: number, fallback: number, max: number, field: string): number {
+    if (requested === 0) return fallback;
+    if (requested > max) throw new InvalidInputError(field, `${requested} exceeds the limit of ${max}`);
+    return requested;
+  }
+
+  /** Replay reads: bounded per step so one subscriber cannot hog the loop. */
+  private readForReplay(fromId: number, max: number, matches: (topic: string) => boolean) {
+    const events: EventEnvelope[] = [];
+    let scanned = 0;
+    const scanBudget = Math.max(4096, max * 16);
+    const nextId = this.history.events.scanFrom(fromId, (id, bytes) => {
+      scanned++;
+      if (matches(peekTopic(bytes))) {
+        const event = this.history.get(id);
+        if (event !== undefined) events.push(event);
+      }
+      return events.length < max && scanned < scanBudget;
+    });
+    return { events, nextId };
+  }
+
+  private addWaiter(correlationId: string, pending: PendingWait): void {
+    let set = this.waiters.get(correlationId);
+    if (set === undefined) {
+      set = new Set();
+      this.waiters.set(correlationId, set);
+    }
+    set.add(pending);
+    this.waiterCount++;
+  }
+
+  private removeWaiter(correlationId: string, pending: PendingWait): void {
+    const set = this.waiters.get(correlationId);
+    if (set === undefined || !set.delete(pending)) return;
+    this.waiterCount--;
+    if (set.size === 0) this.waiters.delete(correlationId);
+  }
+
+  private wakeWaiters(state: CorrelationState, event: EventEnvelope | undefined): void {
+    const set = this.waiters.get(state.id);
+    if (set === undefined) return;
+    for (const pending of [...set]) {
+      if (event !== undefined) pending.waiter.observe(event);
+      const outcome = pending.waiter.evaluate(state);
+      if (outcome !== undefined) pending.finish(outcome);
+    }
+  }
+
+  private correlationsOf(rootId: string, tracked: CorrelationState[], list: { size: number; at(i: number): number } | undefined): CorrelationView[] {
+    const states = new Map(tracked.map((state) => [state.id, state]));
+    const untracked = new Map<string, number[]>();
+    // Correlations the tracker has forgotten are rebuilt from their stored events.
+    for (let index = 0; list !== undefined && index < list.size; index++) {
+      const id = list.at(index);
+      const meta = this.history.get(id)?.correlationMetadata;
+      if (meta === undefined || states.has(meta.correlationId)) continue;
+      const ids = untracked.get(meta.correlationId) ?? [];
+      ids.push(id);
+      untracked.set(meta.correlationId, ids);
+    }
+    const all = [...tracked];
+    for (const ids of untracked.values()) {
+      const rebuilt = this.rebuild({ size: ids.length, at: (i) => ids[i] });
+      if (rebuilt !== undefined) all.push(rebuilt);
+    }
+    const isTracked = new Set(tracked.map((state) => state.id));
+    const views = all.map((state) => this.view(state, isTracked.has(state.id), all));
+    return orderParentsFirst(rootId, views);
+  }
+
+  private view(state: CorrelationState, tracked: boolean, family: CorrelationState[]): CorrelationView {
+    const parentId = state.parentId;
+    const orphan =
+      parentId !== undefined && this.tracker.get(parentId) === undefined && this.history.correlationList(parentId) === undefined;
+    const childIds = family.filter((other) => other.parentId === state.id).map((other) => other.id);
+    return { state, orphan, childIds, tracked };
+  }
+
+  /** A minimal state from stored events, for a correlation the tracker no longer holds. */
+  private rebuild(list: { size: number; at(i: number): number }): CorrelationState | undefined {
+    let state: CorrelationState | undefined;
+    for (let index = 0; index < list.size; index++) {
+      const id = list.at(index);
+      const event = this.history.get(id);
+      const meta = event?.correlationMetadata;
+      if (event === undefined || meta === undefined) continue;
+      const at = this.history.events.getTime(id) ?? 0;
+      state ??= {
+        id: meta.correlationId,
+        parentId: meta.parentCorrelationId,
+        rootId: meta.rootCorrelationId,
+        depth: 0,
+        stages: new Map(),
+        participants: new Map(),
+        totalEvents: 0,
+        gaps: [],
+        gapCount: 0,
+        deliveries: new Map(),
+        tasks: 0,
+        firstAt: at,
+        lastAt: at,
+        completedAt: undefined,
+      };
+      state.totalEvents++;
+      state.lastAt = at;
+    }
+    return state;
+  }
+}
+
+interface PendingWait {
+  waiter: ResultWaiter;
+  finish: (outcome: WaitOutcome) => void;
+}
+
+/** Breadth-first from the root; correlations not reachable from it (orphans) follow, oldest first. */
+function orderParentsFirst(rootId: string, views: CorrelationView[]): CorrelationView[] {
+  const byId = new Map(views.map((view) => [view.state.id, view]));
+  const ordered: CorrelationView[] = [];
+  const seen = new Set<string>();
+  const queue = byId.has(rootId) ? [rootId] : [];
+  while (queue.length > 0) {
+    const id = queue.shift() as string;
+    const view = byId.get(id);
+    if (view === undefined || seen.has(id)) continue;
+    seen.add(id);
+    ordered.push(view);
+    queue.push(...view.childIds);
+  }
+  const rest = views.filter((view) => !seen.has(view.state.id)).sort((a, b) => a.state.firstAt - b.state.firstAt);
+  return [...ordered, ...rest];
+}

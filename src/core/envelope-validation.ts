@@ -1,0 +1,64 @@
+import { validate as isUuid } from "uuid";
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { BrokerLimits } from "./broker-limits.js";
+import { InvalidInputError } from "./invalid-input-error.js";
+import { validateTopic } from "./topic-pattern.js";
+
+/**
+ * Checks everything a publisher sets on an envelope against the limits.
+ * Throws InvalidInputError naming the field (relative to the envelope) and the
+ * limit; an envelope that passes changes nothing by itself.
+ */
+export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits): void {
+  validateTopic(envelope.topic, "topic");
+  if (envelope.payload.length > limits.maxPayloadBytes) {
+    throw new InvalidInputError("payload", `${envelope.payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
+  }
+  checkName(envelope.contentType, "content_type", limits);
+  const meta = envelope.correlationMetadata;
+  if (meta === undefined) return;
+  const prefix = "correlation_metadata.";
+  checkUuid(meta.correlationId, `${prefix}correlation_id`);
+  checkUuid(meta.rootCorrelationId, `${prefix}root_correlation_id`);
+  if (meta.parentCorrelationId !== undefined) {
+    checkUuid(meta.parentCorrelationId, `${prefix}parent_correlation_id`);
+  }
+  checkName(meta.workflowStage, `${prefix}workflow_stage`, limits);
+  checkName(meta.sourceProcess, `${prefix}source_process`, limits);
+  validateTags(meta.correlationTags, `${prefix}correlation_tags`, limits.maxTags, limits);
+}
+
+/** Checks a tag map: count, key and value lengths, no empty keys. */
+export function validateTags(tags: Record<string, string>, field: string, maxTags: number, limits: BrokerLimits): void {
+  let count = 0;
+  for (const key in tags) {
+    count++;
+    if (key.length === 0) throw new InvalidInputError(field, "a tag key must not be empty");
+    const keyBytes = Buffer.byteLength(key);
+    if (keyBytes > limits.maxTagKeyBytes) {
+      throw new InvalidInputError(field, `key "${key.slice(0, 32)}…" is ${keyBytes} bytes, exceeds the limit of ${limits.maxTagKeyBytes}`);
+    }
+    const valueBytes = Buffer.byteLength(tags[key]);
+    if (valueBytes > limits.maxTagValueBytes) {
+      throw new InvalidInputError(field, `value of "${key}" is ${valueBytes} bytes, exceeds the limit of ${limits.maxTagValueBytes}`);
+    }
+  }
+  if (count > maxTags) {
+    throw new InvalidInputError(field, `${count} tags exceeds the limit of ${maxTags}`);
+  }
+}
+
+/** Refuses anything but a canonical UUID. */
+export function checkUuid(value: string, field: string): void {
+  if (value.length === 0) throw new InvalidInputError(field, "must be set to a UUID");
+  if (!isUuid(value)) throw new InvalidInputError(field, `"${value.slice(0, 64)}" is not a UUID (8-4-4-4-12 hex digits)`);
+}
+
+/** Refuses a name (stage, source, content type) over the length limit. */
+export function checkName(value: string, field: string, limits: BrokerLimits): void {
+  if (value.length === 0) return;
+  const bytes = Buffer.byteLength(value);
+  if (bytes > limits.maxNameBytes) {
+    throw new InvalidInputError(field, `${bytes} bytes exceeds the limit of ${limits.maxNameBytes}`);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * SubscriberQueue is one subscriber's bounded FIFO of events waiting to be
+ * written to its stream. Publishers only ever `push` (never wait); when the
+ * queue is full `push` answers false and the caller cuts the subscriber off,
+ * so one slow reader never stalls publishers or other subscribers.
+ */
+export class SubscriberQueue<T> {
+  private items: (T | undefined)[] = [];
+  private head = 0;
+
+  constructor(
+    /** Most items held at once. */
+    readonly capacity: number,
+  ) {}
+
+  /** Items waiting now. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Appends `item`; false (and nothing stored) when the queue is full. */
+  push(item: T): boolean {
+    if (this.size >= this.capacity) return false;
+    this.items.push(item);
+    return true;
+  }
+
+  /** Removes and answers up to `max` items, oldest first. */
+  take(max: number): T[] {
+    const end = Math.min(this.items.length, this.head + max);
+    const taken = this.items.slice(this.head, end) as T[];
+    this.head = end;
+    // Compact once the consumed prefix dominates, keeping push O(1) amortised.
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+
+  /** Drops everything; answers how many items were dropped. */
+  clear(): number {
+    const dropped = this.size;
+    this.items = [];
+    this.head = 0;
+    return dropped;
+  }
+}

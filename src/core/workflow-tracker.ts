@@ -1,0 +1,370 @@
+import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import { LineageError } from "./invalid-input-error.js";
+
+/** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
+export const correlationCaps = {
+  /** Stages tracked per correlation; later ones are counted in events only. */
+  maxStages: 64,
+  /** Participants tracked per correlation. */
+  maxParticipants: 256,
+  /** Gaps listed per correlation (all are counted). */
+  maxGaps: 64,
+} as const;
+
+/** One stage of a correlation. */
+export interface StageState {
+  name: string;
+  firstAt: number;
+  lastAt: number;
+  eventCount: number;
+  completedAt: number | undefined;
+  /** Publishers of result (non-control) events in this stage → sent final? */
+  publishers: Map<string, boolean>;
+}
+
+/** One process that published in a correlation. */
+export interface ParticipantState {
+  sourceProcess: string;
+  pid: number;
+  verified: boolean;
+  eventCount: number;
+  finalSent: boolean;
+  lastSequence: number;
+}
+
+/** A recipient of a task (control.# event), for delivery-tracked completion. */
+export interface DeliveryRecord {
+  subscriberName: string;
+  subscriberPid: number;
+  pidVerified: boolean;
+  queueGroup: string;
+  state: "pending" | "answered" | "disconnected";
+}
+
+/** Delivery-tracked status of a correlation. */
+export type CorrelationStatus = "open" | "pending" | "complete" | "incomplete";
+
+/** What the tracker keeps for one correlation. */
+export interface CorrelationState {
+  id: string;
+  parentId: string | undefined;
+  rootId: string;
+  depth: number;
+  stages: Map<string, StageState>;
+  participants: Map<string, ParticipantState>;
+  totalEvents: number;
+  gaps: { sourceProcess: string; firstMissing: number; lastMissing: number }[];
+  gapCount: number;
+  /** Subscription id → delivery. */
+  deliveries: Map<number, DeliveryRecord>;
+  /** control.# events seen (tasks). */
+  tasks: number;
+  firstAt: number;
+  lastAt: number;
+  completedAt: number | undefined;
+}
+
+/** A recipient of a routed event, as the tracker needs to know it. */
+export interface Recipient {
+  id: number;
+  options: { name: string; pid: number; pidVerified: boolean; queueGroup: string };
+}
+
+/** Lineage facts the tracker would record for a correlation. */
+interface Lineage {
+  parentId: string | undefined;
+  rootId: string;
+  depth: number;
+}
+
+/**
+ * WorkflowTracker follows correlations: lineage, stages, participants,
+ * sequence gaps and task deliveries. It is bounded by a cap on tracked
+ * correlations (least recently active evicted first) and by idle expiry; both
+ * are counted.
+ */
+export class WorkflowTracker {
+  /** Insertion order = least recently active first. */
+  private readonly states = new Map<string, CorrelationState>();
+  private readonly byRoot = new Map<string, Set<string>>();
+  /** Correlations with a pending delivery (to settle when a recipient leaves). */
+  private readonly withPending = new Set<string>();
+  private expiredCount = 0;
+  private evictedCount = 0;
+  private lineageRejectedCount = 0;
+  private orphanCount = 0;
+
+  constructor(
+    private readonly maxActive: number,
+    private readonly idleMs: number,
+    private readonly maxDepth: number,
+    /** Told about every change to a correlation, with the event when one caused it. */
+    private readonly onChange: (state: CorrelationState, event: EventEnvelope | undefined) => void = () => {},
+  ) {}
+
+  get active(): number {
+    return this.states.size;
+  }
+  get expired(): number {
+    return this.expiredCount;
+  }
+  get evicted(): number {
+    return this.evictedCount;
+  }
+  get lineageRejected(): number {
+    return this.lineageRejectedCount;
+  }
+  get orphans(): number {
+    return this.orphanCount;
+  }
+
+  get(correlationId: string): CorrelationState | undefined {
+    return this.states.get(correlationId);
+  }
+
+  /** Tracked correlations of a workflow. */
+  underRoot(rootId: string): CorrelationState[] {
+    const ids = this.byRoot.get(rootId);
+    if (ids === undefined) return [];
+    return [...ids].map((id) => this.states.get(id)).filter((s): s is CorrelationState => s !== undefined);
+  }
+
+  /**
+   * Checks the lineage an event states against what is known, without changing
+   * anything. `batch` holds lineage of correlations first seen earlier in the
+   * same batch. Throws LineageError with the field and the rule.
+   */
+  checkLineage(meta: CorrelationMetadata, batch?: Map<string, Lineage>): Lineage {
+    try {
+      return this.lineageOf(meta, batch);
+    } catch (error) {
+      if (error instanceof LineageError) this.lineageRejectedCount++;
+      throw error;
+    }
+  }
+
+  private lineageOf(meta: CorrelationMetadata, batch?: Map<string, Lineage>): Lineage {
+    const id = meta.correlationId;
+    const parentId = meta.parentCorrelationId;
+    const rootId = meta.rootCorrelationId;
+    const lookup = (key: string): Lineage | undefined => this.states.get(key) ?? batch?.get(key);
+    if (parentId === undefined && rootId !== id) {
+      throw new LineageError("correlation_metadata.root_correlation_id", `must equal correlation_id ${id} for a step without parent_correlation_id`);
+    }
+    if (parentId === id) {
+      throw new LineageError("correlation_metadata.parent_correlation_id", `a correlation cannot be its own parent (cycle at ${id})`);
+    }
+    if (parentId !== undefined && rootId === id) {
+      throw new LineageError("correlation_metadata.root_correlation_id", `a step with parent ${parentId} cannot be its own root`);
+    }
+    const known = lookup(id);
+    if (known !== undefined) {
+      if (known.parentId !== parentId || known.rootId !== rootId) {
+        throw new LineageError(
+          "correlation_metadata",
+          `correlation ${id} was first seen with parent ${known.parentId ?? "(none)"} and root ${known.rootId}; this event states parent ${parentId ?? "(none)"} and root ${rootId}`,
+        );
+      }
+      return known;
+    }
+    if (parentId === undefined) return { parentId, rootId, depth: 0 };
+    const parent = lookup(parentId);
+    if (parent === undefined) return { parentId, rootId, depth: 1 };
+    if (parent.rootId !== rootId) {
+      throw new LineageError("correlation_metadata.root_correlation_id", `${rootId} differs from root ${parent.rootId} of parent ${parentId}`);
+    }
+    const depth = parent.depth + 1;
+    if (depth > this.maxDepth) {
+      throw new LineageError("correlation_metadata.parent_correlation_id", `depth ${depth} exceeds the limit of ${this.maxDepth} (maxLineageDepth)`);
+    }
+    // Orphans can close a loop later; walk up (bounded by the depth cap).
+    let ancestor: Lineage | undefined = parent;
+    for (let steps = 0; ancestor?.parentId !== undefined && steps <= this.maxDepth; steps++) {
+      if (ancestor.parentId === id) {
+        throw new LineageError("correlation_metadata.parent_correlation_id", `parent ${parentId} descends from ${id}: a cycle`);
+      }
+      ancestor = lookup(ancestor.parentId);
+    }
+    return { parentId, rootId, depth };
+  }
+
+  /** Records an accepted event and the subscribers it was routed to. */
+  observe(event: EventEnvelope, recipients: readonly Recipient[], nowMs: number): void {
+    const meta = event.correlationMetadata;
+    if (meta === undefined) return;
+    const state = this.touch(meta, nowMs);
+    state.totalEvents++;
+    state.lastAt = nowMs;
+    const publisher = event.publisher;
+    const pid = publisher?.pid ?? event.publisherProcessId;
+    const verified = publisher?.verified ?? false;
+    const participantKey = meta.sourceProcess !== "" ? meta.sourceProcess : `pid:${pid}`;
+    const isTask = event.topic.startsWith("control.");
+    this.recordParticipant(state, participantKey, meta, pid, verified);
+    this.recordStage(state, meta, participantKey, isTask, nowMs);
+    if (isTask) {
+      state.tasks++;
+      for (const recipient of recipients) {
+        state.deliveries.set(recipient.id, {
+          subscriberName: recipient.options.name,
+          subscriberPid: recipient.options.pid,
+          pidVerified: recipient.options.pidVerified,
+          queueGroup: recipient.options.queueGroup,
+          state: "pending",
+        });
+      }
+    }
+    if (meta.final) this.answer(state, meta.sourceProcess, pid, verified);
+    this.settle(state, nowMs);
+    this.onChange(state, event);
+  }
+
+  /** A subscriber left: its pending deliveries end as disconnected. */
+  recipientGone(subscriptionId: number, nowMs: number): void {
+    for (const id of [...this.withPending]) {
+      const state = this.states.get(id);
+      const delivery = state?.deliveries.get(subscriptionId);
+      if (state === undefined || delivery === undefined || delivery.state !== "pending") continue;
+      delivery.state = "disconnected";
+      this.settle(state, nowMs);
+      this.onChange(state, undefined);
+    }
+  }
+
+  /** Forgets correlations idle longer than the idle limit. */
+  sweep(nowMs: number): void {
+    for (const state of this.states.values()) {
+      if (nowMs - state.lastAt < this.idleMs) break;
+      this.forget(state);
+      this.expiredCount++;
+    }
+  }
+
+  /** Delivery-tracked status. */
+  static status(state: CorrelationState): CorrelationStatus {
+    if (state.deliveries.size === 0) return "open";
+    let disconnected = false;
+    for (const delivery of state.deliveries.values()) {
+      if (delivery.state === "pending") return "pending";
+      if (delivery.state === "disconnected") disconnected = true;
+    }
+    return disconnected ? "incomplete" : "complete";
+  }
+
+  private touch(meta: CorrelationMetadata, nowMs: number): CorrelationState {
+    const id = meta.correlationId;
+    let state = this.states.get(id);
+    if (state !== undefined) {
+      // Move to the end: the map's order is the recency order.
+      this.states.delete(id);
+      this.states.set(id, state);
+      return state;
+    }
+    const lineage = this.lineageOf(meta);
+    if (lineage.parentId !== undefined && !this.states.has(lineage.parentId)) this.orphanCount++;
+    state = {
+      id,
+      parentId: lineage.parentId,
+      rootId: lineage.rootId,
+      depth: lineage.depth,
+      stages: new Map(),
+      participants: new Map(),
+      totalEvents: 0,
+      gaps: [],
+      gapCount: 0,
+      deliveries: new Map(),
+      tasks: 0,
+      firstAt: nowMs,
+      lastAt: nowMs,
+      completedAt: undefined,
+    };
+    this.sweep(nowMs);
+    while (this.states.size >= this.maxActive) {
+      const oldest = this.states.values().next().value as CorrelationState;
+      this.forget(oldest);
+      this.evictedCount++;
+    }
+    this.states.set(id, state);
+    let siblings = this.byRoot.get(state.rootId);
+    if (siblings === undefined) {
+      siblings = new Set();
+      this.byRoot.set(state.rootId, siblings);
+    }
+    siblings.add(id);
+    return state;
+  }
+
+  private forget(state: CorrelationState): void {
+    this.states.delete(state.id);
+    this.withPending.delete(state.id);
+    const siblings = this.byRoot.get(state.rootId);
+    siblings?.delete(state.id);
+    if (siblings?.size === 0) this.byRoot.delete(state.rootId);
+  }
+
+  private recordParticipant(state: CorrelationState, key: string, meta: CorrelationMetadata, pid: number, verified: boolean): void {
+    let participant = state.participants.get(key);
+    if (participant === undefined) {
+      if (state.participants.size >= correlationCaps.maxParticipants) return;
+      participant = { sourceProcess: meta.sourceProcess, pid, verified, eventCount: 0, finalSent: false, lastSequence: 0 };
+      state.participants.set(key, participant);
+    }
+    participant.eventCount++;
+    if (meta.final) participant.finalSent = true;
+    const sequence = Number(meta.sequenceNumber);
+    if (sequence === 0) return;
+    if (sequence > participant.lastSequence + 1) {
+      state.gapCount++;
+      if (state.gaps.length < correlationCaps.maxGaps) {
+        state.gaps.push({ sourceProcess: key, firstMissing: participant.lastSequence + 1, lastMissing: sequence - 1 });
+      }
+    }
+    participant.lastSequence = Math.max(participant.lastSequence, sequence);
+  }
+
+  private recordStage(state: CorrelationState, meta: CorrelationMetadata, participantKey: string, isTask: boolean, nowMs: number): void {
+    const name = meta.workflowStage;
+    let stage = state.stages.get(name);
+    if (stage === undefined) {
+      if (state.stages.size >= correlationCaps.maxStages) return;
+      stage = { name, firstAt: nowMs, lastAt: nowMs, eventCount: 0, completedAt: undefined, publishers: new Map() };
+      state.stages.set(name, stage);
+    }
+    stage.eventCount++;
+    stage.lastAt = nowMs;
+    // Task publishers hand work out; the stage waits for those who answer.
+    if (!isTask && stage.publishers.size < correlationCaps.maxParticipants) {
+      stage.publishers.set(participantKey, (stage.publishers.get(participantKey) ?? false) || meta.final);
+    }
+  }
+
+  private answer(state: CorrelationState, sourceProcess: string, pid: number, verified: boolean): void {
+    for (const delivery of state.deliveries.values()) {
+      if (delivery.state !== "pending") continue;
+      const byName = sourceProcess !== "" && delivery.subscriberName === sourceProcess;
+      const byPid = verified && delivery.pidVerified && delivery.subscriberPid === pid;
+      if (byName || byPid) delivery.state = "answered";
+    }
+  }
+
+  /** Updates completion times and the pending set after a change. */
+  private settle(state: CorrelationState, nowMs: number): void {
+    const status = WorkflowTracker.status(state);
+    if (status === "pending") {
+      this.withPending.add(state.id);
+      state.completedAt = undefined;
+      return;
+    }
+    this.withPending.delete(state.id);
+    if ((status === "complete" || status === "incomplete") && state.completedAt === undefined) {
+      state.completedAt = nowMs;
+    }
+    for (const stage of state.stages.values()) {
+      if (stage.completedAt !== undefined || stage.publishers.size === 0) continue;
+      let allFinal = true;
+      for (const sentFinal of stage.publishers.values()) allFinal &&= sentFinal;
+      if (allFinal) stage.completedAt = nowMs;
+    }
+  }
+}
