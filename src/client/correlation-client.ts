@@ -1,0 +1,191 @@
+import { connect as netConnect } from "node:net";
+import { basename } from "node:path";
+import { type MessageInitShape, clone, create } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { type Client, createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { CorrelationService, type PublishResponse, type SubscribeRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { defaultSocketPath } from "../core/default-socket-path.js";
+import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
+import { SequenceCounter } from "./sequence-counter.js";
+
+/** How to reach the broker. */
+export interface CorrelationClientOptions {
+  /** The broker's socket (or named pipe). Default: the broker's default path (CORRBUS_SOCKET, XDG_RUNTIME_DIR, temp dir). */
+  socketPath?: string;
+  /** This process's name on its events (source_process) and subscriptions. Default: the script's file name. */
+  sourceProcess?: string;
+  /** Wire protocol. Default "connect" (binary): the broker serves "grpc" too. */
+  protocol?: "connect" | "grpc";
+}
+
+/** Payloads: bytes as they are, strings as UTF-8, anything else as JSON. */
+export type Payload = Uint8Array | string | object;
+
+/** Options of one published event. */
+export interface PublishOptions {
+  /** Correlation metadata; the client numbers it (sequence_number) and sets `final`. */
+  correlation?: CorrelationMetadata;
+  /** This publisher's last event for the correlation. */
+  final?: boolean;
+  /** Media type; default from the payload kind ("application/json" for objects, "text/plain" for strings). */
+  contentType?: string;
+}
+
+/** Options of a subscription. */
+export interface SubscribeOptions {
+  /** Share events with other members of this group: each event goes to one of them. */
+  queueGroup?: string;
+  /** Replay stored events from this event_id before live ones. */
+  fromEventId?: bigint;
+  /** Ends the subscription when aborted. */
+  signal?: AbortSignal;
+}
+
+/** A live subscription: await `ready` before relying on delivery, iterate for events. */
+export interface EventSubscription extends AsyncIterable<EventEnvelope> {
+  /** Resolves with the broker's newest event_id once the subscription is registered. */
+  readonly ready: Promise<bigint>;
+  /** Ends the subscription. */
+  close(): void;
+}
+
+/** A typed client of the broker plus correlation helpers. */
+export interface CorrelationClient {
+  /** The generated, typed Connect client: every RPC of CorrelationService. */
+  readonly service: Client<typeof CorrelationService>;
+  /** The source_process this client publishes and subscribes as. */
+  readonly sourceProcess: string;
+  /** Metadata for a new workflow rooted here. */
+  newRootCorrelation(stage: string, tags?: Record<string, string>): CorrelationMetadata;
+  /** Metadata for a child step of `parent`. */
+  childCorrelation(parent: CorrelationMetadata, stage: string, tags?: Record<string, string>): CorrelationMetadata;
+  /** The next sequence number of this client within `correlationId` (1, 2, …). */
+  nextSequence(correlationId: string): bigint;
+  /** An envelope ready to publish (also for PublishStream batches): numbered, timestamped, pid stated. */
+  envelope(topic: string, payload: Payload, options?: PublishOptions): EventEnvelope;
+  /** Publishes one event. */
+  publish(topic: string, payload: Payload, options?: PublishOptions): Promise<PublishResponse>;
+  /** Subscribes to topic patterns as this client's sourceProcess. */
+  subscribe(patterns: string[], options?: SubscribeOptions): EventSubscription;
+  /** Ends the HTTP/2 session: open calls fail, the socket closes. */
+  close(): void;
+}
+
+/** Connects to the broker over its Unix socket (or named pipe). The session opens on first use. */
+export function createCorrelationClient(options: CorrelationClientOptions = {}): CorrelationClient {
+  const socketPath = options.socketPath ?? defaultSocketPath();
+  const sourceProcess = options.sourceProcess ?? basename(process.argv[1] ?? "client").replace(/\.[cm]?[jt]s$/, "");
+  // The authority is nominal: every connection goes to the socket.
+  const baseUrl = "http://localhost";
+  // Owning the session manager is what lets close() end the session for real.
+  const sessionManager = new Http2SessionManager(baseUrl, {}, { createConnection: () => netConnect(socketPath) });
+  const transportOptions = { baseUrl, httpVersion: "2" as const, sessionManager, useBinaryFormat: true };
+  const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
+  const service = createClient(CorrelationService, transport);
+  const sequences = new SequenceCounter();
+
+  const envelope = (topic: string, payload: Payload, publishOptions: PublishOptions = {}): EventEnvelope => {
+    const [bytes, defaultType] = encodePayload(payload);
+    let correlationMetadata: CorrelationMetadata | undefined;
+    if (publishOptions.correlation !== undefined) {
+      correlationMetadata = clone(CorrelationMetadataSchema, publishOptions.correlation);
+      correlationMetadata.sequenceNumber = sequences.next(correlationMetadata.correlationId);
+      correlationMetadata.final = publishOptions.final ?? false;
+      if (correlationMetadata.sourceProcess === "") correlationMetadata.sourceProcess = sourceProcess;
+    }
+    return create(EventEnvelopeSchema, {
+      topic,
+      payload: bytes,
+      contentType: publishOptions.contentType ?? defaultType,
+      timestamp: timestampNow(),
+      publisherProcessId: process.pid,
+      correlationMetadata,
+    });
+  };
+
+  return {
+    service,
+    sourceProcess,
+    newRootCorrelation: (stage, tags) => newRootCorrelation(stage, tags, sourceProcess),
+    childCorrelation: (parent, stage, tags) => childCorrelation(parent, stage, tags, sourceProcess),
+    nextSequence: (correlationId) => sequences.next(correlationId),
+    envelope,
+    publish: (topic, payload, publishOptions) => service.publish({ envelope: envelope(topic, payload, publishOptions) }),
+    subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
+    close: () => sessionManager.abort(),
+  };
+}
+
+function openSubscription(
+  service: Client<typeof CorrelationService>,
+  sourceProcess: string,
+  patterns: string[],
+  options: SubscribeOptions,
+): EventSubscription {
+  const abort = new AbortController();
+  options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
+  const request: MessageInitShape<typeof SubscribeRequestSchema> = {
+    patterns,
+    queueGroup: options.queueGroup ?? "",
+    subscriberName: sourceProcess,
+    subscriberProcessId: process.pid,
+    start: options.fromEventId === undefined ? { case: undefined } : { case: "fromEventId", value: options.fromEventId },
+  };
+  const responses = service.subscribe(request, { signal: abort.signal })[Symbol.asyncIterator]();
+  let markReady: (head: bigint) => void = () => {};
+  let failReady: (error: unknown) => void = () => {};
+  const ready = new Promise<bigint>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => {}); // Iteration reports the same error.
+  async function* events(): AsyncGenerator<EventEnvelope> {
+    try {
+      for (;;) {
+        const next = await responses.next();
+        if (next.done) return;
+        if (next.value.subscribed) markReady(next.value.headEventId);
+        yield* next.value.events;
+      }
+    } catch (error) {
+      failReady(error);
+      if (abort.signal.aborted) return;
+      throw error;
+    } finally {
+      failReady(new Error("subscription ended before it was registered"));
+    }
+  }
+  const iterator = events();
+  // Start reading at once so `ready` settles even before the caller iterates.
+  const first = iterator.next();
+  first.catch(() => {}); // Reported to whoever iterates.
+  let firstTaken = false;
+  return {
+    ready,
+    close: () => abort.abort(),
+    [Symbol.asyncIterator]() {
+      return {
+        next: () => {
+          if (!firstTaken) {
+            firstTaken = true;
+            return first;
+          }
+          return iterator.next();
+        },
+        return: async () => {
+          abort.abort();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+function encodePayload(payload: Payload): [Uint8Array, string] {
+  if (payload instanceof Uint8Array) return [payload, ""];
+  if (typeof payload === "string") return [new TextEncoder().encode(payload), "text/plain"];
+  return [new TextEncoder().encode(JSON.stringify(payload)), "application/json"];
+}

@@ -1,0 +1,18 @@
+// The client library's public entry point. The broker itself is "corrbus/server".
+export { createCorrelationClient } from "./client/correlation-client.js";
+export type {
+  CorrelationClient,
+  CorrelationClientOptions,
+  EventSubscription,
+  Payload,
+  PublishOptions,
+  SubscribeOptions,
+} from "./client/correlation-client.js";
+export { answerCorrelation, childCorrelation, newRootCorrelation } from "./client/correlation-helpers.js";
+export { SequenceCounter } from "./client/sequence-counter.js";
+export { defaultSocketPath } from "./core/default-socket-path.js";
+export { CorrelationService } from "../gen/corrbus/v1/service_pb.js";
+export * from "../gen/corrbus/v1/correlation_pb.js";
+export * from "../gen/corrbus/v1/envelope_pb.js";
+export * from "../gen/corrbus/v1/workflow_pb.js";
+export * from "../gen/corrbus/v1/service_pb.js";

@@ -1,0 +1,121 @@
+import { chmodSync, statSync, unlinkSync } from "node:fs";
+import * as http2 from "node:http2";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
+import type { BrokerLimits } from "../core/broker-limits.js";
+import { CorrelationBroker } from "../core/correlation-broker.js";
+import { createCorrelationService } from "./correlation-service.js";
+import { type Logger, silentLogger } from "./logger.js";
+import { peerIdentityKey } from "./peer-identity.js";
+import { defaultSocketPath } from "../core/default-socket-path.js";
+import { isNamedPipePath, prepareSocketPath } from "./socket-path.js";
+
+/** How to run the broker. */
+export interface BrokerServerOptions {
+  /** Where to listen. Default: defaultSocketPath() (`$XDG_RUNTIME_DIR/corrbus/corrbus.sock` or a per-user temp dir). */
+  socketPath?: string;
+  /** Bounds; unset ones take their defaults (see BrokerLimits). */
+  limits?: Partial<BrokerLimits>;
+  /** Where log lines go. Default: nowhere (the CLI passes a stderr logger). */
+  logger?: Logger;
+  /** How long close() lets open calls finish before cutting connections. Default 5 s. */
+  drainTimeoutMs?: number;
+}
+
+/** A running broker. */
+export interface BrokerServer {
+  readonly socketPath: string;
+  readonly broker: CorrelationBroker;
+  /** Stops accepting, ends subscriptions and waits with UNAVAILABLE, drains, removes the socket. */
+  close(): Promise<void>;
+}
+
+/** Largest request message accepted beyond the payload limit (envelope fields, batches). */
+const messageOverheadBytes = 16 * 1024 * 1024;
+
+/**
+ * Starts the broker: CorrelationService over HTTP/2 (gRPC, Connect binary and
+ * JSON) on a Unix socket created 0600 in a 0700 directory, or a Windows named
+ * pipe through the same code path.
+ */
+export async function startBrokerServer(options: BrokerServerOptions = {}): Promise<BrokerServer> {
+  const socketPath = options.socketPath ?? defaultSocketPath();
+  const logger = options.logger ?? silentLogger;
+  await prepareSocketPath(socketPath);
+  const broker = new CorrelationBroker(options.limits);
+  const shutdown = new AbortController();
+  const handler = connectNodeAdapter({
+    routes: (router) => router.service(CorrelationService, createCorrelationService(broker)),
+    shutdownSignal: shutdown.signal,
+    readMaxBytes: broker.limits.maxPayloadBytes + messageOverheadBytes,
+    maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
+    contextValues: () => createContextValues().set(peerIdentityKey, { verified: false }),
+  });
+  const server = http2.createServer({}, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  server.on("sessionError", (error) => logger.log("warn", "session error", { error: error.message }));
+
+  await listen(server, socketPath);
+  const socketInode = isNamedPipePath(socketPath) ? undefined : statSync(socketPath).ino;
+  const maintenance = setInterval(() => broker.maintain(), 1000);
+  maintenance.unref();
+  logger.log("info", "listening", { socket: socketPath, limits: broker.limits });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      clearInterval(maintenance);
+      shutdown.abort(new ConnectError("broker shutting down", Code.Unavailable));
+      broker.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      const drained = await Promise.race([closed.then(() => true), delay(options.drainTimeoutMs ?? 5000).then(() => false)]);
+      if (!drained) {
+        for (const session of sessions) session.destroy();
+        await closed;
+      }
+      removeOwnSocket(socketPath, socketInode);
+      logger.log("info", "stopped", { socket: socketPath, drained, stats: broker.stats() });
+    })();
+    return closing;
+  };
+  return { socketPath, broker, close };
+}
+
+function listen(server: http2.Http2Server, socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    // Created 0600 from the first instant: no window where others could connect.
+    const previousUmask = isNamedPipePath(socketPath) ? undefined : process.umask(0o177);
+    const restore = () => {
+      if (previousUmask !== undefined) process.umask(previousUmask);
+    };
+    server.once("error", (error) => {
+      restore();
+      reject(error);
+    });
+    server.listen(socketPath, () => {
+      restore();
+      if (!isNamedPipePath(socketPath)) chmodSync(socketPath, 0o600);
+      resolve();
+    });
+  });
+}
+
+/** Removes the socket file unless another broker has replaced it meanwhile. */
+function removeOwnSocket(socketPath: string, inode: number | undefined): void {
+  if (inode === undefined) return;
+  try {
+    if (statSync(socketPath).ino === inode) unlinkSync(socketPath);
+  } catch {
+    // Already gone.
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

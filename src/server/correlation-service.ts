@@ -1,0 +1,241 @@
+import { create } from "@bufbuild/protobuf";
+import { type Duration, type Timestamp, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import {
+  CompletionReason,
+  type CorrelationService,
+  FindByTagResponseSchema,
+  GetStatsResponseSchema,
+  GetTimelineResponseSchema,
+  GetWorkflowResponseSchema,
+  PublishResponseSchema,
+  PublishStreamResponseSchema,
+  SubscribeResponseSchema,
+  WaitForResultsResponseSchema,
+} from "../../gen/corrbus/v1/service_pb.js";
+import type { CorrelationBroker } from "../core/correlation-broker.js";
+import { InvalidInputError } from "../core/invalid-input-error.js";
+import type { WaitReason } from "../core/result-waiter.js";
+import { peerIdentityKey } from "./peer-identity.js";
+import { toConnectError } from "./service-errors.js";
+import { toWorkflowState } from "./workflow-message.js";
+
+/** Most events in one SubscribeResponse: batching cuts per-message cost when a subscriber lags. */
+const subscribeBatch = 128;
+/** Answer a wait this long before the RPC deadline, so the answer beats the deadline. */
+const deadlineMarginMs = 20;
+
+const reasonCodes: Record<WaitReason, CompletionReason> = {
+  expected_results: CompletionReason.EXPECTED_RESULTS,
+  expected_sources: CompletionReason.EXPECTED_SOURCES,
+  all_recipients_answered: CompletionReason.ALL_RECIPIENTS_ANSWERED,
+  deadline: CompletionReason.DEADLINE,
+  recipient_disconnected: CompletionReason.RECIPIENT_DISCONNECTED,
+  no_recipients: CompletionReason.NO_RECIPIENTS,
+};
+
+/**
+ * The CorrelationService handlers: each turns a wire request into one call of
+ * the domain core and its answer back into a wire response. No domain logic
+ * lives here.
+ */
+export function createCorrelationService(broker: CorrelationBroker): ServiceImpl<typeof CorrelationService> {
+  return {
+    publish(request, context) {
+      return guard(() => {
+        if (request.envelope === undefined) throw new InvalidInputError("envelope", "is required");
+        const result = broker.publish(request.envelope, context.values.get(peerIdentityKey));
+        return create(PublishResponseSchema, {
+          eventId: BigInt(result.eventId),
+          deliveredCount: result.deliveredCount,
+          receivedAt: timestampFromMs(result.receivedAtMs),
+        });
+      });
+    },
+
+    async *publishStream(requests, context) {
+      const peer = context.values.get(peerIdentityKey);
+      let batchSequence = 0n;
+      try {
+        for await (const request of requests) {
+          const results = broker.publishBatch(request.envelopes, peer);
+          batchSequence++;
+          yield create(PublishStreamResponseSchema, {
+            eventIds: results.map((result) => BigInt(result.eventId)),
+            deliveredCounts: results.map((result) => result.deliveredCount),
+            batchSequence,
+          });
+        }
+      } catch (error) {
+        throw toConnectError(error);
+      }
+    },
+
+    async *subscribe(request, context) {
+      const subscription = guard(() =>
+        broker.subscribe(
+          {
+            patterns: request.patterns,
+            queueGroup: request.queueGroup,
+            name: request.subscriberName,
+            statedPid: request.subscriberProcessId,
+            fromEventId: request.start.case === "fromEventId" ? Number(request.start.value) : undefined,
+            fromTimeMs: request.start.case === "fromTime" ? timestampDate(request.start.value).getTime() : undefined,
+          },
+          context.values.get(peerIdentityKey),
+        ),
+      );
+      const onAbort = () => broker.unsubscribe(subscription);
+      context.signal.addEventListener("abort", onAbort, { once: true });
+      try {
+        yield create(SubscribeResponseSchema, { subscribed: true, headEventId: BigInt(broker.headEventId) });
+        for (;;) {
+          const events = await subscription.next(subscribeBatch);
+          if (events === undefined) {
+            // Shutdown aborts with UNAVAILABLE so clients know to reconnect; a client's own abort ends quietly.
+            if (context.signal.reason instanceof ConnectError) throw context.signal.reason;
+            return;
+          }
+          yield create(SubscribeResponseSchema, { events });
+        }
+      } catch (error) {
+        throw toConnectError(error);
+      } finally {
+        context.signal.removeEventListener("abort", onAbort);
+        broker.unsubscribe(subscription);
+      }
+    },
+
+    async waitForResults(request, context) {
+      try {
+        const timeoutMs = waitTimeout(request.timeout, broker.limits.defaultWaitMs, context);
+        const outcome = await broker.waitForResults(
+          {
+            correlationId: request.correlationId,
+            expectedResults: request.expectedResults,
+            expectedSources: request.expectedSources,
+            topicPattern: request.topicPattern,
+          },
+          timeoutMs,
+          context.signal,
+        );
+        return create(WaitForResultsResponseSchema, {
+          complete: outcome.complete,
+          reason: reasonCodes[outcome.reason],
+          events: loadEvents(broker, outcome.resultIds, request.omitPayloads),
+          pendingSources: outcome.pendingSources,
+          disconnectedSources: outcome.disconnectedSources,
+          truncated: outcome.truncated,
+        });
+      } catch (error) {
+        throw toConnectError(error);
+      }
+    },
+
+    findByTag(request) {
+      return guard(() => {
+        const page = broker.findByTag({
+          tags: request.tags,
+          topicPattern: request.topicPattern,
+          sinceMs: optionalMs(request.since),
+          untilMs: optionalMs(request.until),
+          limit: request.limit,
+          cursor: decodePageToken(request.pageToken),
+          oldestFirst: request.oldestFirst,
+        });
+        return create(FindByTagResponseSchema, {
+          events: loadEvents(broker, page.ids, request.omitPayloads),
+          nextPageToken: page.nextCursor === 0 ? "" : encodePageToken(page.nextCursor),
+        });
+      });
+    },
+
+    getTimeline(request) {
+      return guard(() => {
+        const timeline = broker.timeline(request.rootCorrelationId, Number(request.afterEventId), request.limit);
+        return create(GetTimelineResponseSchema, {
+          events: loadEvents(broker, timeline.ids, request.omitPayloads),
+          correlations: timeline.correlations.map(toWorkflowState),
+          truncated: timeline.truncated,
+        });
+      });
+    },
+
+    getWorkflow(request) {
+      return guard(() => create(GetWorkflowResponseSchema, { workflow: toWorkflowState(broker.workflow(request.correlationId)) }));
+    },
+
+    getStats() {
+      const stats = broker.stats();
+      return create(GetStatsResponseSchema, {
+        eventsPublished: BigInt(stats.eventsPublished),
+        eventsStored: BigInt(stats.eventsStored),
+        bytesStored: BigInt(stats.bytesStored),
+        eventsEvicted: BigInt(stats.eventsEvicted),
+        historyMaxEvents: BigInt(stats.historyMaxEvents),
+        historyMaxBytes: BigInt(stats.historyMaxBytes),
+        eventsDelivered: BigInt(stats.eventsDelivered),
+        subscribers: stats.subscribers,
+        subscribersCutOff: BigInt(stats.subscribersCutOff),
+        eventsDropped: BigInt(stats.eventsDropped),
+        publishesRejected: BigInt(stats.publishesRejected),
+        workflowsActive: BigInt(stats.workflowsActive),
+        workflowsExpired: BigInt(stats.workflowsExpired),
+        workflowsEvicted: BigInt(stats.workflowsEvicted),
+        lineageRejected: BigInt(stats.lineageRejected),
+        orphans: BigInt(stats.orphans),
+        waiters: stats.waiters,
+        lastEventId: BigInt(stats.lastEventId),
+        startedAt: timestampFromMs(stats.startedAtMs),
+      });
+    },
+  };
+}
+
+
+function guard<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw toConnectError(error);
+  }
+}
+
+function loadEvents(broker: CorrelationBroker, ids: readonly number[], omitPayloads: boolean): EventEnvelope[] {
+  const events: EventEnvelope[] = [];
+  for (const id of ids) {
+    const event = broker.event(id);
+    if (event === undefined) continue;
+    if (omitPayloads) event.payload = new Uint8Array(0);
+    events.push(event);
+  }
+  return events;
+}
+
+function optionalMs(timestamp: Timestamp | undefined): number | undefined {
+  return timestamp === undefined ? undefined : timestampDate(timestamp).getTime();
+}
+
+function waitTimeout(timeout: Duration | undefined, fallbackMs: number, context: HandlerContext): number {
+  let ms = fallbackMs;
+  if (timeout !== undefined) {
+    ms = Number(timeout.seconds) * 1000 + Math.floor(timeout.nanos / 1e6);
+    if (ms < 0 || timeout.nanos < 0) throw new InvalidInputError("timeout", "must not be negative");
+  }
+  const deadline = context.timeoutMs();
+  if (deadline !== undefined) ms = Math.min(ms, Math.max(0, deadline - deadlineMarginMs));
+  return ms;
+}
+
+/** Page tokens are opaque to clients: the last event id served, base64url. */
+function encodePageToken(cursor: number): string {
+  return Buffer.from(`v1:${cursor}`).toString("base64url");
+}
+
+function decodePageToken(token: string): number {
+  if (token === "") return 0;
+  const match = /^v1:(\d{1,16})$/.exec(Buffer.from(token, "base64url").toString());
+  if (match === null) throw new InvalidInputError("page_token", "is not a token this broker issued");
+  return Number(match[1]);
+}

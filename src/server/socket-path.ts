@@ -1,0 +1,76 @@
+import { mkdirSync, lstatSync, chmodSync, unlinkSync, type Stats } from "node:fs";
+import { connect } from "node:net";
+import { dirname } from "node:path";
+
+/** True for Windows named pipe paths (`\\.\pipe\name`, `\\?\pipe\name`): no file system checks apply. */
+export function isNamedPipePath(path: string): boolean {
+  return /^\\\\[.?]\\pipe\\/i.test(path);
+}
+
+/** Start-up refused because of the socket path; the message says why and what to do. */
+export class SocketPathError extends Error {
+  override name = "SocketPathError";
+}
+
+/**
+ * Makes `socketPath` ready to listen on: its directory exists (created 0700),
+ * it is not a symlink, and a stale socket file left by a dead broker is
+ * removed. A live socket (something answers on it) is refused.
+ */
+export async function prepareSocketPath(socketPath: string): Promise<void> {
+  if (isNamedPipePath(socketPath)) return;
+  const directory = dirname(socketPath);
+  ensurePrivateDirectory(directory);
+  const existing = lstatOrUndefined(socketPath);
+  if (existing === undefined) return;
+  if (existing.isSymbolicLink()) throw new SocketPathError(`${socketPath} is a symbolic link; refusing to use it`);
+  if (!existing.isSocket()) throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
+  if (await isAnswering(socketPath)) {
+    throw new SocketPathError(`another broker is already listening on ${socketPath}; stop it or choose another --socket`);
+  }
+  unlinkSync(socketPath);
+}
+
+function ensurePrivateDirectory(directory: string): void {
+  let stats = lstatOrUndefined(directory);
+  if (stats === undefined) {
+    // Ours: created private, so only this user can reach the socket.
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    chmodSync(directory, 0o700);
+    stats = lstatSync(directory);
+  }
+  if (stats.isSymbolicLink()) throw new SocketPathError(`socket directory ${directory} is a symbolic link; refusing to use it`);
+  if (!stats.isDirectory()) throw new SocketPathError(`socket directory ${directory} is not a directory`);
+  const uid = process.getuid?.();
+  const sticky = (stats.mode & 0o1000) !== 0;
+  // Anyone who can write a non-sticky directory could swap the socket under us.
+  if (uid !== undefined && stats.uid !== uid && stats.uid !== 0 && !sticky) {
+    throw new SocketPathError(`socket directory ${directory} belongs to uid ${stats.uid}, not to this user (${uid}); refusing to use it`);
+  }
+  if (!sticky && (stats.mode & 0o022) !== 0) {
+    throw new SocketPathError(`socket directory ${directory} is writable by group or others (mode ${(stats.mode & 0o777).toString(8)}); use a private directory`);
+  }
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** True when a process accepts connections on the socket within a second. */
+function isAnswering(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath);
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(1000, () => done(true));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
