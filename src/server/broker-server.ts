@@ -42,7 +42,8 @@ const messageOverheadBytes = 16 * 1024 * 1024;
 export async function startBrokerServer(options: BrokerServerOptions = {}): Promise<BrokerServer> {
   const socketPath = options.socketPath ?? defaultSocketPath();
   const logger = options.logger ?? silentLogger;
-  await prepareSocketPath(socketPath);
+  const { replacedStale } = await prepareSocketPath(socketPath);
+  if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
   const broker = new CorrelationBroker(options.limits);
   const shutdown = new AbortController();
   const handler = connectNodeAdapter({

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
@@ -66,6 +67,9 @@ export function createCorrelationService(broker: CorrelationBroker): ServiceImpl
             deliveredCounts: results.map((result) => result.deliveredCount),
             batchSequence,
           });
+          // Buffered batches would otherwise be consumed in one microtask chain,
+          // starving subscriber writes (I/O callbacks) until their queues overflow.
+          await nextTurn();
         }
       } catch (error) {
         throw toConnectError(error);

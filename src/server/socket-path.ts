@@ -15,20 +15,22 @@ export class SocketPathError extends Error {
 /**
  * Makes `socketPath` ready to listen on: its directory exists (created 0700),
  * it is not a symlink, and a stale socket file left by a dead broker is
- * removed. A live socket (something answers on it) is refused.
+ * removed. A live socket (something answers on it) is refused. Answers
+ * whether a stale socket was replaced.
  */
-export async function prepareSocketPath(socketPath: string): Promise<void> {
-  if (isNamedPipePath(socketPath)) return;
+export async function prepareSocketPath(socketPath: string): Promise<{ replacedStale: boolean }> {
+  if (isNamedPipePath(socketPath)) return { replacedStale: false };
   const directory = dirname(socketPath);
   ensurePrivateDirectory(directory);
   const existing = lstatOrUndefined(socketPath);
-  if (existing === undefined) return;
+  if (existing === undefined) return { replacedStale: false };
   if (existing.isSymbolicLink()) throw new SocketPathError(`${socketPath} is a symbolic link; refusing to use it`);
   if (!existing.isSocket()) throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
   if (await isAnswering(socketPath)) {
     throw new SocketPathError(`another broker is already listening on ${socketPath}; stop it or choose another --socket`);
   }
   unlinkSync(socketPath);
+  return { replacedStale: true };
 }
 
 function ensurePrivateDirectory(directory: string): void {

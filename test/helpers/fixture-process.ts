@@ -1,0 +1,47 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot } from "./broker-process.js";
+import { LineReader } from "./line-reader.js";
+
+/** A JSON line a fixture printed. */
+export type FixtureMessage = { type: string } & Record<string, unknown>;
+
+/** A test client running as its own OS process (a compiled file of test/fixtures). */
+export interface FixtureProcess {
+  readonly child: ChildProcess;
+  /** Every message printed so far. */
+  readonly messages: FixtureMessage[];
+  /** Resolves with the first message of `type` (and matching `where`). */
+  waitFor(type: string, timeoutMs?: number, where?: (message: FixtureMessage) => boolean): Promise<FixtureMessage>;
+  /** Resolves with the exit code once the process ended and its output was read. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `dist/test/fixtures/<name>.js` with `args`. */
+export function spawnFixture(name: string, args: string[]): FixtureProcess {
+  const child = spawn(process.execPath, [join(repoRoot, "dist", "test", "fixtures", `${name}.js`), ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const reader = new LineReader(child.stdout!);
+  const messages: FixtureMessage[] = [];
+  reader.onLine((line) => messages.push(JSON.parse(line)));
+  const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = Promise.all([exitCode, reader.end()]).then(([code]) => code);
+  return {
+    child,
+    messages,
+    exited,
+    async waitFor(type, timeoutMs = 20_000, where = () => true) {
+      const line = await reader.waitFor((text) => {
+        const message = JSON.parse(text) as FixtureMessage;
+        return message.type === type && where(message);
+      }, timeoutMs);
+      return JSON.parse(line);
+    },
+  };
+}
+
+/** The messages of `type`. */
+export function messagesOf(fixture: FixtureProcess, type: string): FixtureMessage[] {
+  return fixture.messages.filter((message) => message.type === type);
+}
