@@ -1,3 +1,4 @@
+import { defaultSocketPath } from "../core/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
 import { serveCommand } from "./serve-command.js";
 import { UsageError } from "./usage-error.js";
@@ -8,12 +9,17 @@ corrbus is the local event broker for host-security collectors.
 
 Commands:
   serve     run the broker (corrbus serve --help)
+  socket    print the socket path the broker and clients use by default
 
 Exit codes: 0 ok, 1 error, 2 usage.
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
+  socket: async () => {
+    process.stdout.write(`${defaultSocketPath()}\n`);
+    return 0;
+  },
 };
 
 /** Runs one `corrbus` command line; answers the exit code. */

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Connect JSON over the broker's Unix socket with plain curl (HTTP/2 prior knowledge).
+set -euo pipefail
+SOCK="${CORRBUS_SOCKET:-$(node bin/corrbus.js socket)}"
+rpc() { # rpc METHOD JSON
+  curl --silent --show-error --fail-with-body --http2-prior-knowledge --unix-socket "$SOCK" \
+    -H 'Content-Type: application/json' -d "$2" "http://localhost/corrbus.v1.CorrelationService/$1"
+  echo
+}
+ID=$(cat /proc/sys/kernel/random/uuid)
+PAYLOAD=$(printf '{"pid":4892,"exe":"/tmp/.x"}' | base64 -w0)
+
+rpc Publish '{"envelope":{"topic":"events.process.started","payload":"'"$PAYLOAD"'","contentType":"application/json",
+  "publisherProcessId":'"$$"',"correlationMetadata":{"correlationId":"'"$ID"'","rootCorrelationId":"'"$ID"'",
+  "workflowStage":"enumeration","sourceProcess":"shell-collector","sequenceNumber":"1","final":true,
+  "correlationTags":{"investigation_id":"INC-12345","suspicious_pid":"4892"}}}}'
+rpc FindByTag '{"tags":{"investigation_id":"INC-12345","suspicious_pid":"4892"},"limit":10}'
+rpc GetTimeline '{"rootCorrelationId":"'"$ID"'","omitPayloads":true}'
+rpc GetStats '{}'
