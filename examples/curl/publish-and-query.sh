@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Connect JSON over the broker's Unix socket with plain curl (HTTP/2 prior knowledge).
+# Connect JSON over the broker's Unix socket with plain curl: HTTP/1.1 as is,
+# HTTP/2 with CURL_FLAGS=--http2-prior-knowledge.
 set -euo pipefail
 SOCK="${CORRBUS_SOCKET:-$(node bin/corrbus.js socket)}"
 rpc() { # rpc METHOD JSON
-  curl --silent --show-error --fail-with-body --http2-prior-knowledge --unix-socket "$SOCK" \
+  curl --silent --show-error --fail-with-body ${CURL_FLAGS:-} --unix-socket "$SOCK" \
     -H 'Content-Type: application/json' -d "$2" "http://localhost/corrbus.v1.CorrelationService/$1"
   echo
 }

@@ -1,5 +1,7 @@
 import { chmodSync, statSync, unlinkSync } from "node:fs";
+import * as http from "node:http";
 import * as http2 from "node:http2";
+import type { Server } from "node:net";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
@@ -8,6 +10,7 @@ import { CorrelationBroker } from "../core/correlation-broker.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { peerIdentityKey } from "./peer-identity.js";
+import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { isNamedPipePath, prepareSocketPath } from "./socket-path.js";
 
@@ -53,13 +56,16 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
     contextValues: () => createContextValues().set(peerIdentityKey, { verified: false }),
   });
-  const server = http2.createServer({}, handler);
+  const h2 = http2.createServer({}, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
+  h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  server.on("sessionError", (error) => logger.log("warn", "session error", { error: error.message }));
+  h2.on("sessionError", (error) => logger.log("warn", "session error", { error: error.message }));
+  // HTTP/1.1 on the same socket, for Connect unary calls from tools without HTTP/2.
+  const http1 = http.createServer(handler);
+  const server = createProtocolSniffingServer(http1, h2);
 
   await listen(server, socketPath);
   const socketInode = isNamedPipePath(socketPath) ? undefined : statSync(socketPath).ino;
@@ -75,9 +81,11 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
       broker.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
+      http1.closeIdleConnections();
       const drained = await Promise.race([closed.then(() => true), delay(options.drainTimeoutMs ?? 5000).then(() => false)]);
       if (!drained) {
         for (const session of sessions) session.destroy();
+        http1.closeAllConnections();
         await closed;
       }
       removeOwnSocket(socketPath, socketInode);
@@ -88,7 +96,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   return { socketPath, broker, close };
 }
 
-function listen(server: http2.Http2Server, socketPath: string): Promise<void> {
+function listen(server: Server, socketPath: string): Promise<void> {
   return new Promise((resolve, reject) => {
     // Created 0600 from the first instant: no window where others could connect.
     const previousUmask = isNamedPipePath(socketPath) ? undefined : process.umask(0o177);

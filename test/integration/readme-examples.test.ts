@@ -46,6 +46,7 @@ describe("the README's examples", () => {
     "examples/typescript/multi-stage-agent.ts",
     "examples/typescript/forensic-search.ts",
     "examples/curl/publish-and-query.sh",
+    "examples/curl/subscribe.sh",
   ];
   for (const path of examples) {
     it(`should print ${path} exactly as the file the tests run`, () => {
@@ -53,17 +54,34 @@ describe("the README's examples", () => {
     });
   }
 
-  it("should run the curl example: publish, find by tag, timeline and stats over Connect JSON", async () => {
-    const result = await run("bash", ["examples/curl/publish-and-query.sh"], env);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
-    const [published, found, timeline, stats] = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
-    expect(Number(published.eventId)).toBeGreaterThan(0);
-    expect(found.events.map((event: { eventId: string }) => event.eventId)).toContain(published.eventId);
-    expect(timeline.events).toHaveLength(1);
-    expect(timeline.correlations[0].stages[0].name).toBe("enumeration");
-    expect(Number(stats.eventsPublished)).toBeGreaterThanOrEqual(1);
-  });
+  for (const [transport, curlFlags] of [
+    ["HTTP/1.1", ""],
+    ["HTTP/2", "--http2-prior-knowledge"],
+  ]) {
+    it(`should run the curl examples over ${transport}: a Subscribe stream sees what publish-and-query publishes`, async () => {
+      const subscriber = spawn("bash", ["examples/curl/subscribe.sh", "2"], { cwd: repoRoot, env: { ...process.env, ...env, CURL_FLAGS: curlFlags } });
+      const lines = new LineReader(subscriber.stdout);
+      let subscriberErrors = "";
+      subscriber.stderr.on("data", (chunk) => (subscriberErrors += chunk));
+      await lines.waitFor((line) => line.startsWith('{"subscribed":true'), 10_000);
+
+      const result = await run("bash", ["examples/curl/publish-and-query.sh"], { ...env, CURL_FLAGS: curlFlags });
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      const [published, found, timeline, stats] = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
+      expect(Number(published.eventId)).toBeGreaterThan(0);
+      expect(found.events.map((event: { eventId: string }) => event.eventId)).toContain(published.eventId);
+      expect(timeline.events).toHaveLength(1);
+      expect(timeline.correlations[0].stages[0].name).toBe("enumeration");
+      expect(Number(stats.eventsPublished)).toBeGreaterThanOrEqual(1);
+
+      await lines.end();
+      expect(subscriberErrors).toBe("");
+      const streamed = JSON.parse(lines.lines[1]);
+      expect(streamed.events[0].eventId).toBe(published.eventId);
+      expect(Buffer.from(streamed.events[0].payload, "base64").toString()).toBe('{"pid":4892,"exe":"/tmp/.x"}');
+    });
+  }
 
   it("should run the TypeScript collectors and the three scenario agents", async () => {
     const collectors = ["process-monitor", "network-monitor"].map((name) => {
@@ -89,8 +107,8 @@ describe("the README's examples", () => {
 
       const search = await run(process.execPath, ["dist/examples/typescript/forensic-search.js"], env);
       expect(search.code).toBe(0);
-      // integrity (3) and network_analysis (3) steps carry both tags; the curl example's event too.
-      expect(search.stdout).toMatch(/^7 events$/m);
+      // integrity (3) and network_analysis (3) steps carry both tags; so do the two curl runs' events.
+      expect(search.stdout).toMatch(/^8 events$/m);
 
       for (const { child } of collectors) child.kill("SIGTERM");
       const outputs = await Promise.all(collectors.map(({ out }) => out.end().then(() => out.lines)));
