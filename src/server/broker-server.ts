@@ -11,6 +11,7 @@ import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
+import { guardRequests } from "./request-guard.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { isNamedPipePath, prepareSocketPath } from "./socket-path.js";
 
@@ -49,13 +50,14 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
   const broker = new CorrelationBroker(options.limits);
   const shutdown = new AbortController();
-  const handler = connectNodeAdapter({
+  const adapter = connectNodeAdapter({
     routes: (router) => router.service(CorrelationService, createCorrelationService(broker)),
     shutdownSignal: shutdown.signal,
     readMaxBytes: broker.limits.maxPayloadBytes + messageOverheadBytes,
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
     contextValues: () => createContextValues().set(peerIdentityKey, { verified: false }),
   });
+  const handler = guardRequests(adapter, logger);
   const h2 = http2.createServer({}, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
