@@ -69,8 +69,9 @@ export class IndexedHistory {
   }
 }
 
+/** Length-prefixed so no key/value split is ambiguous (keys and values may hold any character, NUL included). */
 function tagKey(key: string, value: string): string {
-  return `${key}\u0000${value}`;
+  return `${key.length}:${key}=${value}`;
 }
 
 function listFor(index: Map<string, PostingList>, key: string): PostingList {

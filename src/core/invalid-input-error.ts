@@ -29,4 +29,9 @@ export class InvalidInputError extends Error {
  */
 export class LineageError extends InvalidInputError {
   override name = "LineageError";
+
+  /** Stays a LineageError under a prefix, so a batch refusal keeps its FAILED_PRECONDITION. */
+  override under(prefix: string): LineageError {
+    return new LineageError(`${prefix}.${this.field}`, this.description);
+  }
 }

@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+
+const root = uuidFor(1);
+const childA = uuidFor(2);
+const childB = uuidFor(3);
+const grandchild = uuidFor(4);
+const orphan = uuidFor(5);
+
+describe("CorrelationBroker", () => {
+  describe("publish", () => {
+    it("should route the stamped event to matching subscribers and answer how many got it", async () => {
+      const { broker } = createTestBroker();
+      const all = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "all", statedPid: 0 }, unverifiedPeer);
+      const control = broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "ctl", statedPid: 0 }, unverifiedPeer);
+      const result = broker.publish(envelope("events.process.started", undefined, { pid: 31 }), unverifiedPeer);
+      expect(result.deliveredCount).toBe(1);
+      const [event] = (await all.next(10)) ?? [];
+      expect(event.eventId).toBe(BigInt(result.eventId));
+      expect(event.publisher?.pid).toBe(31);
+      expect(event.receivedAt).toBeDefined();
+      expect(control.queued).toBe(0);
+    });
+
+    it("should store and route an event without correlation but track nothing", () => {
+      const { broker } = createTestBroker();
+      broker.publish(envelope("control.scan"), unverifiedPeer);
+      const stats = broker.stats();
+      expect([stats.eventsStored, stats.workflowsActive]).toEqual([1, 0]);
+    });
+
+    it("should keep counters for published, stored, delivered and subscribers", () => {
+      const { broker, clock } = createTestBroker({ historyMaxEvents: 3 });
+      const startedAt = clock.now;
+      const a = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "a", statedPid: 0 }, unverifiedPeer);
+      broker.subscribe({ patterns: ["events.#"], queueGroup: "g", name: "b", statedPid: 0 }, unverifiedPeer);
+      broker.subscribe({ patterns: ["events.#"], queueGroup: "g", name: "c", statedPid: 0 }, unverifiedPeer);
+      clock.now += 5;
+      for (let i = 0; i < 5; i++) broker.publish(envelope("events.a", { correlationId: uuidFor(10 + i) }), unverifiedPeer);
+      broker.unsubscribe(a);
+      expect(broker.stats()).toMatchObject({
+        eventsPublished: 5,
+        eventsStored: 3,
+        eventsEvicted: 2,
+        historyMaxEvents: 3,
+        eventsDelivered: 10,
+        subscribers: 2,
+        subscribersCutOff: 0,
+        eventsDropped: 0,
+        publishesRejected: 0,
+        workflowsActive: 5,
+        lastEventId: 5,
+        startedAtMs: startedAt,
+      });
+    });
+  });
+
+  describe("timeline", () => {
+    function family() {
+      const test = createTestBroker();
+      const { broker, clock } = test;
+      const publish = (correlationId: string, parentCorrelationId?: string, stage = "") => {
+        clock.now += 1;
+        return broker.publish(
+          envelope("events.a", { correlationId, parentCorrelationId, rootCorrelationId: root, workflowStage: stage }),
+          unverifiedPeer,
+        ).eventId;
+      };
+      publish(root, undefined, "enumeration");
+      publish(childA, root, "integrity");
+      publish(orphan, uuidFor(99), "network");
+      publish(childB, root, "integrity");
+      publish(grandchild, childA, "network");
+      publish(childA, root, "integrity");
+      return test;
+    }
+
+    it("should list every event under the root in id order", () => {
+      const { broker } = family();
+      expect(broker.timeline(root, 0, 0)).toMatchObject({ ids: [1, 2, 3, 4, 5, 6], truncated: false });
+      expect(broker.timeline(root, 4, 0).ids).toEqual([5, 6]);
+    });
+
+    it("should order correlations parents first, orphans last", () => {
+      const { broker } = family();
+      const views = broker.timeline(root, 0, 0).correlations;
+      const order = views.map((view) => view.state.id);
+      expect(order[0]).toBe(root);
+      expect(order.indexOf(grandchild)).toBeGreaterThan(order.indexOf(childA));
+      expect(new Set(order.slice(1, 3))).toEqual(new Set([childA, childB]));
+      expect(order[4]).toBe(orphan);
+      expect(views.map((view) => view.orphan)).toEqual([false, false, false, false, true]);
+      const rootView = views[0];
+      expect(new Set(rootView.childIds)).toEqual(new Set([childA, childB]));
+    });
+
+    it("should rebuild correlations the tracker forgot from stored events", () => {
+      const { broker } = createTestBroker({ maxActiveWorkflows: 1 });
+      broker.publish(envelope("events.a", { correlationId: root, workflowStage: "s" }), unverifiedPeer);
+      broker.publish(envelope("events.a", { correlationId: root }), unverifiedPeer);
+      broker.publish(envelope("events.a", { correlationId: childA, parentCorrelationId: root, rootCorrelationId: root }), unverifiedPeer);
+      const views = broker.timeline(root, 0, 0).correlations;
+      expect(views.map((view) => [view.state.id, view.tracked, view.state.totalEvents])).toEqual([
+        [root, false, 2],
+        [childA, true, 1],
+      ]);
+      expect(views[0].childIds).toEqual([childA]);
+      expect(views[1].orphan).toBe(false);
+    });
+  });
+});
