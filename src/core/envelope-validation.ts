@@ -1,4 +1,3 @@
-import { validate as isUuid } from "uuid";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { BrokerLimits } from "./broker-limits.js";
 import { InvalidInputError } from "./invalid-input-error.js";
@@ -48,10 +47,15 @@ export function validateTags(tags: Record<string, string>, field: string, maxTag
   }
 }
 
-/** Refuses anything but a canonical UUID. */
+/** Canonical text: one spelling per id, so "ABC…" and "abc…" never become two correlations. Any version. */
+const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Refuses anything but a UUID in canonical form. */
 export function checkUuid(value: string, field: string): void {
   if (value.length === 0) throw new InvalidInputError(field, "must be set to a UUID");
-  if (!isUuid(value)) throw new InvalidInputError(field, `"${value.slice(0, 64)}" is not a UUID (8-4-4-4-12 hex digits)`);
+  if (!canonicalUuid.test(value)) {
+    throw new InvalidInputError(field, `"${value.slice(0, 64)}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`);
+  }
 }
 
 /** Refuses a name (stage, source, content type) over the length limit. */

@@ -9,7 +9,8 @@ import type { BrokerLimits } from "../core/broker-limits.js";
 import { CorrelationBroker } from "../core/correlation-broker.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { peerIdentityKey } from "./peer-identity.js";
+import { createLeanPublish } from "./lean-publish.js";
+import { identifyPeer, peerIdentityKey } from "./peer-identity.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
@@ -50,21 +51,26 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
   const broker = new CorrelationBroker(options.limits);
   const shutdown = new AbortController();
+  const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const adapter = connectNodeAdapter({
     routes: (router) => router.service(CorrelationService, createCorrelationService(broker)),
     shutdownSignal: shutdown.signal,
-    readMaxBytes: broker.limits.maxPayloadBytes + messageOverheadBytes,
+    readMaxBytes,
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
-    contextValues: () => createContextValues().set(peerIdentityKey, { verified: false }),
+    contextValues: (request) => createContextValues().set(peerIdentityKey, identifyPeer(request)),
   });
-  const handler = guardRequests(adapter, logger);
+  const leanPublish = createLeanPublish(broker, readMaxBytes, identifyPeer);
+  const handler = guardRequests((request, response) => {
+    if (!leanPublish(request, response)) adapter(request, response);
+  }, logger);
   const h2 = http2.createServer({}, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
-  h2.on("sessionError", (error) => logger.log("warn", "session error", { error: error.message }));
+  // Clients closing their connection (grpc-go's GOAWAY included) surface here: routine, not a warning.
+  h2.on("sessionError", (error) => logger.log("debug", "session error", { error: error.message }));
   // HTTP/1.1 on the same socket, for Connect unary calls from tools without HTTP/2.
   const http1 = http.createServer(handler);
   const server = createProtocolSniffingServer(http1, h2);

@@ -7,3 +7,11 @@ import type { PeerIdentity } from "../core/correlation-broker.js";
  * is unverified and the broker keeps the pid the client states.
  */
 export const peerIdentityKey = createContextKey<PeerIdentity>({ verified: false }, { description: "peer identity" });
+
+/**
+ * The identity of the peer behind a request. Kernel credentials are not read
+ * yet, so every peer is unverified and the pid it states is kept.
+ */
+export function identifyPeer(_request: unknown): PeerIdentity {
+  return { verified: false };
+}

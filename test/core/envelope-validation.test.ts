@@ -131,39 +131,42 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
   });
 
   describe("UUIDs", () => {
-    it("should accept canonical UUIDs in either case", () => {
+    it("should accept any UUID version in canonical form, and refuse upper case so one id has one spelling", () => {
       const { broker } = createTestBroker();
+      for (const version of ["00000000-0000-0000-0000-000000000000", "0190c6a1-2b3c-7d4e-8f00-112233445566", "3f2504e0-4f89-f1d3-9a0c-0305e82c3301"]) {
+        expect(() => broker.publish(withMeta({ correlationId: version, rootCorrelationId: version }), unverifiedPeer)).not.toThrow();
+      }
       const upper = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
-      expect(() => broker.publish(withMeta({ correlationId: upper }), unverifiedPeer)).not.toThrow();
+      expectRefused(broker, withMeta({ correlationId: upper, rootCorrelationId: upper }), "correlation_metadata.correlation_id", `"${upper}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`);
     });
 
     const refusals: [string, Partial<MetaInit>, string, string][] = [
-      ["a non-UUID correlation_id", { correlationId: "task-1" }, "correlation_metadata.correlation_id", '"task-1" is not a UUID (8-4-4-4-12 hex digits)'],
+      ["a non-UUID correlation_id", { correlationId: "task-1" }, "correlation_metadata.correlation_id", '"task-1" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)'],
       ["an empty correlation_id", { correlationId: "", rootCorrelationId: id }, "correlation_metadata.correlation_id", "must be set to a UUID"],
       [
         "a UUID without dashes",
         { correlationId: "3f2504e04f8941d39a0c0305e82c3301" },
         "correlation_metadata.correlation_id",
-        '"3f2504e04f8941d39a0c0305e82c3301" is not a UUID (8-4-4-4-12 hex digits)',
+        '"3f2504e04f8941d39a0c0305e82c3301" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
       ],
       [
         "a UUID in braces",
         { correlationId: "{3f2504e0-4f89-41d3-9a0c-0305e82c3301}" },
         "correlation_metadata.correlation_id",
-        '"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}" is not a UUID (8-4-4-4-12 hex digits)',
+        '"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
       ],
-      ["a non-UUID root", { rootCorrelationId: "root" }, "correlation_metadata.root_correlation_id", '"root" is not a UUID (8-4-4-4-12 hex digits)'],
+      ["a non-UUID root", { rootCorrelationId: "root" }, "correlation_metadata.root_correlation_id", '"root" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)'],
       [
         "a non-UUID parent",
         { parentCorrelationId: "zz", rootCorrelationId: uuidFor(5) },
         "correlation_metadata.parent_correlation_id",
-        '"zz" is not a UUID (8-4-4-4-12 hex digits)',
+        '"zz" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
       ],
       [
         "an overlong non-UUID, quoting at most 64 characters",
         { correlationId: "x".repeat(100) },
         "correlation_metadata.correlation_id",
-        `"${"x".repeat(64)}" is not a UUID (8-4-4-4-12 hex digits)`,
+        `"${"x".repeat(64)}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`,
       ],
     ];
     for (const [what, meta, field, description] of refusals) {

@@ -384,7 +384,7 @@ describe("CorrelationBroker.waitForResults", () => {
     it("should refuse a correlation id that is not a UUID", () => {
       const { broker } = createTestBroker();
       const error = expectInvalidInput(() => wait(broker, { correlationId: "task-1" }));
-      expect([error.field, error.description]).toEqual(["correlation_id", '"task-1" is not a UUID (8-4-4-4-12 hex digits)']);
+      expect([error.field, error.description]).toEqual(["correlation_id", '"task-1" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)']);
       const empty = expectInvalidInput(() => wait(broker, { correlationId: "" }));
       expect([empty.field, empty.description]).toEqual(["correlation_id", "must be set to a UUID"]);
     });
