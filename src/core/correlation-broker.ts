@@ -1,6 +1,6 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { type EventEnvelope, EventEnvelopeSchema, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type EventEnvelope, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
 import { CapacityError, NotFoundError } from "./broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
@@ -376,7 +376,7 @@ export class CorrelationBroker {
     envelope.eventId = BigInt(id);
     envelope.receivedAt = timestampFromMs(receivedAtMs);
     envelope.publisher = this.identify(envelope.publisherProcessId, peer);
-    this.history.append(envelope, toBinary(EventEnvelopeSchema, envelope), receivedAtMs);
+    this.history.append(envelope, receivedAtMs);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);
     this.publishedCount++;

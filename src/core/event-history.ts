@@ -1,24 +1,31 @@
+import { NumberColumn } from "./number-column.js";
+
 /**
  * EventHistory keeps accepted events compactly: the encoded envelope bytes are
- * copied into large shared chunks and each event costs a handful of numbers in
- * parallel arrays (id, receive time, chunk, offset, length). A decoded
- * protobuf-es envelope retains ~1.1 KB; this keeps ~the encoded size plus ~40 B.
+ * copied into large shared chunks and each event costs seven numbers in typed
+ * columns (id, receive time, chunk, offset, length, counted size, extra: 36 B).
+ * A decoded protobuf-es envelope retains ~1.1 KB; this keeps the encoded size
+ * plus those 36 B.
  *
  * Events are appended in strictly increasing id order and evicted oldest first
  * when the count or byte bound is exceeded; `onEvict` lets indexes drop their
- * entries for an event before its bytes are released.
+ * entries for an event before its bytes are released. Each event may carry one
+ * number for its owner (`extra`, e.g. a shared-metadata id) and count for more
+ * bytes than it stores (`countedBytes`, e.g. with its shared metadata).
  */
 export class EventHistory {
-  private ids: number[] = [];
-  private times: number[] = [];
-  private chunkNumbers: number[] = [];
-  private offsets: number[] = [];
-  private lengths: number[] = [];
-  private head = 0;
+  private readonly ids = new NumberColumn();
+  private readonly times = new NumberColumn();
+  private readonly chunkNumbers = new NumberColumn();
+  private readonly offsets = new NumberColumn();
+  private readonly lengths = new NumberColumn();
+  private readonly counted = new NumberColumn();
+  private readonly extras = new NumberColumn();
   private chunks: Chunk[] = [];
   /** Chunk number of chunks[0]. */
   private firstChunkNumber = 0;
   private storedBytes = 0;
+  private ownBytes = 0;
   private evictedCount = 0;
 
   constructor(
@@ -27,17 +34,22 @@ export class EventHistory {
     /** Most payload bytes (encoded envelopes) kept. */
     readonly maxBytes: number,
     /** Called for each evicted event, oldest first, while its bytes are still readable. */
-    private readonly onEvict: (id: number, bytes: Uint8Array) => void = () => {},
+    private readonly onEvict: (id: number, bytes: Uint8Array, extra: number) => void = () => {},
   ) {}
 
   /** Events held now. */
   get size(): number {
-    return this.ids.length - this.head;
+    return this.ids.length;
   }
 
-  /** Encoded bytes held now. */
+  /** Bytes counted for the events held now (what the byte bound applies to). */
   get bytes(): number {
     return this.storedBytes;
+  }
+
+  /** Bytes the events' own copies take (without what their owner shares between them). */
+  get heldBytes(): number {
+    return this.ownBytes;
   }
 
   /** Events evicted since creation. */
@@ -47,20 +59,20 @@ export class EventHistory {
 
   /** Oldest id held, or 0 when empty. */
   get firstId(): number {
-    return this.size === 0 ? 0 : this.ids[this.head];
+    return this.size === 0 ? 0 : this.ids.at(0);
   }
 
   /** Newest id held, or 0 when empty. */
   get lastId(): number {
-    return this.size === 0 ? 0 : this.ids[this.ids.length - 1];
+    return this.size === 0 ? 0 : this.ids.at(this.size - 1);
   }
 
   /** Stores a copy of `bytes` as event `id`, evicting the oldest events past the bounds. */
-  append(id: number, receivedAtMs: number, bytes: Uint8Array): void {
+  append(id: number, receivedAtMs: number, bytes: Uint8Array, extra = 0, countedBytes = bytes.length): void {
     if (this.size > 0 && id <= this.lastId) {
       throw new Error(`event ids must increase: ${id} after ${this.lastId}`);
     }
-    while (this.size > 0 && (this.size + 1 > this.maxEvents || this.storedBytes + bytes.length > this.maxBytes)) {
+    while (this.size > 0 && (this.size + 1 > this.maxEvents || this.storedBytes + countedBytes > this.maxBytes)) {
       this.evictOldest();
     }
     const [chunkNumber, offset] = this.place(bytes);
@@ -69,7 +81,10 @@ export class EventHistory {
     this.chunkNumbers.push(chunkNumber);
     this.offsets.push(offset);
     this.lengths.push(bytes.length);
-    this.storedBytes += bytes.length;
+    this.counted.push(countedBytes);
+    this.extras.push(extra);
+    this.storedBytes += countedBytes;
+    this.ownBytes += bytes.length;
   }
 
   /** The encoded envelope of event `id` (a view, valid until it is evicted), or undefined. */
@@ -78,60 +93,53 @@ export class EventHistory {
     return index < 0 ? undefined : this.bytesAt(index);
   }
 
+  /** The `extra` number stored with event `id`, or undefined. */
+  getExtra(id: number): number | undefined {
+    const index = this.indexOf(id);
+    return index < 0 ? undefined : this.extras.at(index);
+  }
+
   /** Broker receive time (ms) of event `id`, or undefined. */
   getTime(id: number): number | undefined {
     const index = this.indexOf(id);
-    return index < 0 ? undefined : this.times[index];
+    return index < 0 ? undefined : this.times.at(index);
   }
 
   /** Smallest held id >= `id`, or 0 when there is none. */
   firstIdAtOrAfter(id: number): number {
-    const index = this.lowerBound(this.ids, id);
-    return index < this.ids.length ? this.ids[index] : 0;
+    const index = this.ids.lowerBound(id);
+    return index < this.size ? this.ids.at(index) : 0;
   }
 
   /** Smallest held id received at or after `ms`, or 0 when there is none. */
   firstIdAtOrAfterTime(ms: number): number {
-    const index = this.lowerBound(this.times, ms);
-    return index < this.ids.length ? this.ids[index] : 0;
+    const index = this.times.lowerBound(ms);
+    return index < this.size ? this.ids.at(index) : 0;
   }
 
   /**
    * Calls `visit` for held events with id >= `fromId` in id order until it
    * answers false. Answers the id after the last visited one.
    */
-  scanFrom(fromId: number, visit: (id: number, bytes: Uint8Array) => boolean): number {
-    let index = this.lowerBound(this.ids, fromId);
+  scanFrom(fromId: number, visit: (id: number, bytes: Uint8Array, extra: number) => boolean): number {
     let next = fromId;
-    for (; index < this.ids.length; index++) {
-      const id = this.ids[index];
+    for (let index = this.ids.lowerBound(fromId); index < this.size; index++) {
+      const id = this.ids.at(index);
       next = id + 1;
-      if (!visit(id, this.bytesAt(index))) break;
+      if (!visit(id, this.bytesAt(index), this.extras.at(index))) break;
     }
     return next;
   }
 
   private indexOf(id: number): number {
-    const index = this.lowerBound(this.ids, id);
-    return index < this.ids.length && this.ids[index] === id ? index : -1;
-  }
-
-  /** First index in [head, length) whose value is >= target (values ascending). */
-  private lowerBound(values: number[], target: number): number {
-    let low = this.head;
-    let high = values.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if (values[mid] < target) low = mid + 1;
-      else high = mid;
-    }
-    return low;
+    const index = this.ids.lowerBound(id);
+    return index < this.size && this.ids.at(index) === id ? index : -1;
   }
 
   private bytesAt(index: number): Uint8Array {
-    const chunk = this.chunks[this.chunkNumbers[index] - this.firstChunkNumber];
-    const offset = this.offsets[index];
-    return chunk.buffer.subarray(offset, offset + this.lengths[index]);
+    const chunk = this.chunks[this.chunkNumbers.at(index) - this.firstChunkNumber];
+    const offset = this.offsets.at(index);
+    return chunk.buffer.subarray(offset, offset + this.lengths.at(index));
   }
 
   private place(bytes: Uint8Array): [number, number] {
@@ -148,33 +156,23 @@ export class EventHistory {
   }
 
   private evictOldest(): void {
-    const index = this.head;
-    this.onEvict(this.ids[index], this.bytesAt(index));
-    const chunk = this.chunks[this.chunkNumbers[index] - this.firstChunkNumber];
+    this.onEvict(this.ids.at(0), this.bytesAt(0), this.extras.at(0));
+    const chunk = this.chunks[this.chunkNumbers.at(0) - this.firstChunkNumber];
     chunk.live--;
-    this.storedBytes -= this.lengths[index];
+    this.storedBytes -= this.counted.at(0);
+    this.ownBytes -= this.lengths.at(0);
     this.evictedCount++;
-    this.head++;
+    for (const column of [this.ids, this.times, this.chunkNumbers, this.offsets, this.lengths, this.counted, this.extras]) column.shift();
     // Chunks empty out in order because eviction is oldest first.
     while (this.chunks.length > 1 && this.chunks[0].live === 0) {
       this.chunks.shift();
       this.firstChunkNumber++;
     }
-    if (this.head > 4096 && this.head * 2 > this.ids.length) this.compact();
-  }
-
-  private compact(): void {
-    this.ids = this.ids.slice(this.head);
-    this.times = this.times.slice(this.head);
-    this.chunkNumbers = this.chunkNumbers.slice(this.head);
-    this.offsets = this.offsets.slice(this.head);
-    this.lengths = this.lengths.slice(this.head);
-    this.head = 0;
   }
 }
 
-/** Shared chunk size: large enough that per-buffer overhead vanishes, small enough to free promptly. */
-const chunkBytes = 1024 * 1024;
+/** Shared chunk size: large enough that per-buffer overhead vanishes, small enough that the last one's slack stays small. */
+const chunkBytes = 64 * 1024;
 
 interface Chunk {
   buffer: Buffer;

@@ -1,33 +1,44 @@
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
+import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
-import { decodeStoredEnvelope } from "./stored-envelope.js";
+import { decodeStoredEnvelope, splitForStorage } from "./stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag
  * key=value → ids, correlation → ids, root → ids. Every index entry is removed
  * when its event is evicted, so the indexes never hold an id history lacks and
- * never grow past it.
+ * never grow past it. Events are stored split (see splitForStorage): their own
+ * bytes in history, their correlation metadata once per distinct value.
  */
 export class IndexedHistory {
   readonly events: EventHistory;
+  private readonly templates = new MetadataTemplates();
   private readonly byTag = new Map<string, PostingList>();
   private readonly byCorrelation = new Map<string, PostingList>();
   private readonly byRoot = new Map<string, PostingList>();
 
   constructor(maxEvents: number, maxBytes: number) {
-    this.events = new EventHistory(maxEvents, maxBytes, (id, bytes) => this.unindex(id, bytes));
+    this.events = new EventHistory(maxEvents, maxBytes, (id, bytes, template) => this.unindex(id, bytes, template));
   }
 
-  /** Distinct keys in each index (for stats and tests). */
-  get indexSizes(): { tags: number; correlations: number; roots: number } {
-    return { tags: this.byTag.size, correlations: this.byCorrelation.size, roots: this.byRoot.size };
+  /** Distinct keys in each index and distinct metadata templates (for stats and tests). */
+  get indexSizes(): { tags: number; correlations: number; roots: number; templates: number } {
+    return { tags: this.byTag.size, correlations: this.byCorrelation.size, roots: this.byRoot.size, templates: this.templates.size };
   }
 
-  /** Stores a stamped event (its encoded form) and indexes it. */
-  append(event: EventEnvelope, bytes: Uint8Array, receivedAtMs: number): void {
+  /** Bytes really held: events' own bytes plus shared metadata (the byte bound counts each event whole). */
+  get heldBytes(): number {
+    return this.events.heldBytes + this.templates.bytes;
+  }
+
+  /** Stores a stamped event and indexes it. */
+  append(event: EventEnvelope, receivedAtMs: number): void {
     const id = Number(event.eventId);
-    this.events.append(id, receivedAtMs, bytes);
+    const { body, template, encodedSize } = splitForStorage(event);
+    const templateId = template === undefined ? 0 : this.templates.acquire(template);
+    this.events.append(id, receivedAtMs, body, templateId, encodedSize);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
     for (const key in meta.correlationTags) {
@@ -55,11 +66,23 @@ export class IndexedHistory {
   /** Decodes stored event `id`, or undefined when it is not held. */
   get(id: number): EventEnvelope | undefined {
     const bytes = this.events.getBytes(id);
-    return bytes === undefined ? undefined : decodeStoredEnvelope(bytes);
+    if (bytes === undefined) return undefined;
+    const event = this.decode(bytes, this.events.getExtra(id) ?? 0);
+    // Kept in history's columns rather than in every body.
+    event.eventId = BigInt(id);
+    event.receivedAt = timestampFromMs(this.events.getTime(id) as number);
+    return event;
   }
 
-  private unindex(id: number, bytes: Uint8Array): void {
-    const meta = decodeStoredEnvelope(bytes).correlationMetadata;
+  /** Decodes an event's stored body with its metadata template (0: none). */
+  decode(body: Uint8Array, templateId: number): EventEnvelope {
+    return decodeStoredEnvelope(body, templateId === 0 ? undefined : this.templates.get(templateId));
+  }
+
+  private unindex(id: number, bytes: Uint8Array, templateId: number): void {
+    if (templateId === 0) return;
+    const meta = this.decode(bytes, templateId).correlationMetadata;
+    this.templates.release(templateId);
     if (meta === undefined) return;
     for (const key in meta.correlationTags) {
       shiftFrom(this.byTag, tagKey(key, meta.correlationTags[key]), id);

@@ -1,7 +1,8 @@
-import { toBinary } from "@bufbuild/protobuf";
+import { toBinary, toJson } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { CorrelationBroker, TagQuery } from "../../src/core/correlation-broker.js";
 import { IndexedHistory } from "../../src/core/indexed-history.js";
 import { parseTopicPattern, topicMatches } from "../../src/core/topic-pattern.js";
@@ -20,6 +21,9 @@ interface EventSpec {
   child: boolean;
   payloadBytes: number;
   clockStep: number;
+  /** Per-event metadata, stored apart from the shared part. */
+  sequence: number;
+  final: boolean;
 }
 
 const eventSpec: fc.Arbitrary<EventSpec> = fc.record({
@@ -29,6 +33,8 @@ const eventSpec: fc.Arbitrary<EventSpec> = fc.record({
   child: fc.boolean(),
   payloadBytes: fc.integer({ min: 0, max: 120 }),
   clockStep: fc.integer({ min: 0, max: 3 }),
+  sequence: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 300 }), fc.integer({ min: 2 ** 40, max: 2 ** 50 })),
+  final: fc.boolean(),
 });
 
 /** What the naive model remembers of a stored event. */
@@ -40,6 +46,10 @@ interface ModelEvent {
   rootId: string;
   bytes: number;
   receivedAtMs: number;
+  /** The metadata every event of this shape shares (ids, tags), as a key. */
+  sharedMetadata?: string;
+  /** The decoded event as published, for the round trip. */
+  published?: unknown;
 }
 
 function correlationOf(spec: EventSpec) {
@@ -91,14 +101,22 @@ describe("IndexedHistory", () => {
             const model: ModelEvent[] = [];
             specs.forEach((spec, index) => {
               const id = index + 1;
-              const event = envelope(spec.topic, { ...correlationOf(spec), correlationTags: spec.tags }, { payload: new Uint8Array(spec.payloadBytes) });
+              const event = envelope(
+                spec.topic,
+                { ...correlationOf(spec), correlationTags: spec.tags, sequenceNumber: spec.sequence, final: spec.final },
+                { payload: new Uint8Array(spec.payloadBytes) },
+              );
               event.eventId = BigInt(id);
+              event.receivedAt = timestampFromMs(id);
               const bytes = toBinary(EventEnvelopeSchema, event);
-              history.append(event, bytes, id);
+              history.append(event, id);
               const meta = correlationOf(spec);
+              // Shared by encoded bytes: the same tags in another insertion order encode (and are kept) apart.
+              const sharedMetadata = JSON.stringify([meta.correlationId, meta.parentCorrelationId ?? "", Object.entries(spec.tags)]);
+              const published = toJson(EventEnvelopeSchema, event);
               modelAppend(
                 model,
-                { id, topic: spec.topic, tags: spec.tags, correlationId: meta.correlationId, rootId: meta.rootCorrelationId, bytes: bytes.length, receivedAtMs: id },
+                { id, topic: spec.topic, tags: spec.tags, correlationId: meta.correlationId, rootId: meta.rootCorrelationId, bytes: bytes.length, receivedAtMs: id, sharedMetadata, published },
                 maxEvents,
                 maxBytes,
               );
@@ -126,8 +144,11 @@ describe("IndexedHistory", () => {
               expect(listIds(history.rootList(uuidFor(n)))).toEqual(model.filter((e) => e.rootId === uuidFor(n)).map((e) => e.id));
             }
             // No index keeps an empty entry for an evicted key.
-            expect(history.indexSizes).toEqual({ tags: usedTags.size, correlations: correlations.size, roots: roots.size });
-            for (const e of model) expect(history.get(e.id)?.topic).toBe(e.topic);
+            // Shared metadata is stored once per distinct value and goes with its last event.
+            const templates = new Set(model.map((e) => e.sharedMetadata)).size;
+            expect(history.indexSizes).toEqual({ tags: usedTags.size, correlations: correlations.size, roots: roots.size, templates });
+            // Every retained event reads back exactly as it was stored, shared metadata and all.
+            for (const e of model) expect(toJson(EventEnvelopeSchema, history.get(e.id) as EventEnvelope)).toEqual(e.published);
           },
         ),
         { numRuns: 150 },
@@ -138,12 +159,12 @@ describe("IndexedHistory", () => {
       const history = new IndexedHistory(2, 10_000);
       const plain = envelope("events.a");
       plain.eventId = 1n;
-      history.append(plain, toBinary(EventEnvelopeSchema, plain), 1);
-      expect(history.indexSizes).toEqual({ tags: 0, correlations: 0, roots: 0 });
+      history.append(plain, 1);
+      expect(history.indexSizes).toEqual({ tags: 0, correlations: 0, roots: 0, templates: 0 });
       for (let id = 2; id <= 3; id++) {
         const event = envelope("events.a", { correlationId: uuidFor(1), correlationTags: { k: "v" } });
         event.eventId = BigInt(id);
-        history.append(event, toBinary(EventEnvelopeSchema, event), id);
+        history.append(event, id);
       }
       expect(history.get(1)).toBeUndefined();
       expect(history.tagList("k", "v")?.size).toBe(2);
