@@ -19,7 +19,12 @@ export interface FixtureProcess {
 
 /** Starts `dist/test/fixtures/<name>.js` with `args`. */
 export function spawnFixture(name: string, args: string[]): FixtureProcess {
-  const child = spawn(process.execPath, [join(repoRoot, "dist", "test", "fixtures", `${name}.js`), ...args], {
+  return spawnProcess(process.execPath, [join(repoRoot, "dist", "test", "fixtures", `${name}.js`), ...args]);
+}
+
+/** Starts any program that prints JSON lines on stdout (a collector in another language, say). */
+export function spawnProcess(command: string, args: string[]): FixtureProcess {
+  const child = spawn(command, args, {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const reader = new LineReader(child.stdout!);
