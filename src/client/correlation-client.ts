@@ -9,6 +9,8 @@ import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/en
 import { CorrelationService, type PublishResponse, type SubscribeRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
+import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
+import { createLeanPublish } from "./lean-publish.js";
 import { SequenceCounter } from "./sequence-counter.js";
 
 /** How to reach the broker. */
@@ -82,9 +84,18 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   const baseUrl = "http://localhost";
   // Owning the session manager is what lets close() end the session for real.
   const sessionManager = new Http2SessionManager(baseUrl, {}, { createConnection: () => netConnect(socketPath) });
-  const transportOptions = { baseUrl, httpVersion: "2" as const, sessionManager, useBinaryFormat: true };
+  const transportOptions = {
+    baseUrl,
+    httpVersion: "2" as const,
+    sessionManager,
+    useBinaryFormat: true,
+    interceptors: [brokerUnreachableInterceptor(socketPath)],
+  };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
-  const service = createClient(CorrelationService, transport);
+  const stock = createClient(CorrelationService, transport);
+  // Publish is the hot call: over Connect it takes the lean path (same wire format).
+  const service: Client<typeof CorrelationService> =
+    options.protocol === "grpc" ? stock : { ...stock, publish: createLeanPublish(sessionManager, socketPath, stock.publish) };
   const sequences = new SequenceCounter();
 
   const envelope = (topic: string, payload: Payload, publishOptions: PublishOptions = {}): EventEnvelope => {

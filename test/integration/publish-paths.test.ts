@@ -1,0 +1,86 @@
+import { connect } from "node:net";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+
+// Publish has a lean path on both sides (Connect binary); every other shape
+// goes through connect-node. Clients must not be able to tell them apart.
+describe("Publish on the lean path and through connect-node", () => {
+  let broker: BrokerProcess;
+  let lean: CorrelationClient;
+  const stock: { name: string; client: ReturnType<typeof createClient<typeof CorrelationService>>; session: Http2SessionManager }[] = [];
+
+  beforeAll(async () => {
+    broker = await startBrokerProcess();
+    lean = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "lean" });
+    for (const [name, make, binary] of [
+      ["gRPC", createGrpcTransport, true],
+      ["Connect JSON", createConnectTransport, false],
+    ] as const) {
+      const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
+      const transport = make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary });
+      stock.push({ name, client: createClient(CorrelationService, transport), session });
+    }
+  });
+
+  afterAll(async () => {
+    lean.close();
+    for (const { session } of stock) session.abort();
+    await broker.stop();
+  });
+
+  const caught = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+
+  it("should answer the same event ids and delivery counts on every path", async () => {
+    const subscription = lean.subscribe(["events.paths.#"]);
+    await subscription.ready;
+    const answers = [await lean.service.publish({ envelope: { topic: "events.paths.lean" } })];
+    for (const { client } of stock) answers.push(await client.publish({ envelope: { topic: "events.paths.stock" } }));
+    expect(answers.map((answer) => answer.deliveredCount)).toEqual([1, 1, 1]);
+    expect(answers[1].eventId).toBe(answers[0].eventId + 1n);
+    expect(answers[2].eventId).toBe(answers[0].eventId + 2n);
+    expect(answers.every((answer) => answer.receivedAt !== undefined)).toBe(true);
+    subscription.close();
+  });
+
+  it("should refuse bad input with the same code, message and InvalidField detail on every path", async () => {
+    const request = { envelope: { topic: "events.Bad" } };
+    const errors = [await caught(lean.service.publish(request))];
+    for (const { client } of stock) errors.push(await caught(client.publish(request)));
+    for (const error of errors) {
+      expect(error?.code).toBe(Code.InvalidArgument);
+      expect(error?.rawMessage).toBe('topic: segment 2 "Bad" of "events.Bad" must match [a-z0-9_-]+');
+      expect(error?.findDetails(InvalidFieldSchema).map((detail) => detail.field)).toEqual(["topic"]);
+    }
+    const missing = await caught(lean.service.publish({}));
+    expect([missing?.code, missing?.rawMessage]).toEqual([Code.InvalidArgument, "envelope: is required"]);
+  });
+
+  it("should honour an abort signal and a timeout on the lean client", async () => {
+    const aborted = new AbortController();
+    aborted.abort();
+    expect((await caught(lean.service.publish({ envelope: { topic: "events.paths.x" } }, { signal: aborted.signal })))?.code).toBe(Code.Canceled);
+    const answer = await lean.service.publish({ envelope: { topic: "events.paths.x" } }, { timeoutMs: 5000 });
+    expect(answer.eventId).toBeGreaterThan(0n);
+  });
+
+  it("should answer UNAVAILABLE naming the socket when no broker listens, on the lean and the stock path", async () => {
+    const socketPath = `${broker.directory}/nobody.sock`;
+    const orphan = createCorrelationClient({ socketPath });
+    try {
+      for (const attempt of [orphan.publish("events.paths.x", "x"), orphan.service.getStats({})]) {
+        const error = await caught(attempt);
+        expect(error?.code).toBe(Code.Unavailable);
+        expect(error?.rawMessage).toBe(`no broker listening on ${socketPath} (ENOENT)`);
+      }
+    } finally {
+      orphan.close();
+    }
+  });
+});
