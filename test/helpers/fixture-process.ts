@@ -29,7 +29,7 @@ export function spawnProcess(command: string, args: string[]): FixtureProcess {
   });
   const reader = new LineReader(child.stdout!);
   const messages: FixtureMessage[] = [];
-  reader.onLine((line) => messages.push(JSON.parse(line)));
+  reader.onLine((line) => messages.push(parseLine(line)));
   const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const exited = Promise.all([exitCode, reader.end()]).then(([code]) => code);
   return {
@@ -38,10 +38,10 @@ export function spawnProcess(command: string, args: string[]): FixtureProcess {
     exited,
     async waitFor(type, timeoutMs = 20_000, where = () => true) {
       const line = await reader.waitFor((text) => {
-        const message = JSON.parse(text) as FixtureMessage;
+        const message = parseLine(text);
         return message.type === type && where(message);
       }, timeoutMs);
-      return JSON.parse(line);
+      return parseLine(line);
     },
   };
 }
@@ -49,4 +49,16 @@ export function spawnProcess(command: string, args: string[]): FixtureProcess {
 /** The messages of `type`. */
 export function messagesOf(fixture: FixtureProcess, type: string): FixtureMessage[] {
   return fixture.messages.filter((message) => message.type === type);
+}
+
+/** A JSON line as printed; any other line (human-readable output) as `{ type: "text", text }`. */
+function parseLine(line: string): FixtureMessage {
+  if (line.startsWith("{")) {
+    try {
+      return JSON.parse(line);
+    } catch {
+      // Not JSON after all: fall through.
+    }
+  }
+  return { type: "text", text: line };
 }

@@ -14,11 +14,19 @@ interface LanguageCollector {
   prefix: string[];
 }
 
+/** The Python example's interpreter (its venv, made by examples/python/setup.sh). */
+export const pythonCommand = join(repoRoot, "examples/python/.venv/bin/python");
+
+/** A script of the Python example (collector.py, agent.py), to run with `pythonCommand`. */
+export function pythonScript(name: string): string {
+  return join(repoRoot, "examples/python", name);
+}
+
 const collectors: Record<Language, LanguageCollector> = {
   python: {
-    artifacts: [join(repoRoot, "examples/python/.venv/bin/python"), join(repoRoot, "examples/python/gen/corrbus/v1/service_pb2_grpc.py")],
-    command: join(repoRoot, "examples/python/.venv/bin/python"),
-    prefix: [join(repoRoot, "examples/python/collector.py")],
+    artifacts: [pythonCommand, join(repoRoot, "examples/python/gen/corrbus/v1/service_pb2_grpc.py")],
+    command: pythonCommand,
+    prefix: [pythonScript("collector.py")],
   },
   go: {
     artifacts: [join(repoRoot, "examples/go/.bin/collector")],

@@ -1,50 +1,17 @@
 // The Go collector example (examples/go) against the real broker: a grpc-go
 // client in its own process answers a task the TypeScript agent publishes.
 // Build it first with examples/go/setup.sh.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CompletionReason, CompletionStatus, type CorrelationClient, createCorrelationClient, DeliveryState } from "../../src/index.js";
-import { type BrokerProcess, repoRoot, startBrokerProcess } from "../helpers/broker-process.js";
-import { LineReader } from "../helpers/line-reader.js";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { type FixtureProcess, messagesOf } from "../helpers/fixture-process.js";
+import { collectorsAvailable, missingCollector, spawnLanguageCollector } from "../helpers/language-collectors.js";
 
-const collectorPath = join(repoRoot, "examples", "go", ".bin", "collector");
-const built = existsSync(collectorPath);
-const inCi = process.env.CI === "true";
-const missing = `the Go collector is not built (${collectorPath}); run examples/go/setup.sh`;
-if (!built && !inCi) console.warn(`go-collector.test.ts: skipped: ${missing}`);
-
-type Line = { type: string } & Record<string, unknown>;
-
-/** The Go collector running as its own process, with its stdout read as JSON lines. */
-interface GoCollector {
-  readonly child: ChildProcess;
-  readonly lines: Line[];
-  waitFor(type: string, where?: (line: Line) => boolean, timeoutMs?: number): Promise<Line>;
-  readonly exited: Promise<number | null>;
-}
-
-function spawnGoCollector(args: string[]): GoCollector {
-  const child = spawn(collectorPath, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const reader = new LineReader(child.stdout!);
-  const lines: Line[] = [];
-  reader.onLine((line) => lines.push(JSON.parse(line)));
-  const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    exited: Promise.all([exitCode, reader.end()]).then(([code]) => code),
-    async waitFor(type, where = () => true, timeoutMs = 20_000) {
-      const line = await reader.waitFor((text) => {
-        const message = JSON.parse(text) as Line;
-        return message.type === type && where(message);
-      }, timeoutMs);
-      return JSON.parse(line);
-    },
-  };
-}
+const { skip } = collectorsAvailable("go-collector.test.ts", "go");
+const missing = missingCollector("go");
+const built = missing === undefined;
 
 describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
   let broker: BrokerProcess | undefined;
@@ -65,8 +32,8 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     agent = undefined;
   });
 
-  async function startCollector(name: string, ...args: string[]): Promise<GoCollector> {
-    const collector = spawnGoCollector(["--socket", broker!.socketPath, "--name", name, ...args]);
+  async function startCollector(name: string, ...args: string[]): Promise<FixtureProcess> {
+    const collector = spawnLanguageCollector("go", ["--socket", broker!.socketPath, "--name", name, ...args]);
     children.push(collector.child);
     await collector.waitFor("ready");
     return collector;
@@ -74,7 +41,7 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
 
   const decode = (payload: Uint8Array) => JSON.parse(new TextDecoder().decode(payload));
 
-  it.skipIf(!built && !inCi)("should answer a task with one final result that completes the agent's wait", async () => {
+  it.skipIf(skip)("should answer a task with one final result that completes the agent's wait", async () => {
     expect(built, missing).toBe(true);
     const name = "go-process-monitor";
     const collector = await startCollector(name);
@@ -111,7 +78,7 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     expect(meta.parentCorrelationId).toBeUndefined();
     expect(meta.correlationTags).toEqual({ investigation_id: investigation, host: "ws-17" });
     expect(meta.startedAt).toEqual(task.startedAt);
-    await collector.waitFor("answered", (line) => line.correlationId === task.correlationId);
+    await collector.waitFor("answered", undefined, (line) => line.correlationId === task.correlationId);
 
     // Forensic search by a tag the task carried finds the task and the Go answer.
     const found = await agent!.service.findByTag({ tags: { investigation_id: investigation }, oldestFirst: true });
@@ -132,7 +99,7 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     expect(workflow.participants.find((p) => p.sourceProcess === name)).toMatchObject({ pid, finalSent: true, lastSequenceNumber: 1n });
   });
 
-  it.skipIf(!built && !inCi)("should answer a child step in its stage, keep the lineage and number answers per correlation", async () => {
+  it.skipIf(skip)("should answer a child step in its stage, keep the lineage and number answers per correlation", async () => {
     expect(built, missing).toBe(true);
     const name = "go-integrity";
     const collector = await startCollector(name, "--pattern", "control.collector.task.integrity");
@@ -153,7 +120,7 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
 
     // A second task in the same correlation: the answer is numbered 2, no gap.
     await agent!.publish("control.collector.task.integrity", { step: 2 }, { correlation: child });
-    await collector.waitFor("answered", () => collector.lines.filter((line) => line.type === "answered").length === 2);
+    await collector.waitFor("answered", undefined, () => messagesOf(collector, "answered").length === 2);
     const { workflow } = await agent!.service.getWorkflow({ correlationId: child.correlationId });
     expect(workflow?.participants.find((p) => p.sourceProcess === name)).toMatchObject({ eventCount: 2n, lastSequenceNumber: 2n });
     expect(workflow?.gaps).toEqual([]);
@@ -161,28 +128,28 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     expect(workflow?.orphan).toBe(false);
   });
 
-  it.skipIf(!built && !inCi)("should report a held task without answering, and exit 0 on SIGTERM", async () => {
+  it.skipIf(skip)("should report a held task without answering, and exit 0 on SIGTERM", async () => {
     expect(built, missing).toBe(true);
     const collector = await startCollector("go-holder", "--hold");
     const task = agent!.newRootCorrelation("enumeration");
     await agent!.publish("control.collector.task.process", {}, { correlation: task });
-    await collector.waitFor("task", (line) => line.correlationId === task.correlationId);
+    await collector.waitFor("task", undefined, (line) => line.correlationId === task.correlationId);
     const pending = await agent!.service.waitForResults({ correlationId: task.correlationId, timeout: { seconds: 0n, nanos: 300_000_000 } });
     expect(pending.complete).toBe(false);
     expect(pending.pendingSources).toEqual(["go-holder"]);
 
     collector.child.kill("SIGTERM");
     expect(await collector.exited).toBe(0);
-    expect(collector.lines.map((line) => line.type)).toEqual(["ready", "task"]);
+    expect(collector.messages.map((line) => line.type)).toEqual(["ready", "task"]);
   });
 
-  it.skipIf(!built && !inCi)("should print an error line and exit 1 when the subscription fails", async () => {
+  it.skipIf(skip)("should print an error line and exit 1 when the subscription fails", async () => {
     expect(built, missing).toBe(true);
     // An invalid pattern: the broker refuses the Subscribe with INVALID_ARGUMENT (3).
-    const refused = spawnGoCollector(["--socket", broker!.socketPath, "--name", "go-bad", "--pattern", "Not A Pattern"]);
+    const refused = spawnLanguageCollector("go", ["--socket", broker!.socketPath, "--name", "go-bad", "--pattern", "Not A Pattern"]);
     children.push(refused.child);
     expect(await refused.exited).toBe(1);
-    expect(refused.lines).toEqual([{ type: "error", code: 3, message: expect.stringContaining("patterns[0]") }]);
+    expect(refused.messages).toEqual([{ type: "error", code: 3, message: expect.stringContaining("patterns[0]") }]);
 
     // The broker going away ends a live subscription with an error too.
     const collector = await startCollector("go-orphaned");
@@ -190,6 +157,6 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     broker = undefined;
     expect(await collector.exited).toBe(1);
     // The broker ends live streams with UNAVAILABLE (14) when it shuts down.
-    expect(collector.lines.at(-1)).toMatchObject({ type: "error", code: 14, message: expect.any(String) });
+    expect(collector.messages.at(-1)).toMatchObject({ type: "error", code: 14, message: expect.any(String) });
   });
 });

@@ -1,69 +1,29 @@
 // The Python example (examples/python, grpcio over the Unix socket) against the real broker:
 // the collector contract with the TypeScript client as the agent, then two Python
 // collectors and the Python agent, all separate processes.
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CompletionReason, CompletionStatus, type CorrelationClient, createCorrelationClient } from "../../src/index.js";
-import { type BrokerProcess, repoRoot, startBrokerProcess } from "../helpers/broker-process.js";
-import { LineReader } from "../helpers/line-reader.js";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { type FixtureProcess, messagesOf, spawnProcess } from "../helpers/fixture-process.js";
+import { collectorsAvailable, missingCollector, pythonCommand, pythonScript, spawnLanguageCollector } from "../helpers/language-collectors.js";
 
-const exampleDir = join(repoRoot, "examples", "python");
-const python = join(exampleDir, ".venv", "bin", "python");
-const stubs = join(exampleDir, "gen", "corrbus", "v1", "service_pb2_grpc.py");
-const built = existsSync(python) && existsSync(stubs);
-const inCi = process.env.CI === "true";
-const missingMessage = `the Python example is not built (${existsSync(python) ? stubs : python} is missing): run examples/python/setup.sh`;
-if (!built && !inCi) console.warn(`python-collector.test: skipped, ${missingMessage}`);
+const { skip } = collectorsAvailable("python-collector.test.ts", "python");
+const missingMessage = missingCollector("python");
+const built = missingMessage === undefined;
 
-/** A Python program of examples/python running as its own process; stdout read line by line. */
-interface PythonProcess {
-  readonly child: ChildProcess;
-  readonly lines: LineReader;
-  /** The JSON lines printed so far (other lines are left out). */
-  messages(): Record<string, unknown>[];
-  /** The first JSON line of `type` (and matching `where`), printed already or coming. */
-  waitFor(type: string, where?: (message: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  /** The exit code once the process ended and its output was read. */
-  readonly exited: Promise<number | null>;
-}
-
-function parse(line: string): Record<string, unknown> | undefined {
-  if (!line.startsWith("{")) return undefined;
-  try {
-    return JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-function spawnPython(script: string, args: string[]): PythonProcess {
-  const child = spawn(python, [join(exampleDir, script), ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines = new LineReader(child.stdout!);
-  const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    messages: () => lines.lines.map(parse).filter((message) => message !== undefined),
-    async waitFor(type, where = () => true, timeoutMs = 20_000) {
-      const line = await lines.waitFor((text) => {
-        const message = parse(text);
-        return message?.type === type && where(message);
-      }, timeoutMs);
-      return parse(line)!;
-    },
-    exited: Promise.all([exitCode, lines.end()]).then(([code]) => code),
-  };
-}
-
+/**
+ * agent.py as its own process. Not through spawnProcess: besides its JSON lines it prints
+ * a plain-text workflow tree, and spawnProcess parses every line as JSON.
+ */
 describe("Python example (grpcio) against the broker", () => {
   let broker: BrokerProcess;
   let agent: CorrelationClient;
-  const started: PythonProcess[] = [];
+  const started: { child: ChildProcess }[] = [];
 
   beforeEach(async () => {
-    if (!built) return;
+    // Outside CI a missing build skips (it.skipIf below); in CI every test fails loudly.
+    if (!built) throw new Error(missingMessage);
     broker = await startBrokerProcess();
     agent = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "agent" });
   });
@@ -75,20 +35,14 @@ describe("Python example (grpcio) against the broker", () => {
     await broker.stop();
   });
 
-  async function collector(name: string, ...args: string[]): Promise<PythonProcess> {
-    const program = spawnPython("collector.py", ["--socket", broker.socketPath, "--name", name, ...args]);
+  async function collector(name: string, ...args: string[]): Promise<FixtureProcess> {
+    const program = spawnLanguageCollector("python", ["--socket", broker.socketPath, "--name", name, ...args]);
     started.push(program);
     await program.waitFor("ready");
     return program;
   }
 
-  if (!built && inCi) {
-    it("has the built Python example (CI)", () => {
-      expect.fail(missingMessage);
-    });
-  }
-
-  it.skipIf(!built)("should answer a task by the collector contract: final result, its name and pid, found by tag and in the timeline", async () => {
+  it.skipIf(skip)("should answer a task by the collector contract: final result, its name and pid, found by tag and in the timeline", async () => {
     const name = "py-process-monitor";
     const program = await collector(name);
     const pid = program.child.pid!;
@@ -120,7 +74,7 @@ describe("Python example (grpcio) against the broker", () => {
     expect(meta.workflowStage).toBe("enumeration");
     expect(meta.correlationTags).toEqual({ investigation_id: "INC-PY-T1", host: "h1" });
     expect(meta.startedAt).toEqual(task.startedAt);
-    await program.waitFor("answered", (message) => message.correlationId === task.correlationId);
+    await program.waitFor("answered", undefined, (message) => message.correlationId === task.correlationId);
 
     const found = await agent.service.findByTag({ tags: { investigation_id: "INC-PY-T1" }, oldestFirst: true });
     expect(found.events.map((event) => event.eventId)).toEqual([published.eventId, result.eventId]);
@@ -146,22 +100,22 @@ describe("Python example (grpcio) against the broker", () => {
 
     program.child.kill("SIGTERM");
     expect(await program.exited).toBe(0);
-    expect(program.messages().filter((message) => message.type === "error")).toEqual([]);
+    expect(messagesOf(program, "error")).toEqual([]);
   });
 
-  it.skipIf(!built)("should run the multi-stage workflow with the Python agent and two Python collectors, all separate processes", async () => {
+  it.skipIf(skip)("should run the multi-stage workflow with the Python agent and two Python collectors, all separate processes", async () => {
     const collectors = [await collector("py-collector-a"), await collector("py-collector-b")];
-    const agentProcess = spawnPython("agent.py", ["--socket", broker.socketPath, "--timeout", "10"]);
+    const agentProcess = spawnProcess(pythonCommand, [pythonScript("agent.py"), "--socket", broker.socketPath, "--timeout", "10"]);
     started.push(agentProcess);
 
     expect(await agentProcess.exited).toBe(0);
-    const stages = agentProcess.messages().filter((message) => message.type === "stage");
+    const stages = messagesOf(agentProcess, "stage");
     expect(stages).toEqual([
       { type: "stage", stage: "enumeration", complete: true, results: 2 },
       { type: "stage", stage: "integrity", complete: true, results: 2 },
       { type: "stage", stage: "network_analysis", complete: true, results: 2 },
     ]);
-    expect(agentProcess.messages().filter((message) => message.type === "timeline")).toEqual([{ type: "timeline", correlations: 3, events: 9 }]);
+    expect(messagesOf(agentProcess, "timeline")).toEqual([{ type: "timeline", correlations: 3, events: 9 }]);
 
     // The broker saw the same workflow: found by the agent's investigation tag, inherited by every step.
     const found = await agent.service.findByTag({ tags: { investigation_id: "INC-PY-1" }, oldestFirst: true, omitPayloads: true });
@@ -179,7 +133,7 @@ describe("Python example (grpcio) against the broker", () => {
       tasks.map((event, index) => [event.correlationMetadata?.correlationId, index === 0 ? undefined : tasks[index - 1].correlationMetadata?.correlationId, index]),
     );
     for (const program of collectors) {
-      expect(program.messages().filter((message) => message.type === "answered")).toHaveLength(3);
+      expect(messagesOf(program, "answered")).toHaveLength(3);
       program.child.kill("SIGINT");
       expect(await program.exited).toBe(0);
     }

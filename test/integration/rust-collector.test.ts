@@ -1,27 +1,15 @@
 // The Rust example collector (examples/rust, tonic gRPC) against the real broker, with the
 // TypeScript client as the agent. Build it first: examples/rust/setup.sh.
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CompletionReason, type CorrelationClient, CompletionStatus, createCorrelationClient } from "../../src/index.js";
-import { type BrokerProcess, repoRoot, startBrokerProcess } from "../helpers/broker-process.js";
-import { LineReader } from "../helpers/line-reader.js";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { type FixtureProcess, messagesOf } from "../helpers/fixture-process.js";
+import { collectorsAvailable, missingCollector, spawnLanguageCollector } from "../helpers/language-collectors.js";
 
-const binary = join(repoRoot, "examples", "rust", "target", "release", "corrbus-collector");
-const built = existsSync(binary);
-const inCi = process.env.CI === "true";
-const missingMessage = `Rust collector not built: ${binary} is missing; run examples/rust/setup.sh`;
-if (!built && !inCi) console.warn(`skipping rust-collector tests: ${missingMessage}`);
-
-type Line = { type: string } & Record<string, unknown>;
-
-interface Collector {
-  readonly child: ChildProcess;
-  readonly lines: Line[];
-  waitFor(type: string, where?: (line: Line) => boolean, timeoutMs?: number): Promise<Line>;
-  readonly exited: Promise<number | null>;
-}
+const { skip } = collectorsAvailable("rust-collector.test.ts", "rust");
+const missing = missingCollector("rust");
+const built = missing === undefined;
 
 describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
   let broker: BrokerProcess;
@@ -30,7 +18,7 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
 
   beforeEach(async () => {
     // Outside CI a missing build skips (it.skipIf below); in CI it must fail loudly, never pass silently.
-    if (!built) throw new Error(missingMessage);
+    if (!built) throw new Error(missing);
     broker = await startBrokerProcess();
     agent = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "agent" });
   });
@@ -41,30 +29,15 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     await broker?.stop();
   });
 
-  function spawnCollector(name: string, ...args: string[]): Collector {
-    const child = spawn(binary, ["--socket", broker.socketPath, "--name", name, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(child);
-    const reader = new LineReader(child.stdout!);
-    const lines: Line[] = [];
-    reader.onLine((line) => lines.push(JSON.parse(line)));
-    const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    return {
-      child,
-      lines,
-      exited: Promise.all([exitCode, reader.end()]).then(([code]) => code),
-      async waitFor(type, where = () => true, timeoutMs = 20_000) {
-        const line = await reader.waitFor((text) => {
-          const parsed = JSON.parse(text) as Line;
-          return parsed.type === type && where(parsed);
-        }, timeoutMs);
-        return JSON.parse(line);
-      },
-    };
+  function spawnCollector(name: string, ...args: string[]): FixtureProcess {
+    const collector = spawnLanguageCollector("rust", ["--socket", broker.socketPath, "--name", name, ...args]);
+    children.push(collector.child);
+    return collector;
   }
 
   const decode = (payload: Uint8Array) => JSON.parse(new TextDecoder().decode(payload));
 
-  it.skipIf(!built && !inCi)("should answer a task with one final result the agent's wait, tag search and timeline see", async () => {
+  it.skipIf(skip)("should answer a task with one final result the agent's wait, tag search and timeline see", async () => {
     const collector = spawnCollector("rust-monitor");
     await collector.waitFor("ready");
     const pid = collector.child.pid!;
@@ -97,8 +70,8 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(meta.correlationTags).toEqual({ investigation_id: "INC-RUST-1" });
     expect(meta.startedAt).toEqual(task.startedAt);
 
-    expect(collector.lines).toContainEqual({ type: "task", correlationId: task.correlationId, stage: "process" });
-    await collector.waitFor("answered", (line) => line.correlationId === task.correlationId);
+    expect(collector.messages).toContainEqual({ type: "task", correlationId: task.correlationId, stage: "process" });
+    await collector.waitFor("answered", undefined, (line) => line.correlationId === task.correlationId);
 
     const found = await agent.service.findByTag({ tags: { investigation_id: "INC-RUST-1" }, oldestFirst: true });
     expect(found.events.map((event) => [event.topic, event.correlationMetadata?.sourceProcess])).toEqual([
@@ -117,7 +90,7 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(await collector.exited).toBe(0);
   });
 
-  it.skipIf(!built && !inCi)("should copy a child step's parent link and number its answers per correlation", async () => {
+  it.skipIf(skip)("should copy a child step's parent link and number its answers per correlation", async () => {
     const collector = spawnCollector("rust-integrity", "--pattern", "control.collector.task.integrity");
     await collector.waitFor("ready");
     const root = agent.newRootCorrelation("enumeration", { investigation_id: "INC-RUST-2" });
@@ -127,7 +100,7 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     await agent.publish("control.collector.task.integrity", { n: 1 }, { correlation: step });
     await collector.waitFor("answered");
     await agent.publish("control.collector.task.integrity", { n: 2 }, { correlation: step });
-    await collector.waitFor("answered", () => collector.lines.filter((line) => line.type === "answered").length === 2);
+    await collector.waitFor("answered", undefined, () => messagesOf(collector, "answered").length === 2);
 
     const results = await agent.service.waitForResults({ correlationId: step.correlationId, expectedResults: 2, timeout: { seconds: 10n } });
     expect(results.complete).toBe(true);
@@ -145,24 +118,24 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(workflow?.orphan).toBe(false);
   });
 
-  it.skipIf(!built && !inCi)("should only report a task with --hold, leaving the wait pending, and exit 0 on SIGINT", async () => {
+  it.skipIf(skip)("should only report a task with --hold, leaving the wait pending, and exit 0 on SIGINT", async () => {
     const collector = spawnCollector("rust-holder", "--hold");
     await collector.waitFor("ready");
     const task = agent.newRootCorrelation("memory");
     await agent.publish("control.collector.task.memory", {}, { correlation: task });
-    await collector.waitFor("task", (line) => line.correlationId === task.correlationId);
+    await collector.waitFor("task", undefined, (line) => line.correlationId === task.correlationId);
 
     const answer = await agent.service.waitForResults({ correlationId: task.correlationId, timeout: { nanos: 300_000_000 } });
     expect(answer.complete).toBe(false);
     expect(answer.reason).toBe(CompletionReason.DEADLINE);
     expect(answer.pendingSources).toEqual(["rust-holder"]);
-    expect(collector.lines.some((line) => line.type === "answered")).toBe(false);
+    expect(collector.messages.some((line) => line.type === "answered")).toBe(false);
 
     collector.child.kill("SIGINT");
     expect(await collector.exited).toBe(0);
   });
 
-  it.skipIf(!built && !inCi)("should print an error line and exit 1 when the broker goes away", async () => {
+  it.skipIf(skip)("should print an error line and exit 1 when the broker goes away", async () => {
     const collector = spawnCollector("rust-orphan");
     await collector.waitFor("ready");
     await broker.stop();
