@@ -7,3 +7,8 @@ export class CapacityError extends Error {
 export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
+
+/** The journal could not take accepted events (disk full, I/O error); maps to UNAVAILABLE. */
+export class StorageError extends Error {
+  override name = "StorageError";
+}

@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
-import { CapacityError, NotFoundError } from "./broker-errors.js";
+import { CapacityError, NotFoundError, StorageError } from "./broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
 import { IndexedHistory } from "./indexed-history.js";
 import { InvalidInputError } from "./invalid-input-error.js";
@@ -11,7 +11,18 @@ import { peekTopic } from "./stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
 import { TopicRouter } from "./topic-router.js";
-import { type CorrelationState, WorkflowTracker } from "./workflow-tracker.js";
+import { type CorrelationState, type Lineage, WorkflowTracker } from "./workflow-tracker.js";
+
+/**
+ * Durable storage of accepted events, in event_id order (the journal, in
+ * src/storage). The core only needs these two calls.
+ */
+export interface EventJournal {
+  /** Persists stamped events; resolves once they are durable under the journal's policy. */
+  append(events: readonly EventEnvelope[]): Promise<void>;
+  /** Events with id <= `throughId` left history: storage that holds only those may go. */
+  release(throughId: number): void;
+}
 
 /** Who is on the other end of a connection, as the transport knows it. */
 export interface PeerIdentity {
@@ -114,11 +125,17 @@ export class CorrelationBroker {
   private publishedCount = 0;
   private rejectedCount = 0;
   private readonly startedAtMs: number;
+  /** Lineage of correlations stamped but not yet committed (waiting for the journal). */
+  private readonly pendingLineage = new Map<string, Lineage>();
+  private restoredCount = 0;
+  private restoreLineageSkipped = 0;
 
   constructor(
     limits: Partial<BrokerLimits> = {},
     /** Wall clock in ms; injectable for tests. */
     private readonly now: () => number = Date.now,
+    /** Where accepted events are made durable; none keeps history in memory only. */
+    private readonly journal?: EventJournal,
   ) {
     this.limits = validateBrokerLimits(limits);
     this.startedAtMs = now();
@@ -132,40 +149,81 @@ export class CorrelationBroker {
     );
   }
 
-  /** Validates, stamps, stores, tracks and routes one envelope. */
+  /**
+   * Validates, stamps, stores, tracks and routes one envelope at once: the
+   * in-memory path (no journal). With a journal, use `submit`.
+   */
   publish(envelope: EventEnvelope, peer: PeerIdentity): PublishResult {
-    try {
-      validateEnvelope(envelope, this.limits);
-      const meta = envelope.correlationMetadata;
-      if (meta !== undefined) this.tracker.checkLineage(meta);
-    } catch (error) {
-      this.rejectedCount++;
-      throw error;
-    }
-    return this.accept(envelope, peer);
+    return this.publishBatch([envelope], peer, false)[0];
   }
 
-  /** Publishes a batch atomically: every envelope is checked before any is accepted. */
-  publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity): PublishResult[] {
+  /** `publish` for a batch, atomically: every envelope is checked before any is accepted. */
+  publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch = true): PublishResult[] {
+    if (this.journal !== undefined) throw new Error("this broker has a journal: publish with submit()");
+    this.check(envelopes, asBatch);
+    return envelopes.map((envelope) => this.commit(this.stamp(envelope, peer)));
+  }
+
+  /**
+   * The durable path: checks every envelope (refusing the whole batch on the
+   * first bad one), stamps them, hands them to the journal and, once it holds
+   * them under its fsync policy, stores, tracks and routes them. Subscribers
+   * and queries never see an event the journal has not accepted; the answer
+   * is the acknowledgement.
+   */
+  async submit(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): Promise<PublishResult[]> {
+    this.check(envelopes, asBatch);
+    const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
+    if (this.journal !== undefined) {
+      try {
+        await this.journal.append(envelopes);
+      } catch (error) {
+        for (const envelope of envelopes) this.forgetPending(envelope);
+        throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return stamped.map((envelope) => this.commit(envelope));
+  }
+
+  /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */
+  restore(envelope: EventEnvelope): boolean {
+    const id = Number(envelope.eventId);
+    if (id <= this.lastEventId) return false;
+    this.lastEventId = id;
+    const receivedAtMs = Math.max(envelope.receivedAt === undefined ? 0 : timestampMs(envelope.receivedAt), this.lastReceivedMs);
+    this.lastReceivedMs = receivedAtMs;
+    this.history.append(envelope, receivedAtMs);
+    try {
+      this.tracker.observe(envelope, [], receivedAtMs);
+    } catch {
+      // Lineage the journal holds was accepted once; a record skipped as corrupt can make it look wrong now.
+      this.restoreLineageSkipped++;
+    }
+    this.restoredCount++;
+    return true;
+  }
+
+  /** Refuses the whole batch on the first invalid envelope or lineage conflict; changes nothing but counters. */
+  private check(envelopes: readonly EventEnvelope[], asBatch: boolean): void {
     try {
       if (envelopes.length > this.limits.maxBatchEnvelopes) {
         throw new InvalidInputError("envelopes", `${envelopes.length} envelopes exceeds the limit of ${this.limits.maxBatchEnvelopes}`);
       }
-      const batchLineage = new Map<string, { parentId: string | undefined; rootId: string; depth: number }>();
+      const batchLineage = new Map<string, Lineage>();
+      const lookup = (id: string) => batchLineage.get(id) ?? this.pendingLineage.get(id);
       envelopes.forEach((envelope, index) => {
         try {
           validateEnvelope(envelope, this.limits);
           const meta = envelope.correlationMetadata;
-          if (meta !== undefined) batchLineage.set(meta.correlationId, this.tracker.checkLineage(meta, batchLineage));
+          if (meta !== undefined) batchLineage.set(meta.correlationId, this.tracker.checkLineage(meta, lookup));
         } catch (error) {
-          throw error instanceof InvalidInputError ? error.under(`envelopes[${index}]`) : error;
+          throw error instanceof InvalidInputError && asBatch ? error.under(`envelopes[${index}]`) : error;
         }
       });
     } catch (error) {
       this.rejectedCount += envelopes.length;
       throw error;
     }
-    return envelopes.map((envelope) => this.accept(envelope, peer));
   }
 
   /** Opens a subscription; the caller reads it with `next()` and must `unsubscribe` it. */
@@ -368,7 +426,8 @@ export class CorrelationBroker {
     };
   }
 
-  private accept(envelope: EventEnvelope, peer: PeerIdentity): PublishResult {
+  /** Assigns the event id and receive time and stamps the publisher; remembers its lineage until commit. */
+  private stamp(envelope: EventEnvelope, peer: PeerIdentity): EventEnvelope {
     const id = ++this.lastEventId;
     // Receive times never decrease, so time ranges map to id ranges.
     const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
@@ -376,11 +435,30 @@ export class CorrelationBroker {
     envelope.eventId = BigInt(id);
     envelope.receivedAt = timestampFromMs(receivedAtMs);
     envelope.publisher = this.identify(envelope.publisherProcessId, peer);
+    const meta = envelope.correlationMetadata;
+    if (meta !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
+      this.pendingLineage.set(meta.correlationId, this.tracker.checkLineage(meta, (key) => this.pendingLineage.get(key)));
+    }
+    return envelope;
+  }
+
+  /** Stores, tracks and routes a stamped event. */
+  private commit(envelope: EventEnvelope): PublishResult {
+    const receivedAtMs = timestampMs(envelope.receivedAt as Timestamp);
+    const firstBefore = this.history.events.firstId;
     this.history.append(envelope, receivedAtMs);
+    this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);
     this.publishedCount++;
-    return { eventId: id, deliveredCount: recipients.length, receivedAtMs };
+    const firstAfter = this.history.events.firstId;
+    if (firstAfter !== firstBefore) this.journal?.release(firstAfter - 1);
+    return { eventId: Number(envelope.eventId), deliveredCount: recipients.length, receivedAtMs };
+  }
+
+  private forgetPending(envelope: EventEnvelope): void {
+    const meta = envelope.correlationMetadata;
+    if (meta !== undefined) this.pendingLineage.delete(meta.correlationId);
   }
 
   private identify(statedPid: number, peer: PeerIdentity) {

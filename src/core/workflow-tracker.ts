@@ -72,7 +72,7 @@ export interface Recipient {
 }
 
 /** Lineage facts the tracker would record for a correlation. */
-interface Lineage {
+export interface Lineage {
   parentId: string | undefined;
   rootId: string;
   depth: number;
@@ -132,23 +132,23 @@ export class WorkflowTracker {
 
   /**
    * Checks the lineage an event states against what is known, without changing
-   * anything. `batch` holds lineage of correlations first seen earlier in the
-   * same batch. Throws LineageError with the field and the rule.
+   * anything. `extra` looks up lineage of correlations not tracked yet (earlier
+   * in the same batch, or waiting for the journal). Throws LineageError with the field and the rule.
    */
-  checkLineage(meta: CorrelationMetadata, batch?: Map<string, Lineage>): Lineage {
+  checkLineage(meta: CorrelationMetadata, extra?: (correlationId: string) => Lineage | undefined): Lineage {
     try {
-      return this.lineageOf(meta, batch);
+      return this.lineageOf(meta, extra);
     } catch (error) {
       if (error instanceof LineageError) this.lineageRejectedCount++;
       throw error;
     }
   }
 
-  private lineageOf(meta: CorrelationMetadata, batch?: Map<string, Lineage>): Lineage {
+  private lineageOf(meta: CorrelationMetadata, extra?: (correlationId: string) => Lineage | undefined): Lineage {
     const id = meta.correlationId;
     const parentId = meta.parentCorrelationId;
     const rootId = meta.rootCorrelationId;
-    const lookup = (key: string): Lineage | undefined => this.states.get(key) ?? batch?.get(key);
+    const lookup = (key: string): Lineage | undefined => this.states.get(key) ?? extra?.(key);
     if (parentId === undefined && rootId !== id) {
       throw new LineageError("correlation_metadata.root_correlation_id", `must equal correlation_id ${id} for a step without parent_correlation_id`);
     }

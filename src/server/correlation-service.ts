@@ -43,16 +43,18 @@ const reasonCodes: Record<WaitReason, CompletionReason> = {
  */
 export function createCorrelationService(broker: CorrelationBroker): ServiceImpl<typeof CorrelationService> {
   return {
-    publish(request, context) {
-      return guard(() => {
+    async publish(request, context) {
+      try {
         if (request.envelope === undefined) throw new InvalidInputError("envelope", "is required");
-        const result = broker.publish(request.envelope, context.values.get(peerIdentityKey));
+        const [result] = await broker.submit([request.envelope], context.values.get(peerIdentityKey), false);
         return create(PublishResponseSchema, {
           eventId: BigInt(result.eventId),
           deliveredCount: result.deliveredCount,
           receivedAt: timestampFromMs(result.receivedAtMs),
         });
-      });
+      } catch (error) {
+        throw toConnectError(error);
+      }
     },
 
     async *publishStream(requests, context) {
@@ -60,7 +62,7 @@ export function createCorrelationService(broker: CorrelationBroker): ServiceImpl
       let batchSequence = 0n;
       try {
         for await (const request of requests) {
-          const results = broker.publishBatch(request.envelopes, peer);
+          const results = await broker.submit(request.envelopes, peer, true);
           batchSequence++;
           yield create(PublishStreamResponseSchema, {
             eventIds: results.map((result) => BigInt(result.eventId)),

@@ -47,7 +47,7 @@ export function createLeanPublish(
       if (length > readMaxBytes) tooLarge = true;
       else chunks.push(chunk);
     });
-    request.on("end", () => {
+    request.on("end", async () => {
       if (tooLarge) {
         answerError(response, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
         return;
@@ -61,7 +61,7 @@ export function createLeanPublish(
           throw new ConnectError(`cannot decode PublishRequest: ${(error as Error).message}`, Code.InvalidArgument);
         }
         if (message.envelope === undefined) throw new InvalidInputError("envelope", "is required");
-        const result = broker.publish(message.envelope, identify(request));
+        const [result] = await broker.submit([message.envelope], identify(request), false);
         const answer = create(PublishResponseSchema, {
           eventId: BigInt(result.eventId),
           deliveredCount: result.deliveredCount,
