@@ -1,5 +1,6 @@
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
+import { DataDirectoryLockedError } from "../storage/index.js";
 import { serveCommand } from "./serve-command.js";
 import { UsageError } from "./usage-error.js";
 
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`corrbus ${name}: ${(error as Error).message}\n`);
       return 2;
     }
-    if (error instanceof SocketPathError) {
+    if (error instanceof SocketPathError || error instanceof DataDirectoryLockedError) {
       process.stderr.write(`corrbus ${name}: ${error.message}\n`);
       return 1;
     }

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import type { BrokerLimits } from "../core/broker-limits.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
+import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";
 import { UsageError } from "./usage-error.js";
 
 export const serveHelp = `Usage: corrbus serve [options]
@@ -14,6 +15,15 @@ Options:
                            CORRBUS_SOCKET or XDG_RUNTIME_DIR change the default)
   --history-size N         events kept in history (default 1000000)
   --history-bytes N        encoded bytes kept in history (default 536870912)
+  --retention DURATION     drop events older than this, from history and journal
+                           (e.g. 12h, 30d; default 30d)
+  --data-dir PATH          where the journal lives (default ${defaultDataDirectory()};
+                           CORRBUS_DATA_DIR or XDG_STATE_HOME change the default)
+  --fsync POLICY           always | batch | never (default batch): when an event
+                           counts as stored — after an fsync covering it (always),
+                           once written to the OS with an fsync every 5 ms (batch),
+                           once written to the OS (never)
+  --in-memory              keep no journal: history does not survive a restart
   --max-payload N          largest payload in bytes (default 1048576)
   --subscriber-queue N     events queued per subscriber before it is cut off (default 10000)
   --max-subscribers N      concurrent subscribers (default 1024)
@@ -23,8 +33,10 @@ Options:
   --log-level LEVEL        debug | info | warn | error (default info)
   -h, --help               this text
 
-Example:
+Examples:
   corrbus serve --socket /run/user/1000/corrbus/corrbus.sock --history-size 200000
+  corrbus serve --fsync always --retention 7d
+  corrbus serve --in-memory
 `;
 
 const numericOptions: Record<string, keyof BrokerLimits> = {
@@ -44,6 +56,10 @@ export async function serveCommand(args: string[]): Promise<number> {
     options: {
       socket: { type: "string" },
       "workflow-idle": { type: "string" },
+      retention: { type: "string" },
+      "data-dir": { type: "string" },
+      fsync: { type: "string", default: "batch" },
+      "in-memory": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
@@ -60,10 +76,20 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (raw !== undefined) limits[key] = positiveInteger(flag, raw);
   }
   if (values["workflow-idle"] !== undefined) limits.workflowIdleMs = positiveInteger("workflow-idle", values["workflow-idle"]) * 1000;
+  if (values.retention !== undefined) limits.historyMaxAgeMs = durationMs("retention", values.retention);
+  const fsync = values.fsync as FsyncPolicy;
+  if (!["always", "batch", "never"].includes(fsync)) throw new UsageError(`--fsync: "${fsync}" is not one of always, batch, never`);
   const level = values["log-level"] as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level: "${level}" is not one of debug, info, warn, error`);
   const logger = createLogger(level);
-  const server = await startBrokerServer({ socketPath: values.socket, limits, logger });
+  const server = await startBrokerServer({
+    socketPath: values.socket,
+    limits,
+    logger,
+    dataDir: values["data-dir"],
+    inMemory: values["in-memory"],
+    fsync,
+  });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       logger.log("info", "draining", { signal });
@@ -75,6 +101,15 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once("SIGINT", stop);
   });
   return 0;
+}
+
+const durationUnits: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "90s", "15m", "12h", "30d" → ms. */
+function durationMs(flag: string, raw: string): number {
+  const match = /^(\d+)([smhd])$/.exec(raw);
+  if (match === null || Number(match[1]) < 1) throw new UsageError(`--${flag}: "${raw}" is not a duration such as 90s, 15m, 12h or 30d`);
+  return Number(match[1]) * durationUnits[match[2]];
 }
 
 function positiveInteger(flag: string, raw: string): number {

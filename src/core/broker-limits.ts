@@ -25,6 +25,8 @@ export interface BrokerLimits {
   historyMaxEvents: number;
   /** Stored bytes in history. Default 512 MiB. */
   historyMaxBytes: number;
+  /** Events older than this (ms) leave history, and the journal with them. Default 30 days. */
+  historyMaxAgeMs: number;
   /** Correlations tracked at once; the least recently active go first. Default 100 000. */
   maxActiveWorkflows: number;
   /** A correlation idle this long (ms) is forgotten by the tracker. Default 1 h. */
@@ -58,6 +60,7 @@ export const defaultBrokerLimits: Readonly<BrokerLimits> = Object.freeze({
   subscriberQueueEvents: 10_000,
   historyMaxEvents: 1_000_000,
   historyMaxBytes: 512 * 1024 * 1024,
+  historyMaxAgeMs: 30 * 24 * 60 * 60 * 1000,
   maxActiveWorkflows: 100_000,
   workflowIdleMs: 60 * 60 * 1000,
   maxLineageDepth: 8,

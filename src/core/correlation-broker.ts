@@ -101,6 +101,8 @@ export interface BrokerStats {
   waiters: number;
   lastEventId: number;
   startedAtMs: number;
+  eventsRestored: number;
+  eventsExpired: number;
 }
 
 const defaultFindLimit = 100;
@@ -128,6 +130,7 @@ export class CorrelationBroker {
   /** Lineage of correlations stamped but not yet committed (waiting for the journal). */
   private readonly pendingLineage = new Map<string, Lineage>();
   private restoredCount = 0;
+  private expiredCount = 0;
   private restoreLineageSkipped = 0;
 
   constructor(
@@ -390,9 +393,15 @@ export class CorrelationBroker {
     return this.history.get(id);
   }
 
-  /** Periodic upkeep: idle workflow expiry. */
+  /** Periodic upkeep: idle workflow expiry, history retention (and the journal's with it). */
   maintain(): void {
-    this.tracker.sweep(this.now());
+    const now = this.now();
+    this.tracker.sweep(now);
+    const expired = this.history.events.evictReceivedBefore(now - this.limits.historyMaxAgeMs);
+    if (expired > 0) {
+      this.expiredCount += expired;
+      this.journal?.release(this.history.events.size === 0 ? this.lastEventId : this.history.events.firstId - 1);
+    }
   }
 
   /** Ends every subscription and wait (shutdown). */
@@ -423,6 +432,8 @@ export class CorrelationBroker {
       waiters: this.waiterCount,
       lastEventId: this.lastEventId,
       startedAtMs: this.startedAtMs,
+      eventsRestored: this.restoredCount,
+      eventsExpired: this.expiredCount,
     };
   }
 

@@ -87,6 +87,16 @@ export class EventHistory {
     this.ownBytes += bytes.length;
   }
 
+  /** Evicts every event received before `cutoffMs`; answers how many. */
+  evictReceivedBefore(cutoffMs: number): number {
+    let evicted = 0;
+    while (this.size > 0 && this.times.at(0) < cutoffMs) {
+      this.evictOldest();
+      evicted++;
+    }
+    return evicted;
+  }
+
   /** The encoded envelope of event `id` (a view, valid until it is evicted), or undefined. */
   getBytes(id: number): Uint8Array | undefined {
     const index = this.indexOf(id);

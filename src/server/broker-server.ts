@@ -1,4 +1,5 @@
 import { chmodSync, statSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Server } from "node:net";
@@ -7,6 +8,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
 import type { BrokerLimits } from "../core/broker-limits.js";
 import { CorrelationBroker } from "../core/correlation-broker.js";
+import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublish } from "./lean-publish.js";
@@ -26,6 +28,12 @@ export interface BrokerServerOptions {
   logger?: Logger;
   /** How long close() lets open calls finish before cutting connections. Default 5 s. */
   drainTimeoutMs?: number;
+  /** Where the journal lives. Default: defaultDataDirectory() (the user's state directory). */
+  dataDir?: string;
+  /** Keep history in memory only: no journal, nothing survives a restart. Default false. */
+  inMemory?: boolean;
+  /** When an event counts as stored. Default "batch" (see FsyncPolicy). */
+  fsync?: FsyncPolicy;
 }
 
 /** A running broker. */
@@ -49,11 +57,11 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const logger = options.logger ?? silentLogger;
   const { replacedStale } = await prepareSocketPath(socketPath);
   if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
-  const broker = new CorrelationBroker(options.limits);
+  const { broker, journal, unlock } = await openHistory(options, logger);
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const adapter = connectNodeAdapter({
-    routes: (router) => router.service(CorrelationService, createCorrelationService(broker)),
+    routes: (router) => router.service(CorrelationService, createCorrelationService(broker, journal)),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
@@ -96,12 +104,45 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
         http1.closeAllConnections();
         await closed;
       }
+      await journal?.close();
+      unlock();
       removeOwnSocket(socketPath, socketInode);
       logger.log("info", "stopped", { socket: socketPath, drained, stats: broker.stats() });
     })();
     return closing;
   };
   return { socketPath, broker, close };
+}
+
+/** The broker with its history: replayed from the journal in the data directory, or in memory only. */
+async function openHistory(options: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
+  if (options.inMemory) {
+    logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
+    return { broker: new CorrelationBroker(options.limits), unlock: () => {} };
+  }
+  const dataDir = options.dataDir ?? defaultDataDirectory();
+  const unlock = lockDataDirectory(dataDir);
+  const journal = new Journal({ directory: join(dataDir, "journal"), fsync: options.fsync });
+  const broker = new CorrelationBroker(options.limits, Date.now, journal);
+  try {
+    const report = await journal.open((envelope) => broker.restore(envelope));
+    for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
+    logger.log("info", "journal replayed", {
+      directory: journal.stats().directory,
+      fsync: journal.policy,
+      segments: report.segments,
+      records: report.records,
+      firstId: report.firstId,
+      lastId: report.lastId,
+      problems: report.problems.length,
+      durationMs: Math.round(report.durationMs),
+    });
+    broker.maintain();
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  return { broker, journal, unlock };
 }
 
 function listen(server: Server, socketPath: string): Promise<void> {

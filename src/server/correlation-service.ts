@@ -16,6 +16,7 @@ import {
   WaitForResultsResponseSchema,
 } from "../../gen/corrbus/v1/service_pb.js";
 import type { CorrelationBroker } from "../core/correlation-broker.js";
+import type { Journal } from "../storage/index.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
 import type { WaitReason } from "../core/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
@@ -41,7 +42,7 @@ const reasonCodes: Record<WaitReason, CompletionReason> = {
  * the domain core and its answer back into a wire response. No domain logic
  * lives here.
  */
-export function createCorrelationService(broker: CorrelationBroker): ServiceImpl<typeof CorrelationService> {
+export function createCorrelationService(broker: CorrelationBroker, journal?: Journal): ServiceImpl<typeof CorrelationService> {
   return {
     async publish(request, context) {
       try {
@@ -174,7 +175,29 @@ export function createCorrelationService(broker: CorrelationBroker): ServiceImpl
 
     getStats() {
       const stats = broker.stats();
+      const memory = process.memoryUsage();
+      const journalStats = journal?.stats();
       return create(GetStatsResponseSchema, {
+        memoryRssBytes: BigInt(memory.rss),
+        memoryHeapUsedBytes: BigInt(memory.heapUsed),
+        memoryExternalBytes: BigInt(memory.external),
+        eventsRestored: BigInt(stats.eventsRestored),
+        eventsExpired: BigInt(stats.eventsExpired),
+        journal:
+          journalStats === undefined
+            ? undefined
+            : {
+                fsyncPolicy: journalStats.fsyncPolicy,
+                directory: journalStats.directory,
+                segments: journalStats.segments,
+                bytes: BigInt(journalStats.bytes),
+                recordsAppended: BigInt(journalStats.recordsAppended),
+                writes: BigInt(journalStats.writes),
+                fsyncs: BigInt(journalStats.fsyncs),
+                segmentsDeleted: BigInt(journalStats.segmentsDeleted),
+                recordsReplayed: BigInt(journalStats.recordsReplayed),
+                problems: BigInt(journalStats.problems),
+              },
         eventsPublished: BigInt(stats.eventsPublished),
         eventsStored: BigInt(stats.eventsStored),
         bytesStored: BigInt(stats.bytesStored),

@@ -25,7 +25,9 @@ export interface BrokerProcess {
 export async function startBrokerProcess(args: string[] = [], socketPath?: string): Promise<BrokerProcess> {
   const directory = mkdtempSync(join(tmpdir(), "corrbus-test-"));
   const path = socketPath ?? join(directory, "run", "corrbus.sock");
-  const child = spawn(process.execPath, [cliPath, "serve", "--socket", path, "--log-level", "debug", ...args], {
+  // A journal in the test's own directory unless the test says otherwise.
+  const storage = args.includes("--in-memory") || args.includes("--data-dir") ? [] : ["--data-dir", join(directory, "data")];
+  const child = spawn(process.execPath, [cliPath, "serve", "--socket", path, "--log-level", "debug", ...storage, ...args], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];

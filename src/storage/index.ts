@@ -1,0 +1,4 @@
+// The storage layer's door: the journal and where it lives.
+export { Journal } from "./journal.js";
+export type { FsyncPolicy, JournalOptions, JournalProblem, JournalStats, ReplayReport } from "./journal.js";
+export { DataDirectoryLockedError, defaultDataDirectory, lockDataDirectory } from "./data-directory.js";

@@ -1,0 +1,93 @@
+import { sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
+import { crc32c } from "./crc32c.js";
+
+/** JournalRecord field 1 (envelope, length-delimited) and field 2 (crc32c, fixed32). */
+const envelopeTag = (1 << 3) | 2;
+const crcTag = (2 << 3) | 5;
+
+/** A record larger than this is a corrupt length, not a record (the broker's own limits stay far below). */
+export const maxRecordBytes = 64 * 1024 * 1024;
+
+/**
+ * Encodes one size-delimited JournalRecord for an encoded envelope: what
+ * protobuf-es's sizeDelimitedEncode would write for
+ * `{ envelope, crc32c: crc32c(envelope bytes) }`, built by hand so the
+ * envelope is encoded once and the checksum covers exactly those bytes.
+ */
+export function encodeJournalRecord(envelope: Uint8Array): Uint8Array {
+  const recordSize = 1 + varintSize(envelope.length) + envelope.length + 5;
+  const out = new Uint8Array(varintSize(recordSize) + recordSize);
+  let offset = writeVarint(out, 0, recordSize);
+  out[offset++] = envelopeTag;
+  offset = writeVarint(out, offset, envelope.length);
+  out.set(envelope, offset);
+  offset += envelope.length;
+  out[offset++] = crcTag;
+  new DataView(out.buffer, out.byteOffset + offset, 4).setUint32(0, crc32c(envelope), true);
+  return out;
+}
+
+/** What reading one record at an offset found. */
+export type RecordRead =
+  | { kind: "record"; envelope: Uint8Array; next: number }
+  | { kind: "corrupt"; reason: string; next: number }
+  | { kind: "torn"; reason: string }
+  | { kind: "unreadable"; reason: string };
+
+/**
+ * Reads the record at `offset`: a good record (its envelope bytes, checksum
+ * verified), a corrupt one with a plausible length (skippable), a torn one
+ * (the data ends inside it), or an unreadable length (nothing after it can be
+ * found again).
+ */
+export function readJournalRecord(data: Uint8Array, offset: number): RecordRead {
+  const peek = sizeDelimitedPeek(data.subarray(offset));
+  if (peek.size === null) return { kind: "torn", reason: "the data ends inside a record's length" };
+  if (peek.size > maxRecordBytes || peek.size < 7) {
+    return { kind: "unreadable", reason: `a record length of ${peek.size} bytes is not plausible` };
+  }
+  const start = offset + peek.offset;
+  const next = start + peek.size;
+  if (next > data.length) return { kind: "torn", reason: `the data ends ${next - data.length} bytes before the record's end` };
+  const record = data.subarray(start, next);
+  if (record[0] !== envelopeTag) return { kind: "corrupt", reason: "the record does not start with its envelope", next };
+  const [envelopeLength, envelopeStart] = readVarint(record, 1);
+  const envelopeEnd = envelopeStart + envelopeLength;
+  if (envelopeEnd + 5 !== record.length || record[envelopeEnd] !== crcTag) {
+    return { kind: "corrupt", reason: "the record's fields do not add up to its length", next };
+  }
+  const envelope = record.subarray(envelopeStart, envelopeEnd);
+  const stored = new DataView(record.buffer, record.byteOffset + envelopeEnd + 1, 4).getUint32(0, true);
+  if (stored !== crc32c(envelope)) return { kind: "corrupt", reason: "checksum mismatch", next };
+  return { kind: "record", envelope, next };
+}
+
+function varintSize(value: number): number {
+  let size = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) size++;
+  return size;
+}
+
+function writeVarint(out: Uint8Array, offset: number, value: number): number {
+  let rest = value;
+  while (rest >= 0x80) {
+    out[offset++] = (rest & 0x7f) | 0x80;
+    rest = Math.floor(rest / 128);
+  }
+  out[offset++] = rest;
+  return offset;
+}
+
+function readVarint(bytes: Uint8Array, offset: number): [number, number] {
+  let value = 0;
+  let factor = 1;
+  let index = offset;
+  while (index < bytes.length) {
+    const byte = bytes[index++];
+    value += (byte & 0x7f) * factor;
+    if ((byte & 0x80) === 0) return [value, index];
+    factor *= 128;
+    if (factor > 2 ** 35) break;
+  }
+  return [Number.MAX_SAFE_INTEGER, index];
+}

@@ -1,0 +1,335 @@
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { type FileHandle, open, unlink } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { EventJournal } from "../core/correlation-broker.js";
+import { encodeJournalRecord, readJournalRecord } from "./journal-record.js";
+
+/**
+ * When an accepted event counts as stored:
+ * - `always`: after an fsync that covers it (one fsync for every record
+ *   written meanwhile: group commit); a power cut loses nothing acknowledged.
+ * - `batch`: once written to the OS; fsync at most every `syncIntervalMs`. A
+ *   killed broker loses nothing acknowledged; a power cut at most that window.
+ * - `never`: once written to the OS; syncing is left to the OS.
+ */
+export type FsyncPolicy = "always" | "batch" | "never";
+
+/** How to run the journal. */
+export interface JournalOptions {
+  /** The journal's directory (created 0700): `<data dir>/journal`. */
+  directory: string;
+  /** Default "batch". */
+  fsync?: FsyncPolicy;
+  /** A new segment file starts past this size. Default 64 MiB: small enough to delete promptly, large enough to be few. */
+  segmentBytes?: number;
+  /** `batch`: longest time between a write and its fsync. Default 5 ms. */
+  syncIntervalMs?: number;
+}
+
+/** A problem found while reading the journal at start-up. */
+export interface JournalProblem {
+  segment: string;
+  offset: number;
+  bytes: number;
+  reason: string;
+  /** What was done: a bad record skipped, or a torn tail cut off the last segment. */
+  action: "skipped" | "truncated";
+}
+
+/** What start-up found in the journal. */
+export interface ReplayReport {
+  segments: number;
+  records: number;
+  firstId: number;
+  lastId: number;
+  problems: JournalProblem[];
+  durationMs: number;
+}
+
+/** Counters for GetStats. */
+export interface JournalStats {
+  fsyncPolicy: FsyncPolicy;
+  directory: string;
+  segments: number;
+  bytes: number;
+  recordsAppended: number;
+  writes: number;
+  fsyncs: number;
+  segmentsDeleted: number;
+  recordsReplayed: number;
+  problems: number;
+}
+
+interface Segment {
+  firstId: number;
+  path: string;
+  bytes: number;
+}
+
+interface PendingAppend {
+  records: { id: number; bytes: Uint8Array }[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Journal is the durable history: size-delimited JournalRecord messages (the
+ * schema is the on-disk format) in segment files named after their first
+ * event id. Appends made in one event-loop turn go out as one write; the
+ * fsync policy decides when they count as stored.
+ */
+export class Journal implements EventJournal {
+  readonly policy: FsyncPolicy;
+  private readonly segmentBytes: number;
+  private readonly syncIntervalMs: number;
+  private segments: Segment[] = [];
+  private handle: FileHandle | undefined;
+  private queue: PendingAppend[] = [];
+  private flushScheduled = false;
+  private writing = false;
+  private failure: Error | undefined;
+  private dirty = false;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncing: Promise<void> | undefined;
+  private idle: (() => void)[] = [];
+  private lastId = 0;
+  private counters = { recordsAppended: 0, writes: 0, fsyncs: 0, segmentsDeleted: 0, recordsReplayed: 0, problems: 0 };
+
+  constructor(private readonly options: JournalOptions) {
+    this.policy = options.fsync ?? "batch";
+    this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    this.syncIntervalMs = options.syncIntervalMs ?? 5;
+  }
+
+  /**
+   * Reads every segment in order, handing each good event to `restore`; skips
+   * corrupt records and cuts a torn tail off the last segment, reporting both.
+   * Then opens the last segment for appending.
+   */
+  async open(restore: (envelope: EventEnvelope) => void): Promise<ReplayReport> {
+    const started = performance.now();
+    mkdirSync(this.options.directory, { recursive: true, mode: 0o700 });
+    const names = readdirSync(this.options.directory).filter((name) => /^\d{20}\.seg$/.test(name)).sort();
+    const report: ReplayReport = { segments: names.length, records: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
+    names.forEach((name, index) => {
+      const path = join(this.options.directory, name);
+      const isLast = index === names.length - 1;
+      const length = this.replaySegment(path, isLast, report, restore);
+      this.segments.push({ firstId: Number(name.slice(0, 20)), path, bytes: length });
+    });
+    this.lastId = report.lastId;
+    if (this.segments.length === 0) this.segments.push(this.newSegment(1));
+    const current = this.segments[this.segments.length - 1];
+    this.handle = await open(current.path, "a", 0o600);
+    this.counters.recordsReplayed = report.records;
+    this.counters.problems = report.problems.length;
+    report.durationMs = performance.now() - started;
+    return report;
+  }
+
+  append(events: readonly EventEnvelope[]): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
+    const records = events.map((event) => ({ id: Number(event.eventId), bytes: encodeJournalRecord(toBinary(EventEnvelopeSchema, event)) }));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      if (!this.flushScheduled && !this.writing) {
+        this.flushScheduled = true;
+        // Everything appended in this event-loop turn goes out in one write.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  release(throughId: number): void {
+    // Whole segments only, never the one being written.
+    while (this.segments.length > 1 && this.segments[1].firstId - 1 <= throughId) {
+      const [gone] = this.segments.splice(0, 1);
+      this.counters.segmentsDeleted++;
+      unlink(gone.path).catch(() => {});
+    }
+  }
+
+  stats(): JournalStats {
+    return {
+      fsyncPolicy: this.policy,
+      directory: this.options.directory,
+      segments: this.segments.length,
+      bytes: this.segments.reduce((sum, segment) => sum + segment.bytes, 0),
+      ...this.counters,
+    };
+  }
+
+  /** Writes and syncs everything appended so far, then closes the segment. */
+  async close(): Promise<void> {
+    await this.drained();
+    clearTimeout(this.syncTimer);
+    await this.syncing;
+    if (this.handle !== undefined && this.policy !== "never" && this.failure === undefined) await this.sync();
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private replaySegment(path: string, isLast: boolean, report: ReplayReport, restore: (envelope: EventEnvelope) => void): number {
+    const data = readFileSync(path);
+    const segment = basename(path);
+    let offset = 0;
+    while (offset < data.length) {
+      const read = readJournalRecord(data, offset);
+      if (read.kind === "record") {
+        const envelope = fromBinary(EventEnvelopeSchema, read.envelope);
+        const id = Number(envelope.eventId);
+        if (id > report.lastId) {
+          restore(envelope);
+          report.records++;
+          if (report.firstId === 0) report.firstId = id;
+          report.lastId = id;
+        } else {
+          report.problems.push({ segment, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
+        }
+        offset = read.next;
+      } else if (read.kind === "corrupt") {
+        report.problems.push({ segment, offset, bytes: read.next - offset, reason: read.reason, action: "skipped" });
+        offset = read.next;
+      } else {
+        // Nothing after this point can be found again.
+        const action = isLast ? "truncated" : "skipped";
+        report.problems.push({ segment, offset, bytes: data.length - offset, reason: read.reason, action });
+        if (isLast) truncate(path, offset);
+        return offset;
+      }
+    }
+    return data.length;
+  }
+
+  private newSegment(firstId: number): Segment {
+    const path = join(this.options.directory, `${String(firstId).padStart(20, "0")}.seg`);
+    closeSync(openSync(path, "a", 0o600));
+    if (this.policy !== "never") syncDirectory(this.options.directory);
+    return { firstId, path, bytes: 0 };
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    if (this.writing) return;
+    if (this.queue.length === 0) {
+      for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
+    this.writing = true;
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      let buffers: Uint8Array[] = [];
+      let bytes = 0;
+      for (const entry of batch) {
+        for (const record of entry.records) {
+          const current = this.segments[this.segments.length - 1];
+          if (current.bytes + bytes > 0 && current.bytes + bytes + record.bytes.length > this.segmentBytes) {
+            await this.write(buffers, bytes);
+            buffers = [];
+            bytes = 0;
+            await this.roll(record.id);
+          }
+          buffers.push(record.bytes);
+          bytes += record.bytes.length;
+        }
+      }
+      await this.write(buffers, bytes);
+      if (this.policy === "always") await this.sync();
+      if (this.policy === "batch") this.scheduleSync();
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      for (const entry of [...batch, ...this.queue.splice(0)]) entry.reject(this.failure);
+    } finally {
+      this.writing = false;
+      if (this.queue.length > 0) void this.flush();
+      else for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  private async write(buffers: Uint8Array[], bytes: number): Promise<void> {
+    if (bytes === 0) return;
+    let pending = buffers;
+    let left = bytes;
+    while (left > 0) {
+      const { bytesWritten } = await (this.handle as FileHandle).writev(pending);
+      this.counters.writes++;
+      left -= bytesWritten;
+      if (left > 0) pending = skipBytes(pending, bytesWritten);
+    }
+    this.segments[this.segments.length - 1].bytes += bytes;
+    this.counters.recordsAppended += buffers.length;
+    this.dirty = true;
+  }
+
+  private async roll(firstId: number): Promise<void> {
+    if (this.policy !== "never") await this.sync();
+    await this.handle?.close();
+    this.segments.push(this.newSegment(firstId));
+    this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
+  }
+
+  private async sync(): Promise<void> {
+    if (!this.dirty || this.handle === undefined) return;
+    this.dirty = false;
+    await this.handle.datasync();
+    this.counters.fsyncs++;
+  }
+
+  private scheduleSync(): void {
+    if (this.syncTimer !== undefined) return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = undefined;
+      this.syncing = this.sync()
+        .catch((error) => {
+          this.failure = error instanceof Error ? error : new Error(String(error));
+        })
+        .finally(() => {
+          this.syncing = undefined;
+        });
+    }, this.syncIntervalMs);
+  }
+
+  private drained(): Promise<void> {
+    if (!this.writing && this.queue.length === 0 && !this.flushScheduled) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+}
+
+function truncate(path: string, length: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    ftruncateSync(fd, length);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Makes a new file's directory entry durable too. */
+function syncDirectory(directory: string): void {
+  const fd = openSync(directory, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function skipBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
+  let rest = count;
+  const out: Uint8Array[] = [];
+  for (const buffer of buffers) {
+    if (rest >= buffer.length) {
+      rest -= buffer.length;
+      continue;
+    }
+    out.push(rest > 0 ? buffer.subarray(rest) : buffer);
+    rest = 0;
+  }
+  return out;
+}
