@@ -1,13 +1,7 @@
 // The client library's public entry point. The broker itself is "corrbus/server".
 export { createCorrelationClient } from "./client/correlation-client.js";
-export type {
-  CorrelationClient,
-  CorrelationClientOptions,
-  EventSubscription,
-  Payload,
-  PublishOptions,
-  SubscribeOptions,
-} from "./client/correlation-client.js";
+export type { CorrelationClient, CorrelationClientOptions, Payload, PublishOptions } from "./client/correlation-client.js";
+export type { EventSubscription, SubscribeOptions } from "./client/event-subscription.js";
 export { answerCorrelation, childCorrelation, newRootCorrelation } from "./client/correlation-helpers.js";
 export { SequenceCounter } from "./client/sequence-counter.js";
 export { defaultSocketPath } from "./core/default-socket-path.js";

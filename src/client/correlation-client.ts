@@ -1,16 +1,17 @@
 import { connect as netConnect } from "node:net";
 import { basename } from "node:path";
-import { type MessageInitShape, clone, create } from "@bufbuild/protobuf";
+import { clone, create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { CorrelationService, type PublishResponse, type SubscribeRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { CorrelationService, type PublishResponse } from "../../gen/corrbus/v1/service_pb.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
 import { createLeanPublish } from "./lean-publish.js";
+import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { SequenceCounter } from "./sequence-counter.js";
 
 /** How to reach the broker. */
@@ -34,24 +35,6 @@ export interface PublishOptions {
   final?: boolean;
   /** Media type; default from the payload kind ("application/json" for objects, "text/plain" for strings). */
   contentType?: string;
-}
-
-/** Options of a subscription. */
-export interface SubscribeOptions {
-  /** Share events with other members of this group: each event goes to one of them. */
-  queueGroup?: string;
-  /** Replay stored events from this event_id before live ones. */
-  fromEventId?: bigint;
-  /** Ends the subscription when aborted. */
-  signal?: AbortSignal;
-}
-
-/** A live subscription: await `ready` before relying on delivery, iterate for events. */
-export interface EventSubscription extends AsyncIterable<EventEnvelope> {
-  /** Resolves with the broker's newest event_id once the subscription is registered. */
-  readonly ready: Promise<bigint>;
-  /** Ends the subscription. */
-  close(): void;
 }
 
 /** A typed client of the broker plus correlation helpers. */
@@ -127,71 +110,6 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     publish: (topic, payload, publishOptions) => service.publish({ envelope: envelope(topic, payload, publishOptions) }),
     subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
     close: () => sessionManager.abort(),
-  };
-}
-
-function openSubscription(
-  service: Client<typeof CorrelationService>,
-  sourceProcess: string,
-  patterns: string[],
-  options: SubscribeOptions,
-): EventSubscription {
-  const abort = new AbortController();
-  options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
-  const request: MessageInitShape<typeof SubscribeRequestSchema> = {
-    patterns,
-    queueGroup: options.queueGroup ?? "",
-    subscriberName: sourceProcess,
-    subscriberProcessId: process.pid,
-    start: options.fromEventId === undefined ? { case: undefined } : { case: "fromEventId", value: options.fromEventId },
-  };
-  const responses = service.subscribe(request, { signal: abort.signal })[Symbol.asyncIterator]();
-  let markReady: (head: bigint) => void = () => {};
-  let failReady: (error: unknown) => void = () => {};
-  const ready = new Promise<bigint>((resolve, reject) => {
-    markReady = resolve;
-    failReady = reject;
-  });
-  ready.catch(() => {}); // Iteration reports the same error.
-  async function* events(): AsyncGenerator<EventEnvelope> {
-    try {
-      for (;;) {
-        const next = await responses.next();
-        if (next.done) return;
-        if (next.value.subscribed) markReady(next.value.headEventId);
-        yield* next.value.events;
-      }
-    } catch (error) {
-      failReady(error);
-      if (abort.signal.aborted) return;
-      throw error;
-    } finally {
-      failReady(new Error("subscription ended before it was registered"));
-    }
-  }
-  const iterator = events();
-  // Start reading at once so `ready` settles even before the caller iterates.
-  const first = iterator.next();
-  first.catch(() => {}); // Reported to whoever iterates.
-  let firstTaken = false;
-  return {
-    ready,
-    close: () => abort.abort(),
-    [Symbol.asyncIterator]() {
-      return {
-        next: () => {
-          if (!firstTaken) {
-            firstTaken = true;
-            return first;
-          }
-          return iterator.next();
-        },
-        return: async () => {
-          abort.abort();
-          return { done: true, value: undefined };
-        },
-      };
-    },
   };
 }
 
