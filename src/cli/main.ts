@@ -1,6 +1,7 @@
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
 import { DataDirectoryLockedError } from "../storage/index.js";
+import { journalCommand } from "./journal-command.js";
 import { serveCommand } from "./serve-command.js";
 import { UsageError } from "./usage-error.js";
 
@@ -11,12 +12,14 @@ corrbus is the local event broker for host-security collectors.
 Commands:
   serve     run the broker (corrbus serve --help)
   socket    print the socket path the broker and clients use by default
+  journal   verify or dump the journal (corrbus journal --help)
 
 Exit codes: 0 ok, 1 error, 2 usage.
 `;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
+  journal: journalCommand,
   socket: async () => {
     process.stdout.write(`${defaultSocketPath()}\n`);
     return 0;

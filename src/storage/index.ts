@@ -2,3 +2,5 @@
 export { Journal } from "./journal.js";
 export type { FsyncPolicy, JournalOptions, JournalProblem, JournalStats, ReplayReport } from "./journal.js";
 export { DataDirectoryLockedError, defaultDataDirectory, lockDataDirectory } from "./data-directory.js";
+export { scanJournal } from "./journal-scan.js";
+export type { ScanReport, SegmentInfo } from "./journal-scan.js";

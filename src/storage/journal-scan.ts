@@ -1,0 +1,106 @@
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { readJournalRecord } from "./journal-record.js";
+
+/** A problem found while reading the journal. */
+export interface JournalProblem {
+  segment: string;
+  offset: number;
+  bytes: number;
+  reason: string;
+  /** A bad record skipped, or a torn tail cut off the last segment (read-only scans only report it: the broker cuts it at start-up). */
+  action: "skipped" | "truncated";
+}
+
+/** One segment file as found. */
+export interface SegmentInfo {
+  name: string;
+  path: string;
+  firstId: number;
+  /** Bytes that hold good records (after a repair, the file's size). */
+  bytes: number;
+  records: number;
+}
+
+/** What reading the journal found. */
+export interface ScanReport {
+  segments: SegmentInfo[];
+  records: number;
+  firstId: number;
+  lastId: number;
+  problems: JournalProblem[];
+  durationMs: number;
+}
+
+/** Segment files are named after their first event id, 20 digits. */
+export const segmentName = /^\d{20}\.seg$/;
+
+/**
+ * Reads every segment of a journal directory in order, handing each good
+ * event to `visit`; corrupt records are skipped and reported. With
+ * `repairTail`, a torn tail of the last segment (the data ends inside a
+ * record, as a crash mid-write leaves it) is cut off so appends can follow;
+ * without it nothing is written (verify, dump).
+ */
+export function scanJournal(directory: string, repairTail: boolean, visit: (envelope: EventEnvelope, segment: string) => void): ScanReport {
+  const started = performance.now();
+  const names = existsSync(directory) ? readdirSync(directory).filter((name) => segmentName.test(name)).sort() : [];
+  const report: ScanReport = { segments: [], records: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
+  names.forEach((name, index) => {
+    const path = join(directory, name);
+    const info: SegmentInfo = { name, path, firstId: Number(name.slice(0, 20)), bytes: 0, records: 0 };
+    info.bytes = scanSegment(info, index === names.length - 1, repairTail, report, visit);
+    report.segments.push(info);
+  });
+  report.durationMs = performance.now() - started;
+  return report;
+}
+
+function scanSegment(
+  info: SegmentInfo,
+  isLast: boolean,
+  repairTail: boolean,
+  report: ScanReport,
+  visit: (envelope: EventEnvelope, segment: string) => void,
+): number {
+  const data = readFileSync(info.path);
+  let offset = 0;
+  while (offset < data.length) {
+    const read = readJournalRecord(data, offset);
+    if (read.kind === "record") {
+      const envelope = fromBinary(EventEnvelopeSchema, read.envelope);
+      const id = Number(envelope.eventId);
+      if (id > report.lastId) {
+        visit(envelope, info.name);
+        report.records++;
+        info.records++;
+        if (report.firstId === 0) report.firstId = id;
+        report.lastId = id;
+      } else {
+        report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
+      }
+      offset = read.next;
+    } else if (read.kind === "corrupt") {
+      report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: read.reason, action: "skipped" });
+      offset = read.next;
+    } else {
+      // Nothing after this point can be found again: the last segment's tail is cut off (at start-up).
+      report.problems.push({ segment: info.name, offset, bytes: data.length - offset, reason: read.reason, action: isLast ? "truncated" : "skipped" });
+      if (isLast && repairTail) truncate(info.path, offset);
+      return offset;
+    }
+  }
+  return data.length;
+}
+
+function truncate(path: string, length: number): void {
+  const fd = openSync(path, "r+");
+  try {
+    ftruncateSync(fd, length);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
