@@ -82,17 +82,28 @@ function scanSegment(
         report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
       }
       offset = read.next;
-    } else if (read.kind === "corrupt") {
-      report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: read.reason, action: "skipped" });
-      offset = read.next;
-    } else {
-      // Nothing after this point can be found again: the last segment's tail is cut off (at start-up).
+      continue;
+    }
+    // Damage: skip to the next offset where a whole record with a good checksum starts.
+    const resume = nextGoodRecord(data, offset + 1);
+    if (resume < 0) {
+      // Nothing good follows: a torn tail (what a crash mid-write leaves), cut off the last segment at start-up.
       report.problems.push({ segment: info.name, offset, bytes: data.length - offset, reason: read.reason, action: isLast ? "truncated" : "skipped" });
       if (isLast && repairTail) truncate(info.path, offset);
       return offset;
     }
+    report.problems.push({ segment: info.name, offset, bytes: resume - offset, reason: read.reason, action: "skipped" });
+    offset = resume;
   }
   return data.length;
+}
+
+/** The first offset at or after `from` where a complete, checksum-verified record starts; -1 if none. */
+function nextGoodRecord(data: Uint8Array, from: number): number {
+  for (let offset = from; offset < data.length; offset++) {
+    if (readJournalRecord(data, offset).kind === "record") return offset;
+  }
+  return -1;
 }
 
 function truncate(path: string, length: number): void {
