@@ -24,6 +24,10 @@ Options:
                            once written to the OS with an fsync every 5 ms (batch),
                            once written to the OS (never)
   --in-memory              keep no journal: history does not survive a restart
+  --control-uid UID        also let this uid publish to control.# (repeatable;
+                           the broker's own uid and root always may)
+  --socket-group GROUP     open the socket to a group: socket 0660, its
+                           directory 0710 (default: 0600 in 0700, owner only)
   --max-payload N          largest payload in bytes (default 1048576)
   --subscriber-queue N     events queued per subscriber before it is cut off (default 10000)
   --max-subscribers N      concurrent subscribers (default 1024)
@@ -60,6 +64,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       "data-dir": { type: "string" },
       fsync: { type: "string", default: "batch" },
       "in-memory": { type: "boolean", default: false },
+      "control-uid": { type: "string", multiple: true, default: [] },
+      "socket-group": { type: "string" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
@@ -89,6 +95,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     dataDir: values["data-dir"],
     inMemory: values["in-memory"],
     fsync,
+    controlUids: values["control-uid"].map((uid) => nonNegativeInteger("control-uid", uid)),
+    socketGroup: values["socket-group"],
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
@@ -110,6 +118,11 @@ function durationMs(flag: string, raw: string): number {
   const match = /^(\d+)([smhd])$/.exec(raw);
   if (match === null || Number(match[1]) < 1) throw new UsageError(`--${flag}: "${raw}" is not a duration such as 90s, 15m, 12h or 30d`);
   return Number(match[1]) * durationUnits[match[2]];
+}
+
+function nonNegativeInteger(flag: string, raw: string): number {
+  if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag}: "${raw}" is not a number`);
+  return Number(raw);
 }
 
 function positiveInteger(flag: string, raw: string): number {

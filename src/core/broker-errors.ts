@@ -12,3 +12,8 @@ export class NotFoundError extends Error {
 export class StorageError extends Error {
   override name = "StorageError";
 }
+
+/** The peer may not do this (publish to control.#); maps to PERMISSION_DENIED. */
+export class PermissionDeniedError extends Error {
+  override name = "PermissionDeniedError";
+}

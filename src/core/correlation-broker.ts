@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
-import { CapacityError, NotFoundError, StorageError } from "./broker-errors.js";
+import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
 import { IndexedHistory } from "./indexed-history.js";
 import { InvalidInputError } from "./invalid-input-error.js";
@@ -22,6 +22,17 @@ export interface EventJournal {
   append(events: readonly EventEnvelope[]): Promise<void>;
   /** Events with id <= `throughId` left history: storage that holds only those may go. */
   release(throughId: number): void;
+}
+
+/** Who may do what. */
+export interface AccessPolicy {
+  /**
+   * Uids allowed to publish to control.# (tasks for collectors). Undefined:
+   * everyone. The server passes the broker's own uid and root, plus any
+   * --control-uid. Peers the kernel could not vouch for (Windows pipes, whose
+   * ACL already restricts access) are not checked.
+   */
+  controlUids?: readonly number[];
 }
 
 /** Who is on the other end of a connection, as the transport knows it. */
@@ -103,6 +114,7 @@ export interface BrokerStats {
   startedAtMs: number;
   eventsRestored: number;
   eventsExpired: number;
+  permissionDenied: number;
 }
 
 const defaultFindLimit = 100;
@@ -131,6 +143,7 @@ export class CorrelationBroker {
   private readonly pendingLineage = new Map<string, Lineage>();
   private restoredCount = 0;
   private expiredCount = 0;
+  private deniedCount = 0;
   private restoreLineageSkipped = 0;
 
   constructor(
@@ -139,6 +152,8 @@ export class CorrelationBroker {
     private readonly now: () => number = Date.now,
     /** Where accepted events are made durable; none keeps history in memory only. */
     private readonly journal?: EventJournal,
+    /** Who may publish to control.#. */
+    private readonly access: AccessPolicy = {},
   ) {
     this.limits = validateBrokerLimits(limits);
     this.startedAtMs = now();
@@ -163,7 +178,7 @@ export class CorrelationBroker {
   /** `publish` for a batch, atomically: every envelope is checked before any is accepted. */
   publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch = true): PublishResult[] {
     if (this.journal !== undefined) throw new Error("this broker has a journal: publish with submit()");
-    this.check(envelopes, asBatch);
+    this.check(envelopes, peer, asBatch);
     return envelopes.map((envelope) => this.commit(this.stamp(envelope, peer)));
   }
 
@@ -175,7 +190,7 @@ export class CorrelationBroker {
    * is the acknowledgement.
    */
   async submit(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): Promise<PublishResult[]> {
-    this.check(envelopes, asBatch);
+    this.check(envelopes, peer, asBatch);
     const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
     if (this.journal !== undefined) {
       try {
@@ -206,9 +221,10 @@ export class CorrelationBroker {
     return true;
   }
 
-  /** Refuses the whole batch on the first invalid envelope or lineage conflict; changes nothing but counters. */
-  private check(envelopes: readonly EventEnvelope[], asBatch: boolean): void {
+  /** Refuses the whole batch on the first invalid envelope, lineage conflict or denied topic; changes nothing but counters. */
+  private check(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): void {
     try {
+      this.checkAccess(envelopes, peer);
       if (envelopes.length > this.limits.maxBatchEnvelopes) {
         throw new InvalidInputError("envelopes", `${envelopes.length} envelopes exceeds the limit of ${this.limits.maxBatchEnvelopes}`);
       }
@@ -434,7 +450,19 @@ export class CorrelationBroker {
       startedAtMs: this.startedAtMs,
       eventsRestored: this.restoredCount,
       eventsExpired: this.expiredCount,
+      permissionDenied: this.deniedCount,
     };
+  }
+
+  private checkAccess(envelopes: readonly EventEnvelope[], peer: PeerIdentity): void {
+    const permitted = this.access.controlUids;
+    if (permitted === undefined || !peer.verified || peer.uid === undefined || permitted.includes(peer.uid)) return;
+    const control = envelopes.find((envelope) => envelope.topic.startsWith("control."));
+    if (control === undefined) return;
+    this.deniedCount++;
+    throw new PermissionDeniedError(
+      `uid ${peer.uid} may not publish to control.# ("${control.topic.slice(0, 64)}"); permitted uids: ${permitted.join(", ")} (--control-uid)`,
+    );
   }
 
   /** Assigns the event id and receive time and stamps the publisher; remembers its lineage until commit. */

@@ -7,16 +7,17 @@ import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
 import type { BrokerLimits } from "../core/broker-limits.js";
-import { CorrelationBroker } from "../core/correlation-broker.js";
+import { type AccessPolicy, CorrelationBroker, type PeerIdentity } from "../core/correlation-broker.js";
 import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublish } from "./lean-publish.js";
-import { identifyPeer, peerIdentityKey } from "./peer-identity.js";
+import { readPeerCredentials } from "./peer-credentials.js";
+import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
-import { isNamedPipePath, prepareSocketPath } from "./socket-path.js";
+import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } from "./socket-path.js";
 
 /** How to run the broker. */
 export interface BrokerServerOptions {
@@ -34,6 +35,10 @@ export interface BrokerServerOptions {
   inMemory?: boolean;
   /** When an event counts as stored. Default "batch" (see FsyncPolicy). */
   fsync?: FsyncPolicy;
+  /** Uids besides the broker's own and root that may publish to control.#. Default none. */
+  controlUids?: readonly number[];
+  /** Open the socket to this group (name or gid): socket 0660, directory 0710. Default: owner only (0600 in 0700). */
+  socketGroup?: string;
 }
 
 /** A running broker. */
@@ -81,9 +86,16 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   h2.on("sessionError", (error) => logger.log("debug", "session error", { error: error.message }));
   // HTTP/1.1 on the same socket, for Connect unary calls from tools without HTTP/2.
   const http1 = http.createServer(handler);
-  const server = createProtocolSniffingServer(http1, h2);
+  const server = createProtocolSniffingServer(http1, h2, (socket) => {
+    // Read once per connection, while the descriptor is fresh.
+    (socket as unknown as Record<symbol, PeerIdentity>)[peerCredentials] = isNamedPipePath(socketPath) ? { verified: false } : readPeerCredentials(socket);
+  });
 
   await listen(server, socketPath);
+  if (options.socketGroup !== undefined && !isNamedPipePath(socketPath)) {
+    grantGroupAccess(socketPath, resolveGroup(options.socketGroup));
+    logger.log("info", "socket opened to group", { socket: socketPath, group: options.socketGroup });
+  }
   const socketInode = isNamedPipePath(socketPath) ? undefined : statSync(socketPath).ino;
   const maintenance = setInterval(() => broker.maintain(), 1000);
   maintenance.unref();
@@ -114,16 +126,23 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   return { socketPath, broker, close };
 }
 
+/** control.# is for the broker's own user, root, and the uids the operator names. */
+function accessPolicy(options: BrokerServerOptions): AccessPolicy {
+  const own = process.getuid?.();
+  if (own === undefined) return {};
+  return { controlUids: [...new Set([own, 0, ...(options.controlUids ?? [])])] };
+}
+
 /** The broker with its history: replayed from the journal in the data directory, or in memory only. */
 async function openHistory(options: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
   if (options.inMemory) {
     logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
-    return { broker: new CorrelationBroker(options.limits), unlock: () => {} };
+    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options)), unlock: () => {} };
   }
   const dataDir = options.dataDir ?? defaultDataDirectory();
   const unlock = lockDataDirectory(dataDir);
   const journal = new Journal({ directory: join(dataDir, "journal"), fsync: options.fsync });
-  const broker = new CorrelationBroker(options.limits, Date.now, journal);
+  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options));
   try {
     const report = await journal.open((envelope) => broker.restore(envelope));
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });

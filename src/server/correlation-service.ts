@@ -183,6 +183,7 @@ export function createCorrelationService(broker: CorrelationBroker, journal?: Jo
         memoryExternalBytes: BigInt(memory.external),
         eventsRestored: BigInt(stats.eventsRestored),
         eventsExpired: BigInt(stats.eventsExpired),
+        permissionDenied: BigInt(stats.permissionDenied),
         journal:
           journalStats === undefined
             ? undefined

@@ -12,8 +12,9 @@ const preface = Buffer.from("PRI");
  * tools without HTTP/2 (plain curl, shell scripts) still want Connect JSON.
  * The bytes read are pushed back, so either server sees the whole stream.
  */
-export function createProtocolSniffingServer(http1: http.Server, h2: http2.Http2Server): Server {
+export function createProtocolSniffingServer(http1: http.Server, h2: http2.Http2Server, onConnection: (socket: Socket) => void = () => {}): Server {
   return createServer((socket) => {
+    onConnection(socket);
     let seen = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);

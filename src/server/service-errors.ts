@@ -1,6 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InvalidFieldSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { CapacityError, NotFoundError, StorageError } from "../core/broker-errors.js";
+import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "../core/broker-errors.js";
 import { InvalidInputError, LineageError } from "../core/invalid-input-error.js";
 import { SubscriberCutOffError } from "../core/subscription.js";
 
@@ -8,7 +8,8 @@ import { SubscriberCutOffError } from "../core/subscription.js";
  * Maps domain errors to wire codes, in one place: bad input → INVALID_ARGUMENT
  * (with an InvalidField detail naming the field), lineage conflicts →
  * FAILED_PRECONDITION, full bounds and cut-off subscribers →
- * RESOURCE_EXHAUSTED, unknown ids → NOT_FOUND, a failing journal → UNAVAILABLE.
+ * RESOURCE_EXHAUSTED, unknown ids → NOT_FOUND, a failing journal → UNAVAILABLE,
+ * a denied topic → PERMISSION_DENIED.
  * Anything else is INTERNAL.
  */
 export function toConnectError(error: unknown): ConnectError {
@@ -24,5 +25,6 @@ export function toConnectError(error: unknown): ConnectError {
   }
   if (error instanceof NotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof StorageError) return new ConnectError(error.message, Code.Unavailable);
+  if (error instanceof PermissionDeniedError) return new ConnectError(error.message, Code.PermissionDenied);
   return new ConnectError(error instanceof Error ? error.message : String(error), Code.Internal, undefined, undefined, error);
 }

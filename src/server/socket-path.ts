@@ -1,4 +1,4 @@
-import { mkdirSync, lstatSync, chmodSync, unlinkSync, type Stats } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, statSync, unlinkSync, type Stats } from "node:fs";
 import { connect } from "node:net";
 import { dirname } from "node:path";
 
@@ -75,4 +75,31 @@ function isAnswering(socketPath: string): Promise<boolean> {
     socket.once("connect", () => done(true));
     socket.once("error", () => done(false));
   });
+}
+
+/** A group name or number → gid, from /etc/group (Node has no getgrnam). */
+export function resolveGroup(group: string): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  for (const line of readFileSync("/etc/group", "utf8").split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new SocketPathError(`--socket-group: no group named "${group}" in /etc/group`);
+}
+
+/**
+ * Opens the socket to one group: the socket becomes 0660 owned by `gid`, and
+ * its directory 0710 (traverse only) with that group, so members can connect
+ * and nobody else can. The directory must be ours.
+ */
+export function grantGroupAccess(socketPath: string, gid: number): void {
+  const directory = dirname(socketPath);
+  const uid = process.getuid?.();
+  if (uid !== undefined && statSync(directory).uid !== uid) {
+    throw new SocketPathError(`--socket-group: socket directory ${directory} is not owned by this user; choose a --socket in a directory of ours`);
+  }
+  chownSync(directory, -1, gid);
+  chmodSync(directory, 0o710);
+  chownSync(socketPath, -1, gid);
+  chmodSync(socketPath, 0o660);
 }

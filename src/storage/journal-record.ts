@@ -41,7 +41,13 @@ export type RecordRead =
  * found again).
  */
 export function readJournalRecord(data: Uint8Array, offset: number): RecordRead {
-  const peek = sizeDelimitedPeek(data.subarray(offset));
+  let peek: ReturnType<typeof sizeDelimitedPeek>;
+  try {
+    peek = sizeDelimitedPeek(data.subarray(offset));
+  } catch {
+    // Ten bytes with the continuation bit set: sizeDelimitedPeek throws "invalid varint".
+    return { kind: "unreadable", reason: "a record length that is not a varint" };
+  }
   if (peek.size === null) return { kind: "torn", reason: "the data ends inside a record's length" };
   if (peek.size > maxRecordBytes || peek.size < 7) {
     return { kind: "unreadable", reason: `a record length of ${peek.size} bytes is not plausible` };

@@ -19,6 +19,12 @@ export interface BrokerProcess {
   readonly logs: Record<string, unknown>[];
   /** SIGTERM and wait for exit; answers the exit code. */
   stop(): Promise<number | null>;
+  /**
+   * SIGKILL and wait for exit, as a crash: no drain and no cleanup (the socket
+   * file, LOCK and journal stay as they are; stop() afterwards only removes
+   * the helper's temporary directory). Answers the signal that ended it.
+   */
+  kill(): Promise<NodeJS.Signals | null>;
 }
 
 /** Starts `corrbus serve` with `args` on a new socket and waits until it listens. */
@@ -56,6 +62,11 @@ export async function startBrokerProcess(args: string[] = [], socketPath?: strin
       const code = await exited;
       rmSync(directory, { recursive: true, force: true });
       return code;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+      return child.signalCode;
     },
   };
 }

@@ -17,15 +17,16 @@ export interface FixtureProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `dist/test/fixtures/<name>.js` with `args`. */
-export function spawnFixture(name: string, args: string[]): FixtureProcess {
-  return spawnProcess(process.execPath, [join(repoRoot, "dist", "test", "fixtures", `${name}.js`), ...args]);
+/** Starts `dist/test/fixtures/<name>.js` with `args` (as another user when `as` says so). */
+export function spawnFixture(name: string, args: string[], as?: { uid: number; gid: number }): FixtureProcess {
+  return spawnProcess(process.execPath, [join(repoRoot, "dist", "test", "fixtures", `${name}.js`), ...args], as);
 }
 
 /** Starts any program that prints JSON lines on stdout (a collector in another language, say). */
-export function spawnProcess(command: string, args: string[]): FixtureProcess {
+export function spawnProcess(command: string, args: string[], as?: { uid: number; gid: number }): FixtureProcess {
   const child = spawn(command, args, {
     stdio: ["ignore", "pipe", "inherit"],
+    ...as,
   });
   const reader = new LineReader(child.stdout!);
   const messages: FixtureMessage[] = [];

@@ -63,8 +63,8 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     expect(result.contentType).toBe("application/json");
     expect(decode(result.payload)).toEqual({ collector: name, language: "go", stage: "enumeration", pid });
     expect(result.publisherProcessId).toBe(pid);
-    // The broker's identity of the publisher: the stated pid today (verified=false);
-    // a kernel-verified pid would be the same process.
+    // The kernel's credentials of the connection (SO_PEERCRED) agree with the stated pid.
+    expect(result.publisher?.verified).toBe(true);
     expect(result.publisher?.pid).toBe(pid);
     expect(result.publisher?.statedPid).toBe(pid);
     expect(result.publisher?.statedPidMismatch).toBe(false);

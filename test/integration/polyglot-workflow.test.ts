@@ -52,8 +52,10 @@ describe("one workflow across Rust, Python and Go collectors and a TypeScript ag
         const event = bySource.get(`${language}-collector`);
         const payload = JSON.parse(new TextDecoder().decode(event?.payload));
         expect(payload).toMatchObject({ language, stage: step.workflowStage, pid: collectors.get(language)?.child.pid });
-        // The pid the broker stamped: the kernel's once verified, else the collector's stated one.
+        // The pid the broker stamped is the kernel's (SO_PEERCRED), and the collector stated the same.
         expect(event?.publisher?.pid).toBe(collectors.get(language)?.child.pid);
+        expect(event?.publisher?.verified).toBe(true);
+        expect(event?.publisher?.statedPidMismatch).toBe(false);
         expect(event?.correlationMetadata?.final).toBe(true);
         expect(event?.topic).toBe(`events.collector.${step.workflowStage}.result`);
       }

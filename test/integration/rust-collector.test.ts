@@ -58,7 +58,9 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(result.publisherProcessId).toBe(pid);
     expect(result.publisher?.pid).toBe(pid);
     expect(result.publisher?.statedPid).toBe(pid);
-    expect(result.publisher?.verified).toBe(false); // stated pid only: the broker does not read peer credentials today
+    // The kernel vouches for the pid (SO_PEERCRED) and it agrees with the stated one.
+    expect(result.publisher?.verified).toBe(true);
+    expect(result.publisher?.uid).toBe(process.getuid?.());
     const meta = result.correlationMetadata!;
     expect(meta.sourceProcess).toBe("rust-monitor");
     expect(meta.final).toBe(true);
