@@ -28,6 +28,9 @@ Options:
                            the broker's own uid and root always may)
   --socket-group GROUP     open the socket to a group: socket 0660, its
                            directory 0710 (default: 0600 in 0700, owner only)
+  --max-connections N      connections open at once; more are closed (default 256)
+  --silent-timeout-ms MS   close a connection that sends nothing this long
+                           (default 10000)
   --max-payload N          largest payload in bytes (default 1048576)
   --subscriber-queue N     events queued per subscriber before it is cut off (default 10000)
   --max-subscribers N      concurrent subscribers (default 1024)
@@ -66,6 +69,8 @@ export async function serveCommand(args: string[]): Promise<number> {
       "in-memory": { type: "boolean", default: false },
       "control-uid": { type: "string", multiple: true, default: [] },
       "socket-group": { type: "string" },
+      "max-connections": { type: "string" },
+      "silent-timeout-ms": { type: "string" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
@@ -97,6 +102,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     fsync,
     controlUids: values["control-uid"].map((uid) => nonNegativeInteger("control-uid", uid)),
     socketGroup: values["socket-group"],
+    maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
+    firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {

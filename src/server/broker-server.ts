@@ -14,6 +14,7 @@ import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublish } from "./lean-publish.js";
 import { readPeerCredentials } from "./peer-credentials.js";
 import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.js";
+import { ConnectionGate } from "./connection-gate.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
@@ -39,6 +40,10 @@ export interface BrokerServerOptions {
   controlUids?: readonly number[];
   /** Open the socket to this group (name or gid): socket 0660, directory 0710. Default: owner only (0600 in 0700). */
   socketGroup?: string;
+  /** Most connections open at once; more are closed at once and counted. Default 256: a host's collectors need a handful each. */
+  maxConnections?: number;
+  /** A connection that sends nothing this long (ms) is closed. Default 10 s. */
+  firstBytesTimeoutMs?: number;
 }
 
 /** A running broker. */
@@ -65,8 +70,9 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const { broker, journal, unlock } = await openHistory(options, logger);
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
+  const gate = new ConnectionGate(options.maxConnections ?? 256, options.firstBytesTimeoutMs ?? 10_000);
   const adapter = connectNodeAdapter({
-    routes: (router) => router.service(CorrelationService, createCorrelationService(broker, journal)),
+    routes: (router) => router.service(CorrelationService, createCorrelationService(broker, journal, () => gate.stats())),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
@@ -87,8 +93,10 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   // HTTP/1.1 on the same socket, for Connect unary calls from tools without HTTP/2.
   const http1 = http.createServer(handler);
   const server = createProtocolSniffingServer(http1, h2, (socket) => {
+    if (!gate.admit(socket)) return false;
     // Read once per connection, while the descriptor is fresh.
     (socket as unknown as Record<symbol, PeerIdentity>)[peerCredentials] = isNamedPipePath(socketPath) ? { verified: false } : readPeerCredentials(socket);
+    return true;
   });
 
   await listen(server, socketPath);

@@ -17,6 +17,7 @@ import {
 } from "../../gen/corrbus/v1/service_pb.js";
 import type { CorrelationBroker } from "../core/correlation-broker.js";
 import type { Journal } from "../storage/index.js";
+import type { ConnectionStats } from "./connection-gate.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
 import type { WaitReason } from "../core/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
@@ -42,7 +43,11 @@ const reasonCodes: Record<WaitReason, CompletionReason> = {
  * the domain core and its answer back into a wire response. No domain logic
  * lives here.
  */
-export function createCorrelationService(broker: CorrelationBroker, journal?: Journal): ServiceImpl<typeof CorrelationService> {
+export function createCorrelationService(
+  broker: CorrelationBroker,
+  journal?: Journal,
+  connections: () => ConnectionStats = () => ({ open: 0, accepted: 0, refused: 0, silentClosed: 0 }),
+): ServiceImpl<typeof CorrelationService> {
   return {
     async publish(request, context) {
       try {
@@ -184,6 +189,10 @@ export function createCorrelationService(broker: CorrelationBroker, journal?: Jo
         eventsRestored: BigInt(stats.eventsRestored),
         eventsExpired: BigInt(stats.eventsExpired),
         permissionDenied: BigInt(stats.permissionDenied),
+        connectionsOpen: connections().open,
+        connectionsAccepted: BigInt(connections().accepted),
+        connectionsRefused: BigInt(connections().refused),
+        connectionsSilentClosed: BigInt(connections().silentClosed),
         journal:
           journalStats === undefined
             ? undefined

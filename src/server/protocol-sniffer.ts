@@ -12,9 +12,14 @@ const preface = Buffer.from("PRI");
  * tools without HTTP/2 (plain curl, shell scripts) still want Connect JSON.
  * The bytes read are pushed back, so either server sees the whole stream.
  */
-export function createProtocolSniffingServer(http1: http.Server, h2: http2.Http2Server, onConnection: (socket: Socket) => void = () => {}): Server {
+export function createProtocolSniffingServer(
+  http1: http.Server,
+  h2: http2.Http2Server,
+  /** Decides on each new connection; false closes it. */
+  admit: (socket: Socket) => boolean = () => true,
+): Server {
   return createServer((socket) => {
-    onConnection(socket);
+    if (!admit(socket)) return;
     let seen = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);

@@ -55,3 +55,25 @@ describe("requests a well-behaved client would not send", () => {
     expect(broker.child.exitCode).toBeNull();
   });
 });
+
+describe("connections a well-behaved client would not open", () => {
+  it("should cap open connections, close silent ones, count both, and keep serving", async () => {
+    const broker = await startBrokerProcess(["--in-memory", "--max-connections", "5", "--silent-timeout-ms", "300"]);
+    try {
+      const sockets = Array.from({ length: 8 }, () => connect(broker.socketPath));
+      const closed = sockets.map((socket) => new Promise<number>((resolve) => {
+        const opened = Date.now();
+        socket.on("error", () => {});
+        socket.once("close", () => resolve(Date.now() - opened));
+      }));
+      // Three are over the cap: closed at once. Five say nothing: closed after the silent timeout.
+      const lifetimes = await Promise.all(closed);
+      expect(lifetimes.filter((ms) => ms >= 250)).toHaveLength(5);
+      const stats = spawnFixture("stats", ["--socket", broker.socketPath]);
+      expect(await stats.exited).toBe(0);
+      expect(stats.messages[0]).toMatchObject({ connectionsRefused: "3", connectionsSilentClosed: "5" });
+    } finally {
+      await broker.stop();
+    }
+  });
+});
