@@ -115,6 +115,7 @@ export interface BrokerStats {
   eventsRestored: number;
   eventsExpired: number;
   permissionDenied: number;
+  indexes: { tags: number; correlations: number; roots: number; templates: number };
 }
 
 const defaultFindLimit = 100;
@@ -197,6 +198,7 @@ export class CorrelationBroker {
         await this.journal.append(envelopes);
       } catch (error) {
         for (const envelope of envelopes) this.forgetPending(envelope);
+        if (error instanceof CapacityError) throw error;
         throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
       }
     }
@@ -451,6 +453,7 @@ export class CorrelationBroker {
       eventsRestored: this.restoredCount,
       eventsExpired: this.expiredCount,
       permissionDenied: this.deniedCount,
+      indexes: this.history.indexSizes,
     };
   }
 

@@ -82,7 +82,9 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const handler = guardRequests((request, response) => {
     if (!leanPublish(request, response)) adapter(request, response);
   }, logger);
-  const h2 = http2.createServer({}, handler);
+  // Streams per connection are bounded too (Node's default is 2^32-1): with the
+  // connection cap this bounds calls in flight, hence the journal's backlog.
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     sessions.add(session);

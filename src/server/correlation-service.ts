@@ -193,6 +193,10 @@ export function createCorrelationService(
         connectionsAccepted: BigInt(connections().accepted),
         connectionsRefused: BigInt(connections().refused),
         connectionsSilentClosed: BigInt(connections().silentClosed),
+        tagIndexKeys: BigInt(stats.indexes.tags),
+        correlationIndexKeys: BigInt(stats.indexes.correlations),
+        rootIndexKeys: BigInt(stats.indexes.roots),
+        metadataTemplates: BigInt(stats.indexes.templates),
         journal:
           journalStats === undefined
             ? undefined
@@ -207,6 +211,7 @@ export function createCorrelationService(
                 segmentsDeleted: BigInt(journalStats.segmentsDeleted),
                 recordsReplayed: BigInt(journalStats.recordsReplayed),
                 problems: BigInt(journalStats.problems),
+                backlogRefused: BigInt(journalStats.backlogRefused),
               },
         eventsPublished: BigInt(stats.eventsPublished),
         eventsStored: BigInt(stats.eventsStored),

@@ -3,6 +3,7 @@ import { type FileHandle, open, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { CapacityError } from "../core/broker-errors.js";
 import type { EventJournal } from "../core/correlation-broker.js";
 import { encodeJournalRecord, readJournalRecord } from "./journal-record.js";
 
@@ -26,6 +27,8 @@ export interface JournalOptions {
   segmentBytes?: number;
   /** `batch`: longest time between a write and its fsync. Default 5 ms. */
   syncIntervalMs?: number;
+  /** Bytes waiting to be written before appends are refused (RESOURCE_EXHAUSTED). Default 64 MiB. */
+  maxBacklogBytes?: number;
 }
 
 /** A problem found while reading the journal at start-up. */
@@ -60,6 +63,8 @@ export interface JournalStats {
   segmentsDeleted: number;
   recordsReplayed: number;
   problems: number;
+  /** Records refused because the write backlog was full. */
+  backlogRefused: number;
 }
 
 interface Segment {
@@ -70,6 +75,7 @@ interface Segment {
 
 interface PendingAppend {
   records: { id: number; bytes: Uint8Array }[];
+  bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -84,9 +90,11 @@ export class Journal implements EventJournal {
   readonly policy: FsyncPolicy;
   private readonly segmentBytes: number;
   private readonly syncIntervalMs: number;
+  private readonly maxBacklogBytes: number;
   private segments: Segment[] = [];
   private handle: FileHandle | undefined;
   private queue: PendingAppend[] = [];
+  private queuedBytes = 0;
   private flushScheduled = false;
   private writing = false;
   private failure: Error | undefined;
@@ -95,12 +103,13 @@ export class Journal implements EventJournal {
   private syncing: Promise<void> | undefined;
   private idle: (() => void)[] = [];
   private lastId = 0;
-  private counters = { recordsAppended: 0, writes: 0, fsyncs: 0, segmentsDeleted: 0, recordsReplayed: 0, problems: 0 };
+  private counters = { recordsAppended: 0, writes: 0, fsyncs: 0, segmentsDeleted: 0, recordsReplayed: 0, problems: 0, backlogRefused: 0 };
 
   constructor(private readonly options: JournalOptions) {
     this.policy = options.fsync ?? "batch";
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.syncIntervalMs = options.syncIntervalMs ?? 5;
+    this.maxBacklogBytes = options.maxBacklogBytes ?? 64 * 1024 * 1024;
   }
 
   /**
@@ -133,8 +142,14 @@ export class Journal implements EventJournal {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
     const records = events.map((event) => ({ id: Number(event.eventId), bytes: encodeJournalRecord(toBinary(EventEnvelopeSchema, event)) }));
+    const bytes = records.reduce((sum, record) => sum + record.bytes.length, 0);
+    if (this.queuedBytes + bytes > this.maxBacklogBytes) {
+      this.counters.backlogRefused += records.length;
+      return Promise.reject(new CapacityError(`journal backlog of ${this.queuedBytes} bytes would pass its limit of ${this.maxBacklogBytes}: the disk is not keeping up`));
+    }
+    this.queuedBytes += bytes;
     return new Promise((resolve, reject) => {
-      this.queue.push({ records, resolve, reject });
+      this.queue.push({ records, bytes, resolve, reject });
       if (!this.flushScheduled && !this.writing) {
         this.flushScheduled = true;
         // Everything appended in this event-loop turn goes out in one write.
@@ -221,6 +236,7 @@ export class Journal implements EventJournal {
     this.writing = true;
     const batch = this.queue;
     this.queue = [];
+    for (const entry of batch) this.queuedBytes -= entry.bytes;
     try {
       let buffers: Uint8Array[] = [];
       let bytes = 0;
