@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import type { BrokerLimits } from "../core/broker-limits.js";
+import { type BrokerLimits, defaultBrokerLimits } from "../core/broker-limits.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
 import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";
@@ -37,6 +37,8 @@ Options:
   --max-workflows N        correlations tracked at once (default 100000)
   --workflow-idle SECONDS  forget a correlation idle this long (default 3600)
   --max-depth N            deepest correlation tree (default 8)
+  --limit NAME=VALUE       set any limit by name (repeatable), e.g. maxTags=32;
+                           docs/reference.md lists them all
   --log-level LEVEL        debug | info | warn | error (default info)
   -h, --help               this text
 
@@ -70,6 +72,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "control-uid": { type: "string", multiple: true, default: [] },
       "socket-group": { type: "string" },
       "max-connections": { type: "string" },
+      limit: { type: "string", multiple: true, default: [] },
       "silent-timeout-ms": { type: "string" },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
@@ -88,6 +91,12 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   if (values["workflow-idle"] !== undefined) limits.workflowIdleMs = positiveInteger("workflow-idle", values["workflow-idle"]) * 1000;
   if (values.retention !== undefined) limits.historyMaxAgeMs = durationMs("retention", values.retention);
+  for (const setting of values.limit) {
+    const match = /^([A-Za-z]+)=(\d+)$/.exec(setting);
+    if (match === null) throw new UsageError(`--limit: "${setting}" is not NAME=VALUE`);
+    if (!(match[1] in defaultBrokerLimits)) throw new UsageError(`--limit: no limit named "${match[1]}" (see docs/reference.md)`);
+    limits[match[1] as keyof BrokerLimits] = positiveInteger("limit", match[2]);
+  }
   const fsync = values.fsync as FsyncPolicy;
   if (!["always", "batch", "never"].includes(fsync)) throw new UsageError(`--fsync: "${fsync}" is not one of always, batch, never`);
   const level = values["log-level"] as LogLevel;
