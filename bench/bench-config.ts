@@ -1,0 +1,110 @@
+/**
+ * How much work each figure does. Counts are fixed (never derived from a
+ * measured time) so every run does the same work; `--quick` divides them for
+ * a smoke run of the harness whose figures are not meant to be compared.
+ */
+export interface BenchConfig {
+  /** True for a reduced smoke run: results are printed, not written to docs/. */
+  quick: boolean;
+  /** Warm-up calls before each sequential latency series. */
+  warmupCalls: number;
+  /** Measured sequential calls per series (echo, http2 POST, Publish with and without metadata). */
+  sequentialCalls: number;
+  /** Blocks per series: the series take turns block by block. */
+  sequentialBlocks: number;
+  /** Calls in flight for the concurrent Publish figure. */
+  inFlight: number;
+  /** Measured calls per Publish variant with `inFlight` calls in flight. */
+  inFlightCalls: number;
+  /** ABAB blocks per Publish variant (in flight). */
+  inFlightBlocks: number;
+  /** Envelopes per PublishStream request message. */
+  streamBatch: number;
+  /** Events streamed in all, split over the collectors. */
+  streamEvents: number;
+  /** Warm-up events each stream publisher sends before it reports ready. */
+  streamWarmupEvents: number;
+  /** Events published to the subscribers (each subscriber gets all of them). */
+  subscribeEvents: number;
+  /** Warm-up events delivered before the measured ones. */
+  subscribeWarmupEvents: number;
+  /** Subscriber counts to measure. */
+  subscriberCounts: number[];
+  /** Collector counts to measure. */
+  collectorCounts: number[];
+  /** History sizes (tagged events) for FindByTag. */
+  findHistorySizes: number[];
+  /** FindByTag page size. */
+  findLimit: number;
+  /** Measured FindByTag calls end-to-end / in-broker. */
+  findCallsEndToEnd: number;
+  findCallsInBroker: number;
+  /** Workflow sizes for GetTimeline, with measured calls end-to-end and in-broker. */
+  timelines: { events: number; callsEndToEnd: number; callsInBroker: number }[];
+  /** Event counts the memory probe reports. */
+  memorySizes: number[];
+  /** Measured WaitForResults wake-ups end-to-end / in-broker. */
+  waitCallsEndToEnd: number;
+  waitCallsInBroker: number;
+  /** Longest to poll GetStats for a wait to register before publishing its completing event anyway. */
+  waitSettleMs: number;
+  /** Longest a multi-process phase may take before its workers are stopped. */
+  phaseTimeoutMs: number;
+  /** Longest subscribers may take to drain their queues once the publisher is done. */
+  drainTimeoutMs: number;
+}
+
+/** The full run: well under 10 minutes on the 2-core reference machine. */
+export const fullConfig: Readonly<BenchConfig> = Object.freeze({
+  quick: false,
+  warmupCalls: 1000,
+  sequentialCalls: 5000,
+  sequentialBlocks: 10,
+  inFlight: 32,
+  inFlightCalls: 10_000,
+  inFlightBlocks: 4,
+  streamBatch: 100,
+  streamEvents: 200_000,
+  streamWarmupEvents: 5_000,
+  subscribeEvents: 200_000,
+  subscribeWarmupEvents: 5_000,
+  subscriberCounts: [1, 8],
+  collectorCounts: [1, 4],
+  findHistorySizes: [10_000, 1_000_000],
+  findLimit: 100,
+  findCallsEndToEnd: 1000,
+  findCallsInBroker: 5000,
+  timelines: [
+    { events: 1_000, callsEndToEnd: 200, callsInBroker: 500 },
+    { events: 10_000, callsEndToEnd: 20, callsInBroker: 50 },
+  ],
+  memorySizes: [10_000, 1_000_000],
+  waitCallsEndToEnd: 200,
+  waitCallsInBroker: 5000,
+  waitSettleMs: 100,
+  phaseTimeoutMs: 180_000,
+  drainTimeoutMs: 60_000,
+});
+
+/** A smoke run of every phase at a tenth of the work or less. */
+export const quickConfig: Readonly<BenchConfig> = Object.freeze({
+  ...fullConfig,
+  quick: true,
+  warmupCalls: 200,
+  sequentialCalls: 1000,
+  inFlightCalls: 2000,
+  streamEvents: 20_000,
+  streamWarmupEvents: 1_000,
+  subscribeEvents: 20_000,
+  subscribeWarmupEvents: 1_000,
+  findHistorySizes: [10_000, 100_000],
+  findCallsEndToEnd: 200,
+  findCallsInBroker: 500,
+  timelines: [
+    { events: 1_000, callsEndToEnd: 20, callsInBroker: 50 },
+    { events: 10_000, callsEndToEnd: 5, callsInBroker: 10 },
+  ],
+  memorySizes: [10_000, 100_000],
+  waitCallsEndToEnd: 50,
+  waitCallsInBroker: 500,
+});

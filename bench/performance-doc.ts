@@ -1,0 +1,61 @@
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+
+/** Start of the generated part of docs/performance.md; everything outside the markers is hand-written. */
+export const startMarker = "<!-- bench:start -->";
+/** End of the generated part. */
+export const endMarker = "<!-- bench:end -->";
+
+/** The page written when docs/performance.md does not exist yet: the method, then the markers. */
+const template = `# Performance
+
+\`npm run bench\` builds the project and runs \`dist/bench/run.js\`. It starts the broker as its own
+process on a temporary socket (\`corrbus serve\`, as users run it) and measures it from separate
+client processes, then prints one table and writes it here and to \`bench/results.json\`.
+
+## Method
+
+- **Same-run ratios.** The machine is a shared 2-core VM that varies by about ±25 % between runs
+  (see BASELINE.md). Figures are compared only with figures measured in the same run: the floor
+  (a raw Unix-socket echo and a raw \`node:http2\` POST of the same bytes as an encoded
+  PublishRequest with metadata, served by a separate process) and the in-broker cost of the same
+  query. The NATS JetStream figure is a reference from BASELINE.md, not measured by the bench.
+- **Latency** is sequential calls after a warm-up, reported as p50 / p99 (nearest rank) and calls
+  per second. The floor's echo and http2 POST and Publish with and without correlation metadata
+  take turns in blocks (ABCD ABCD…), and the 32-in-flight Publish variants alternate likewise
+  (ABAB…), so drift hits every series alike; the correlation overhead is the p50 difference.
+- **Rates** come from separate processes: PublishStream collectors (batches of 100, pipelined,
+  acks counted), aggregated over the union of their run times; subscribers timing their events
+  from the first to the last arrival, with cut-offs and drops read from GetStats.
+- **Queries** run end-to-end (TS client → broker process) and in-broker (the domain core,
+  \`CorrelationBroker\`, in a child process loaded with the same events in the same order: what
+  the handler does before serialization).
+- **WaitForResults wake-up**: in-broker, from \`broker.publish()\` of the completing event to the
+  resolution of the wait's promise; end-to-end, one client waits (registration confirmed by
+  GetStats), another client on its own connection publishes the completing event, and the figure
+  is the wait's answer time minus the start of that Publish call.
+- **Memory** is the growth of \`heapUsed + external\` of an in-process broker in a
+  \`node --expose-gc\` child, after full collections (\`arrayBuffers\` is part of \`external\`).
+- The broker runs with \`--history-size 2000000 --history-bytes 2147483648\` (nothing is evicted
+  while a figure is measured) and, for the delivery figures, \`--subscriber-queue 2000000\`.
+  Durability is the default (journal, \`--fsync batch\`), in a temporary data directory that is
+  removed afterwards; the heading of each run says how each broker kept its history.
+  Each run prints its total duration; it stays well under 10 minutes on the 2-core machine.
+  \`node dist/bench/run.js --quick\` is a smoke run of the harness with reduced counts; it writes
+  its figures to the temp directory, not here.
+- Nothing here asserts on timing; the numbers are for reading, not for failing a build.
+
+## Latest run
+
+${startMarker}
+${endMarker}
+`;
+
+/** Replaces what lies between the markers of `path` with `content`, creating the page when missing. */
+export function writePerformanceDoc(path: string, content: string): void {
+  const page = existsSync(path) ? readFileSync(path, "utf8") : template;
+  const start = page.indexOf(startMarker);
+  const end = page.indexOf(endMarker);
+  if (start < 0 || end < start) throw new Error(`${path}: markers ${startMarker} … ${endMarker} not found`);
+  const updated = `${page.slice(0, start + startMarker.length)}\n${content.trim()}\n${page.slice(end)}`;
+  writeFileSync(path, updated);
+}

@@ -1,0 +1,212 @@
+import type { BenchConfig } from "./bench-config.js";
+import type { FigureSet } from "./figure-set.js";
+
+/** One line of the printed table. */
+export interface TableRow {
+  figure: string;
+  measured: string;
+  reference: string;
+  ratio: string;
+  target: string;
+}
+
+/** The NATS figure is a documented reference (BASELINE.md), never a same-run measurement. */
+const natsReference = "NATS JetStream acked publish p50 ~140 µs: reference from BASELINE.md, not measured in this run";
+
+/**
+ * The table of one run: figure | measured | same-run floor or reference |
+ * ratio | DESIGN §6 target. Every ratio divides two figures of this run; a
+ * figure whose phase failed shows as n/a.
+ */
+export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
+  const v = (id: string) => figures.value(id);
+  const lat = (id: string) => `p50 ${us(v(`${id}.p50`))}, p99 ${us(v(`${id}.p99`))}`;
+  const latRate = (id: string) => `${lat(id)}, ${rate(v(`${id}.rate`), "calls/s")}`;
+  const x = (numerator: string, denominator: string) => times(figures.ratio(numerator, denominator));
+  const rows: TableRow[] = [];
+  const add = (figure: string, measured: string, reference = "—", ratio = "—", target = "—") =>
+    rows.push({ figure, measured, reference, ratio, target });
+  const bytes = v("floor.bytes");
+
+  add(`Floor: raw Unix-socket echo, ${count(bytes)} B (encoded PublishRequest with metadata)`, latRate("floor.echo"), "(floor)", "—", "floor, reported every run");
+  add(`Floor: raw node:http2 POST of the same ${count(bytes)} B, one session`, latRate("floor.http2"), "(floor)", "—", "floor, reported every run");
+  add(
+    "Publish, sequential, with correlation metadata",
+    latRate("publish.sequential.metadata"),
+    `raw http2 POST p50 ${us(v("floor.http2.p50"))}`,
+    x("publish.sequential.metadata.p50", "floor.http2.p50"),
+    "≤ 2× raw http2 POST (issue goal)",
+  );
+  add(
+    "Publish p50 (with metadata) vs raw echo",
+    `p50 ${us(v("publish.sequential.metadata.p50"))}`,
+    `raw echo p50 ${us(v("floor.echo.p50"))}`,
+    x("publish.sequential.metadata.p50", "floor.echo.p50"),
+    "as close as HTTP/2 allows; reported every run",
+  );
+  add("Publish p50 (with metadata) vs NATS JetStream", `p50 ${us(v("publish.sequential.metadata.p50"))}`, natsReference, "— (not a same-run figure)", "≤ NATS JetStream acked publish p50");
+  add("Publish, sequential, without metadata", latRate("publish.sequential.plain"));
+  add(
+    "Correlation overhead, sequential (p50 with − without)",
+    `${signed(v("publish.overhead.sequential.us"), " µs")} (${signed(v("publish.overhead.sequential.pct"), " %")})`,
+    `p50 without metadata ${us(v("publish.sequential.plain.p50"))}`,
+    x("publish.sequential.metadata.p50", "publish.sequential.plain.p50"),
+    "≤ 2 % [seed < 5 %, < 50 µs]",
+  );
+  add(
+    `Publish, ${config.inFlight} calls in flight, with metadata`,
+    `${rate(v("publish.inflight.metadata.rate"), "calls/s")} (overhead ${signed(v("publish.overhead.inflight.pct"), " %")} per call)`,
+    `without metadata ${rate(v("publish.inflight.plain.rate"), "calls/s")}`,
+    x("publish.inflight.metadata.rate", "publish.inflight.plain.rate"),
+    "overhead ≤ 2 %",
+  );
+
+  const [firstCollectors] = config.collectorCounts;
+  for (const collectors of config.collectorCounts) {
+    const id = `stream.collectors${collectors}`;
+    const first = collectors === firstCollectors;
+    add(
+      `PublishStream, ${collectors} collector process${collectors === 1 ? "" : "es"}, batches of ${config.streamBatch}`,
+      `${rate(v(`${id}.rate`), "events/s")} (${count(v(`${id}.events`))} events in ${ms(v(`${id}.elapsed`))})`,
+      first ? "—" : `${firstCollectors} collector: ${rate(v(`stream.collectors${firstCollectors}.rate`), "events/s")}`,
+      first ? "—" : x(`${id}.rate`, `stream.collectors${firstCollectors}.rate`),
+      collectors === 4 ? "≥ 100 K events/s" : "—",
+    );
+  }
+
+  const [firstSubscribers] = config.subscriberCounts;
+  for (const subscribers of config.subscriberCounts) {
+    const id = `subscribe.subscribers${subscribers}`;
+    const losses = `cut-offs ${count(v(`${id}.cutOffs`))}, drops ${count(v(`${id}.dropped`))}`;
+    if (subscribers === 1) {
+      add(
+        "Subscribe delivery to 1 subscriber process",
+        `${rate(v(`${id}.perSubscriber.median`), "events/s")}; ${losses}`,
+        `its stream publisher ${rate(v(`${id}.publisherRate`), "events/s")}`,
+        x(`${id}.perSubscriber.median`, `${id}.publisherRate`),
+        "≥ 150 K events/s (NATS core pub→sub ~300 K/s per BASELINE.md)",
+      );
+    } else {
+      add(
+        `Subscribe delivery to ${subscribers} subscriber processes`,
+        `${rate(v(`${id}.perSubscriber.median`), "events/s")} per subscriber (median; slowest ${rate(v(`${id}.perSubscriber.min`), "events/s")}), ` +
+          `${rate(v(`${id}.total`), "deliveries/s")} in all; ${losses}`,
+        `its stream publisher ${rate(v(`${id}.publisherRate`), "events/s")}; ${firstSubscribers} subscriber ${rate(v(`subscribe.subscribers${firstSubscribers}.perSubscriber.median`), "events/s")}`,
+        `${x(`${id}.perSubscriber.median`, `${id}.publisherRate`)} / ${x(`${id}.total`, `subscribe.subscribers${firstSubscribers}.perSubscriber.median`)} (total)`,
+        "—",
+      );
+    }
+  }
+
+  const [small, large] = config.findHistorySizes;
+  const find = (size: number) => `find.history${size}`;
+  add(`FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`, lat(`${find(small)}.inBroker`), "—", "—", "p50 ≤ 0.1 ms in-broker [seed < 10 ms]");
+  add(
+    `FindByTag, ${config.findLimit} results, ${count(small)} events, end-to-end`,
+    lat(`${find(small)}.endToEnd`),
+    `in-broker p50 ${us(v(`${find(small)}.inBroker.p50`))}`,
+    x(`${find(small)}.endToEnd.p50`, `${find(small)}.inBroker.p50`),
+    "[seed < 10 ms]",
+  );
+  add(
+    `FindByTag, ${config.findLimit} results, ${count(v(`${find(large)}.stored`) ?? large)} events, in-broker`,
+    lat(`${find(large)}.inBroker`),
+    `${count(small)} events in-broker p50 ${us(v(`${find(small)}.inBroker.p50`))}`,
+    x(`${find(large)}.inBroker.p50`, `${find(small)}.inBroker.p50`),
+    large >= 1_000_000 ? "p50 ≤ 1 ms in-broker" : "(1 M in the full run: p50 ≤ 1 ms)",
+  );
+  add(
+    `FindByTag, ${config.findLimit} results, ${count(v(`${find(large)}.stored`) ?? large)} events, end-to-end`,
+    lat(`${find(large)}.endToEnd`),
+    `in-broker p50 ${us(v(`${find(large)}.inBroker.p50`))}`,
+    x(`${find(large)}.endToEnd.p50`, `${find(large)}.inBroker.p50`),
+  );
+
+  const [firstTimeline] = config.timelines;
+  for (const timeline of config.timelines) {
+    const id = `timeline.events${timeline.events}`;
+    const first = timeline === firstTimeline;
+    add(
+      `GetTimeline, ${count(timeline.events)}-event workflow, in-broker`,
+      lat(`${id}.inBroker`),
+      first ? "—" : `${count(firstTimeline.events)}-event in-broker p50 ${us(v(`timeline.events${firstTimeline.events}.inBroker.p50`))}`,
+      first ? "—" : x(`${id}.inBroker.p50`, `timeline.events${firstTimeline.events}.inBroker.p50`),
+      timeline.events === 1_000 ? "p50 ≤ 2 ms in-broker [seed < 100 ms]" : "—",
+    );
+    add(
+      `GetTimeline, ${count(timeline.events)}-event workflow, end-to-end`,
+      lat(`${id}.endToEnd`),
+      `in-broker p50 ${us(v(`${id}.inBroker.p50`))}`,
+      x(`${id}.endToEnd.p50`, `${id}.inBroker.p50`),
+      timeline.events === 1_000 ? "[seed < 100 ms]" : "—",
+    );
+  }
+
+  for (const events of config.memorySizes) {
+    const id = `memory.events${events}`;
+    add(
+      `Memory, ${count(events)} stored events (200 B payload, 3 tags), incl. indexes`,
+      `${mb(v(`${id}.total`))} = heap ${mb(v(`${id}.heap`))} + external ${mb(v(`${id}.external`))}; ${count(v(`${id}.perEvent`))} B/event`,
+      `history bytes_stored ${mb(v(`${id}.stored`))}`,
+      x(`${id}.total`, `${id}.stored`),
+      events === 10_000 ? "≤ 4 MB [seed < 10 MB]" : "—",
+    );
+  }
+
+  add("WaitForResults wake-up, in-broker (publish → promise resolved)", lat("wait.inBroker"), "—", "—", "≤ 1 ms [seed: 100 ms polling]");
+  add(
+    "WaitForResults wake-up, end-to-end (answer − Publish start, 2 connections)",
+    lat("wait.endToEnd"),
+    `Publish p50 (sequential, with metadata) ${us(v("publish.sequential.metadata.p50"))}; the completing Publish itself p50 ${us(v("wait.publish.p50"))}`,
+    `${x("wait.endToEnd.p50", "publish.sequential.metadata.p50")} / ${x("wait.endToEnd.p50", "wait.publish.p50")}`,
+    "≤ 1 ms",
+  );
+  return rows;
+}
+
+/** The rows as an aligned Markdown table (readable in a terminal and in docs/). */
+export function renderTable(rows: TableRow[]): string {
+  const header: TableRow = { figure: "figure", measured: "measured", reference: "same-run floor or reference", ratio: "ratio", target: "DESIGN §6 target" };
+  const keys = Object.keys(header) as (keyof TableRow)[];
+  const all = [header, ...rows];
+  const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)));
+  const line = (row: TableRow) => `| ${keys.map((key, index) => row[key].padEnd(widths[index])).join(" | ")} |`;
+  const rule = `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`;
+  return [line(header), rule, ...rows.map(line)].join("\n");
+}
+
+function us(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return "n/a";
+  if (value < 10) return `${value.toFixed(1)} µs`;
+  if (value < 1000) return `${value.toFixed(0)} µs`;
+  return `${(value / 1000).toFixed(2)} ms`;
+}
+
+function ms(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "n/a" : `${(value / 1000).toFixed(2)} s`;
+}
+
+function rate(value: number | undefined, unit: string): string {
+  if (value === undefined || !Number.isFinite(value)) return "n/a";
+  return value >= 1000 ? `${(value / 1000).toFixed(1)} K ${unit}` : `${value.toFixed(0)} ${unit}`;
+}
+
+function mb(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "n/a" : `${value.toFixed(value < 10 ? 2 : 0)} MB`;
+}
+
+function count(value: number | undefined): string {
+  if (value === undefined || !Number.isFinite(value)) return "n/a";
+  if (value >= 1_000_000 && value % 1_000_000 === 0) return `${value / 1_000_000} M`;
+  if (value >= 1000 && value < 1_000_000 && value % 1000 === 0) return `${value / 1000} K`;
+  return Math.round(value).toLocaleString("en-US");
+}
+
+function times(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "n/a" : `${value.toFixed(value < 10 ? 2 : 1)}×`;
+}
+
+function signed(value: number | undefined, unit: string): string {
+  if (value === undefined || !Number.isFinite(value)) return "n/a";
+  return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(1)}${unit}`;
+}

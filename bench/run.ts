@@ -1,0 +1,156 @@
+// `npm run bench`: every figure of DESIGN §6, measured against the broker
+// running as its own process, printed as one table and written to
+// bench/results.json and docs/performance.md. `--quick` runs a reduced smoke
+// pass of the harness and writes its figures to the temp directory only.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { type BrokerProcess, repoRoot, startBrokerProcess } from "../test/helpers/broker-process.js";
+import { fullConfig, quickConfig } from "./bench-config.js";
+import { nowMs } from "./call-timing.js";
+import { FigureSet } from "./figure-set.js";
+import { measureInBroker } from "./in-broker-latency.js";
+import { measureMemory } from "./memory-footprint.js";
+import { writePerformanceDoc } from "./performance-doc.js";
+import { measurePublishInFlight } from "./publish-in-flight.js";
+import { measurePublishStream } from "./publish-stream-rate.js";
+import { measureQueries } from "./query-latency.js";
+import { buildRows, renderTable } from "./results-table.js";
+import { measureSequentialLatency } from "./sequential-latency.js";
+import { measureSubscribe } from "./subscribe-rate.js";
+import { measureWaitWakeup } from "./wait-wakeup.js";
+
+const config = process.argv.includes("--quick") ? quickConfig : fullConfig;
+const figures = new FigureSet();
+const startedAt = new Date();
+const started = nowMs();
+const loadBefore = loadavg();
+
+/** Room for the largest history the figures build, so nothing is evicted mid-measurement. */
+const historyArgs = ["--history-size", "2000000", "--history-bytes", String(2 ** 31)];
+/** Subscribers are never cut off for lagging behind a publisher burst: delivery rate is the figure. */
+const subscriberArgs = ["--subscriber-queue", "2000000"];
+// startBrokerProcess asks for debug logs; the last --log-level wins.
+const quietArgs = ["--log-level", "info"];
+const brokerArgs = {
+  publishAndDelivery: [...subscriberArgs, ...historyArgs, ...quietArgs],
+  queries: [...historyArgs, ...quietArgs],
+};
+
+const progress = (text: string) => process.stderr.write(`[bench ${((nowMs() - started) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
+
+async function phase(name: string, run: () => Promise<void>): Promise<void> {
+  const start = nowMs();
+  progress(`${name}…`);
+  try {
+    await run();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    figures.failures.push({ phase: name, error: message });
+    progress(`${name} FAILED: ${message}`);
+  }
+  figures.set(`phase.${name}.seconds`, (nowMs() - start) / 1000, "s", `duration of the ${name} phase`);
+}
+
+/** How each broker of the run kept its history, from its log: "journal (fsync …)" or "memory". */
+const brokerStorage: string[] = [];
+
+async function withBroker(args: string[], run: (broker: BrokerProcess) => Promise<void>): Promise<void> {
+  // startBrokerProcess gives the broker a data directory in its temporary
+  // directory; this fresh one is the fallback, so a journal (default
+  // durability) never lands in the user's state directory and never replays a
+  // previous run. Passed by environment, which a broker without a journal ignores.
+  const dataDirectory = mkdtempSync(join(tmpdir(), "corrbus-bench-data-"));
+  process.env.CORRBUS_DATA_DIR = dataDirectory;
+  let broker: BrokerProcess;
+  try {
+    broker = await startBrokerProcess(args);
+  } catch (error) {
+    figures.failures.push({ phase: `broker start (${args.join(" ")})`, error: error instanceof Error ? error.message : String(error) });
+    rmSync(dataDirectory, { recursive: true, force: true });
+    return;
+  }
+  try {
+    await run(broker);
+  } finally {
+    const code = await broker.stop();
+    const journal = broker.logs.find((line) => line.msg === "journal replayed");
+    brokerStorage.push(journal === undefined ? "memory" : `journal (fsync ${journal.fsync})`);
+    rmSync(dataDirectory, { recursive: true, force: true });
+    delete process.env.CORRBUS_DATA_DIR;
+    const errors = broker.logs.filter((line) => line.level === "error" || line.level === "warn" || "raw" in line);
+    if (code !== 0) figures.notes.push(`broker exited with ${code}`);
+    for (const line of errors.slice(0, 5)) figures.notes.push(`broker log: ${JSON.stringify(line).slice(0, 300)}`);
+    // Evictions or refusals during a run would mean a figure measured something else than it says.
+    const stats = broker.logs.find((line) => line.msg === "stopped")?.stats as Record<string, number> | undefined;
+    for (const key of ["eventsEvicted", "publishesRejected", "subscribersCutOff", "eventsDropped", "lineageRejected"]) {
+      if ((stats?.[key] ?? 0) > 0) figures.notes.push(`broker (${args.join(" ")}) counted ${key} = ${stats?.[key]}`);
+    }
+  }
+}
+
+await withBroker(brokerArgs.publishAndDelivery, async (broker) => {
+  // Floor and Publish interleaved block by block, so their ratios see the same machine state.
+  await phase("sequential", () => measureSequentialLatency(broker.socketPath, config, figures));
+  await phase("inFlight", () => measurePublishInFlight(broker.socketPath, config, figures));
+  await phase("wait", () => measureWaitWakeup(broker.socketPath, config, figures));
+  for (const collectors of config.collectorCounts) {
+    await phase(`stream${collectors}`, () => measurePublishStream(broker.socketPath, collectors, config, figures));
+  }
+  for (const subscribers of config.subscriberCounts) {
+    await phase(`subscribe${subscribers}`, () => measureSubscribe(broker.socketPath, subscribers, config, figures));
+  }
+});
+await withBroker(brokerArgs.queries, (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)));
+await phase("inBroker", () => measureInBroker(config, figures));
+await phase("memory", () => measureMemory(config, figures));
+
+const durationSeconds = (nowMs() - started) / 1000;
+const rows = buildRows(figures, config);
+const table = renderTable(rows);
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? "unknown",
+  totalMemoryMB: Math.round(totalmem() / 2 ** 20),
+  platform: `${process.platform} ${release()}`,
+  node: process.version,
+  loadAverageBefore: loadBefore.map((value) => Number(value.toFixed(2))),
+  loadAverageAfter: loadavg().map((value) => Number(value.toFixed(2))),
+};
+const heading =
+  `Run of ${startedAt.toISOString()} on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, ` +
+  `load average ${machine.loadAverageBefore[0]} → ${machine.loadAverageAfter[0]}; broker history: ${brokerStorage.join(", ")} ` +
+  `(in a temporary data directory); took ${durationSeconds.toFixed(0)} s` +
+  (config.quick ? " (--quick: reduced counts, not comparable)" : "") +
+  ".";
+const remarks = [
+  ...figures.notes.map((note) => `- note: ${note}`),
+  ...figures.failures.map((failure) => `- FAILED ${failure.phase}: ${failure.error}`),
+];
+
+const results = {
+  startedAt: startedAt.toISOString(),
+  durationSeconds,
+  machine,
+  brokerArgs,
+  brokerStorage,
+  config,
+  figures: figures.all(),
+  table: rows,
+  notes: figures.notes,
+  failures: figures.failures,
+};
+const summary = `${heading}\n\n${table}\n${remarks.length > 0 ? `\n${remarks.join("\n")}\n` : ""}`;
+process.stdout.write(`\n${summary}`);
+if (config.quick) {
+  // A smoke run's figures are not comparable: kept out of the repository.
+  const path = join(tmpdir(), "corrbus-bench-quick.json");
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+  process.stdout.write(`\nwrote ${path}\n`);
+} else {
+  writeFileSync(join(repoRoot, "bench", "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writePerformanceDoc(join(repoRoot, "docs", "performance.md"), summary);
+  process.stdout.write("\nwrote bench/results.json and docs/performance.md\n");
+}
+process.stdout.write(`\nbench total: ${durationSeconds.toFixed(1)} s\n`);
+process.exitCode = figures.failures.length > 0 ? 1 : 0;
