@@ -7,7 +7,7 @@ import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope
 import { IndexedHistory } from "./indexed-history.js";
 import { InvalidInputError } from "./invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./result-waiter.js";
-import { peekTopic } from "./stored-envelope.js";
+import { type SplitEnvelope, peekTopic } from "./stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
 import { TopicRouter } from "./topic-router.js";
@@ -18,8 +18,8 @@ import { type CorrelationState, type Lineage, WorkflowTracker } from "./workflow
  * src/storage). The core only needs these two calls.
  */
 export interface EventJournal {
-  /** Persists stamped events; resolves once they are durable under the journal's policy. */
-  append(events: readonly EventEnvelope[]): Promise<void>;
+  /** Persists stamped events (their whole encodings, in id order); resolves once durable under the journal's policy. */
+  append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void>;
   /** Events with id <= `throughId` left history: storage that holds only those may go. */
   release(throughId: number): void;
 }
@@ -193,16 +193,18 @@ export class CorrelationBroker {
   async submit(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): Promise<PublishResult[]> {
     this.check(envelopes, peer, asBatch);
     const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
+    // Encoded once: the journal writes it whole, history keeps it split.
+    const splits = stamped.map((envelope) => this.history.split(envelope));
     if (this.journal !== undefined) {
       try {
-        await this.journal.append(envelopes);
+        await this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: this.history.encodeWhole(splits[index]) })));
       } catch (error) {
         for (const envelope of envelopes) this.forgetPending(envelope);
         if (error instanceof CapacityError) throw error;
         throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
       }
     }
-    return stamped.map((envelope) => this.commit(envelope));
+    return stamped.map((envelope, index) => this.commit(envelope, splits[index]));
   }
 
   /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */
@@ -325,6 +327,8 @@ export class CorrelationBroker {
     }
     const immediate = waiter.evaluate(this.tracker.get(input.correlationId));
     if (immediate !== undefined) return Promise.resolve(immediate);
+    // Already aborted: no abort event will come, so the wait would hold its slot until the timeout.
+    if (signal?.aborted) return Promise.resolve(waiter.deadline(this.tracker.get(input.correlationId)));
     return new Promise((resolve) => {
       const pending: PendingWait = { waiter, finish: () => {} };
       const timer = setTimeout(() => pending.finish(waiter.deadline(this.tracker.get(input.correlationId))), timeoutMs);
@@ -485,10 +489,10 @@ export class CorrelationBroker {
   }
 
   /** Stores, tracks and routes a stamped event. */
-  private commit(envelope: EventEnvelope): PublishResult {
+  private commit(envelope: EventEnvelope, split?: SplitEnvelope): PublishResult {
     const receivedAtMs = timestampMs(envelope.receivedAt as Timestamp);
     const firstBefore = this.history.events.firstId;
-    this.history.append(envelope, receivedAtMs);
+    this.history.append(envelope, receivedAtMs, split);
     this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);

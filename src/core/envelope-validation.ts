@@ -33,6 +33,8 @@ export function validateTags(tags: Record<string, string>, field: string, maxTag
   for (const key in tags) {
     count++;
     if (key.length === 0) throw new InvalidInputError(field, "a tag key must not be empty");
+    checkUtf8(key, field, "a tag key");
+    checkUtf8(tags[key], field, `the value of tag "${key.slice(0, 32)}"`);
     const keyBytes = Buffer.byteLength(key);
     if (keyBytes > limits.maxTagKeyBytes) {
       throw new InvalidInputError(field, `key "${key.slice(0, 32)}…" is ${keyBytes} bytes, exceeds the limit of ${limits.maxTagKeyBytes}`);
@@ -61,8 +63,25 @@ export function checkUuid(value: string, field: string): void {
 /** Refuses a name (stage, source, content type) over the length limit. */
 export function checkName(value: string, field: string, limits: BrokerLimits): void {
   if (value.length === 0) return;
+  checkUtf8(value, field);
   const bytes = Buffer.byteLength(value);
   if (bytes > limits.maxNameBytes) {
     throw new InvalidInputError(field, `${bytes} bytes exceeds the limit of ${limits.maxNameBytes}`);
+  }
+}
+
+/** An unpaired UTF-16 surrogate: what a JS string may hold and UTF-8 cannot encode. */
+const loneSurrogate = /\p{Surrogate}/u;
+
+/**
+ * Refuses a string with a lone surrogate. Wire decoding never yields one, but
+ * an in-process caller can pass one, and encoding replaces it with U+FFFD: the
+ * stored event would differ from the one indexed, so eviction could not find
+ * (and remove) the index entry, which would then stay forever.
+ */
+function checkUtf8(value: string, field: string, what?: string): void {
+  if (loneSurrogate.test(value)) {
+    const subject = what === undefined ? "" : `${what} `;
+    throw new InvalidInputError(field, `${subject}is not valid Unicode (a lone UTF-16 surrogate cannot be encoded as UTF-8)`);
   }
 }

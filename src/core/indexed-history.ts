@@ -3,7 +3,7 @@ import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
-import { decodeStoredEnvelope, splitForStorage } from "./stored-envelope.js";
+import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage } from "./stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag
@@ -33,11 +33,22 @@ export class IndexedHistory {
     return this.events.heldBytes + this.templates.bytes;
   }
 
-  /** Stores a stamped event and indexes it. */
-  append(event: EventEnvelope, receivedAtMs: number): void {
+  /** Splits a stamped event for storage (once: the journal and history share it). */
+  split(event: EventEnvelope): SplitEnvelope {
+    return splitForStorage(event);
+  }
+
+  /** The whole encoding of a split event, shared metadata included: what the journal stores. */
+  encodeWhole(split: SplitEnvelope): Uint8Array {
+    const template = split.templateKey === undefined ? undefined : this.templates.peek(split.templateKey) ?? split.encodeTemplate();
+    return joinEnvelope(split, template);
+  }
+
+  /** Stores a stamped event (split already, or split here) and indexes it. */
+  append(event: EventEnvelope, receivedAtMs: number, split: SplitEnvelope = splitForStorage(event)): void {
     const id = Number(event.eventId);
-    const { body, template, encodedSize } = splitForStorage(event);
-    const templateId = template === undefined ? 0 : this.templates.acquire(template);
+    const { body, templateKey, encodedSize } = split;
+    const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey, split.encodeTemplate);
     this.events.append(id, receivedAtMs, body, templateId, encodedSize);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;

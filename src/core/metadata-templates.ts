@@ -22,11 +22,14 @@ export class MetadataTemplates {
     return this.storedBytes;
   }
 
-  /** The id of the template with these bytes (a new one if unseen); takes one reference. */
-  acquire(encoded: Uint8Array): number {
-    const key = Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength).toString("latin1");
+  /**
+   * The id of the template under `key` (encoding a new one only when the key
+   * is unseen: a key is cheaper to build than the bytes); takes one reference.
+   */
+  acquire(key: string, encode: () => Uint8Array): number {
     let template = this.byKey.get(key);
     if (template === undefined) {
+      const encoded = encode();
       template = { id: this.nextId++, key, bytes: Uint8Array.from(encoded), references: 0 };
       this.byKey.set(key, template);
       this.byId.set(template.id, template);
@@ -34,6 +37,11 @@ export class MetadataTemplates {
     }
     template.references++;
     return template.id;
+  }
+
+  /** The bytes stored under `key`, if any (no reference taken). */
+  peek(key: string): Uint8Array | undefined {
+    return this.byKey.get(key)?.bytes;
   }
 
   /** The bytes of template `id`. */

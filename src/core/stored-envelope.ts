@@ -1,7 +1,7 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { encodeOwnFields, encodeStampFields, varintSize } from "./envelope-encoding.js";
 
 const decoder = new TextDecoder();
 
@@ -14,41 +14,34 @@ const finalTag = (9 << 3) | 0;
 
 /**
  * An envelope split for storage: `body` is the envelope's own fields plus the
- * per-event part of its metadata (sequence_number, final); `template` is the
- * rest of the metadata, shared by many events. Protobuf merges repeated
- * occurrences of a message field, so `body ‖ template` decodes to the original
- * envelope, and any protobuf library can read it. event_id and received_at are
- * left out: history keeps them in its columns and puts them back on reading.
+ * per-event part of its metadata (sequence_number, final); the template is the
+ * rest of the metadata, shared by many events and stored once (see
+ * MetadataTemplates). Protobuf merges repeated occurrences of a message field,
+ * so `body ‖ template` decodes to the original envelope, and any protobuf
+ * library can read it. event_id and received_at are left out of `body`:
+ * history keeps them in its columns and puts them back on reading.
  */
 export interface SplitEnvelope {
   body: Uint8Array;
-  /** The shared metadata as an encoded field 6 (tag, length, bytes), or undefined without metadata. */
-  template: Uint8Array | undefined;
-  /** Size of the envelope's own encoding: what history bounds count. */
+  /** Identifies the shared metadata without encoding it (undefined without metadata). */
+  templateKey: string | undefined;
+  /** Encodes the shared metadata as a field 6 (tag, length, bytes); called only when the key is new. */
+  encodeTemplate: () => Uint8Array;
+  /** The event_id and received_at fields, for the whole encoding (the journal's). */
+  stamps: Uint8Array;
+  /** Size of the envelope's whole encoding: what history's byte bound counts. */
   encodedSize: number;
 }
 
 /** Splits a stamped envelope for storage (see SplitEnvelope). */
 export function splitForStorage(event: EventEnvelope): SplitEnvelope {
-  // Encode the parts by hiding fields for a moment: no copies of the message.
   const { eventId, receivedAt, correlationMetadata: meta } = event;
-  event.eventId = 0n;
-  event.receivedAt = undefined;
-  event.correlationMetadata = undefined;
-  const own = toBinary(EventEnvelopeSchema, event);
-  event.eventId = eventId;
-  event.receivedAt = receivedAt;
-  event.correlationMetadata = meta;
-  // What the whole envelope encodes to: own fields, the id and time, the metadata.
-  const stampSize = (eventId === 0n ? 0 : 1 + varintSize(Number(eventId))) + timestampFieldSize(receivedAt);
-  if (meta === undefined) return { body: own, template: undefined, encodedSize: own.length + stampSize };
+  const stamps = encodeStamps(event);
+  const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
+  if (meta === undefined) {
+    return { body: own, templateKey: undefined, encodeTemplate: () => new Uint8Array(0), stamps, encodedSize: own.length + stamps.length };
+  }
   const { sequenceNumber, final } = meta;
-  meta.sequenceNumber = 0n;
-  meta.final = false;
-  const shared = toBinary(CorrelationMetadataSchema, meta);
-  meta.sequenceNumber = sequenceNumber;
-  meta.final = final;
-
   const perEvent: number[] = [];
   if (sequenceNumber !== 0n) {
     perEvent.push(sequenceTag);
@@ -58,9 +51,72 @@ export function splitForStorage(event: EventEnvelope): SplitEnvelope {
   const body = new Uint8Array(own.length + (perEvent.length > 0 ? 2 + perEvent.length : 0));
   body.set(own);
   if (perEvent.length > 0) body.set([metadataTag, perEvent.length, ...perEvent], own.length);
-  const template = wrapField(shared);
-  const metadataSize = shared.length + perEvent.length;
-  return { body, template, encodedSize: own.length + stampSize + 1 + varintSize(metadataSize) + metadataSize };
+  let shared: Uint8Array | undefined;
+  const encodeShared = () => {
+    if (shared !== undefined) return shared;
+    meta.sequenceNumber = 0n;
+    meta.final = false;
+    shared = toBinary(CorrelationMetadataSchema, meta);
+    meta.sequenceNumber = sequenceNumber;
+    meta.final = final;
+    return shared;
+  };
+  // Metadata with unknown fields has no cheap key: its bytes are the key.
+  const templateKey = metadataKey(meta) ?? `bytes:${Buffer.from(encodeShared()).toString("latin1")}`;
+  const sharedSize = () => encodeShared().length;
+  const metadataSize = sharedSize() + perEvent.length;
+  void eventId;
+  void receivedAt;
+  return {
+    body,
+    templateKey,
+    encodeTemplate: () => wrapField(encodeShared()),
+    stamps,
+    encodedSize: own.length + stamps.length + 1 + varintSize(metadataSize) + metadataSize,
+  };
+}
+
+/**
+ * The whole envelope in one buffer, as protobuf writes it (fields in another
+ * order than toBinary's, which decoders accept): what the journal stores.
+ */
+export function joinEnvelope(split: SplitEnvelope, template: Uint8Array | undefined): Uint8Array {
+  const parts = template === undefined ? [split.body, split.stamps] : [split.body, split.stamps, template];
+  return Buffer.concat(parts);
+}
+
+/** A string that equals another's exactly when the shared metadata does; undefined when unknown fields make that unsure. */
+function metadataKey(meta: CorrelationMetadata): string | undefined {
+  if (meta.$unknown !== undefined && meta.$unknown.length > 0) return undefined;
+  const started = meta.startedAt === undefined ? "-" : `${meta.startedAt.seconds}.${meta.startedAt.nanos}`;
+  const parent = meta.parentCorrelationId === undefined ? "-" : `+${meta.parentCorrelationId}`;
+  let key = `${meta.correlationId}|${parent}|${meta.rootCorrelationId}|${started}|${meta.workflowStage.length}:${meta.workflowStage}|${meta.sourceProcess.length}:${meta.sourceProcess}`;
+  // Insertion order is part of the key: the encoding follows it.
+  for (const name in meta.correlationTags) {
+    const value = meta.correlationTags[name];
+    key += `|${name.length}:${name}=${value.length}:${value}`;
+  }
+  return key;
+}
+
+function encodeStamps(event: EventEnvelope): Uint8Array {
+  if (event.receivedAt !== undefined && (event.receivedAt.seconds < 0n || event.receivedAt.nanos < 0)) {
+    return toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { eventId: event.eventId, receivedAt: event.receivedAt }));
+  }
+  return encodeStampFields(event.eventId, event.receivedAt);
+}
+
+/** toBinary of the own fields, for envelopes the fast encoder leaves alone. */
+function encodeOwnSlowly(event: EventEnvelope): Uint8Array {
+  const { eventId, receivedAt, correlationMetadata } = event;
+  event.eventId = 0n;
+  event.receivedAt = undefined;
+  event.correlationMetadata = undefined;
+  const own = toBinary(EventEnvelopeSchema, event);
+  event.eventId = eventId;
+  event.receivedAt = receivedAt;
+  event.correlationMetadata = correlationMetadata;
+  return own;
 }
 
 /** Decodes a stored envelope from its body and, when it has one, its metadata template. */
@@ -112,18 +168,4 @@ function pushVarint(out: number[], value: bigint): void {
     rest >>= 7n;
   }
   out.push(Number(rest));
-}
-
-/** Encoded size of a Timestamp field (tag, length, seconds, nanos); 0 when unset. */
-function timestampFieldSize(timestamp: Timestamp | undefined): number {
-  if (timestamp === undefined) return 0;
-  const seconds = Number(timestamp.seconds);
-  const inner = (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (timestamp.nanos === 0 ? 0 : 1 + varintSize(timestamp.nanos));
-  return 1 + varintSize(inner) + inner;
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) size++;
-  return size;
 }

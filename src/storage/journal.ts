@@ -138,10 +138,10 @@ export class Journal implements EventJournal {
     return report;
   }
 
-  append(events: readonly EventEnvelope[]): Promise<void> {
+  append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
-    const records = events.map((event) => ({ id: Number(event.eventId), bytes: encodeJournalRecord(toBinary(EventEnvelopeSchema, event)) }));
+    const records = events.map((event) => ({ id: event.id, bytes: encodeJournalRecord(event.encoded) }));
     const bytes = records.reduce((sum, record) => sum + record.bytes.length, 0);
     if (this.queuedBytes + bytes > this.maxBacklogBytes) {
       this.counters.backlogRefused += records.length;
