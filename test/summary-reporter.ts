@@ -14,7 +14,9 @@ export default class SummaryReporter implements Reporter {
         else if (state === "failed") counts.failed++;
         else counts.skipped++;
       }
-      if (module.state() === "failed" && [...module.children.allTests()].length === 0) counts.failed++;
+      // A file that failed outside its tests (an import, a hook) counts as one failure.
+      const failedTests = [...module.children.allTests()].filter((test) => test.result().state === "failed").length;
+      if (module.state() === "failed" && failedTests === 0) counts.failed++;
     }
     const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : "";
     process.stdout.write(`\n${counts.passed} passed, ${counts.failed} failed${skipped}\n`);

@@ -102,6 +102,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   const level = values["log-level"] as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level: "${level}" is not one of debug, info, warn, error`);
   const logger = createLogger(level);
+  // Signals are caught before start-up so that one arriving while the journal
+  // replays still drains instead of killing the process mid-way.
+  let signalled: NodeJS.Signals | undefined;
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => (signalled = signal);
+  const handle = (signal: NodeJS.Signals) => onSignal(signal);
+  process.once("SIGTERM", handle);
+  process.once("SIGINT", handle);
   const server = await startBrokerServer({
     socketPath: values.socket,
     limits,
@@ -115,14 +122,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
   });
   await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
+    onSignal = (signal) => {
       logger.log("info", "draining", { signal });
       // A second signal means "now".
       process.once(signal, () => process.exit(1));
       server.close().then(resolve, resolve);
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    if (signalled !== undefined) onSignal(signalled);
   });
   return 0;
 }

@@ -225,6 +225,11 @@ export class CorrelationBroker {
     return true;
   }
 
+  /** New event ids start after `id` (the journal's newest, even when its records were lost or evicted). */
+  continueAfter(id: number): void {
+    this.lastEventId = Math.max(this.lastEventId, id);
+  }
+
   /** Refuses the whole batch on the first invalid envelope, lineage conflict or denied topic; changes nothing but counters. */
   private check(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): void {
     try {

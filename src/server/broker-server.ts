@@ -155,6 +155,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
   const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options));
   try {
     const report = await journal.open((envelope) => broker.restore(envelope));
+    broker.continueAfter(report.lastId);
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
     logger.log("info", "journal replayed", {
       directory: journal.stats().directory,

@@ -84,8 +84,13 @@ function scanSegment(
       offset = read.next;
       continue;
     }
-    // Damage: skip to the next offset where a whole record with a good checksum starts.
-    const resume = nextGoodRecord(data, offset + 1);
+    // Damage. A record whose length was intact ends where it said: resume there
+    // when a good record follows. Otherwise look for the next offset where a
+    // whole record with a good checksum and a plausible id starts.
+    const resume =
+      read.kind === "corrupt" && (read.next === data.length || readJournalRecord(data, read.next).kind === "record")
+        ? read.next
+        : nextGoodRecord(data, offset + 1, report.lastId);
     if (resume < 0) {
       // Nothing good follows: a torn tail (what a crash mid-write leaves), cut off the last segment at start-up.
       report.problems.push({ segment: info.name, offset, bytes: data.length - offset, reason: read.reason, action: isLast ? "truncated" : "skipped" });
@@ -98,10 +103,19 @@ function scanSegment(
   return data.length;
 }
 
-/** The first offset at or after `from` where a complete, checksum-verified record starts; -1 if none. */
-function nextGoodRecord(data: Uint8Array, from: number): number {
+/**
+ * The first offset at or after `from` where a complete, checksum-verified
+ * record starts whose event id could follow `lastId` over the skipped bytes
+ * (each lost record takes at least 8): a record found inside another's
+ * payload rarely passes both. -1 if none.
+ */
+function nextGoodRecord(data: Uint8Array, from: number, lastId: number): number {
   for (let offset = from; offset < data.length; offset++) {
-    if (readJournalRecord(data, offset).kind === "record") return offset;
+    const read = readJournalRecord(data, offset);
+    if (read.kind !== "record") continue;
+    const id = Number(fromBinary(EventEnvelopeSchema, read.envelope).eventId);
+    const mostLost = Math.ceil((offset - from + 1) / 8) + 1;
+    if (id > lastId && (lastId === 0 || id <= lastId + mostLost)) return offset;
   }
   return -1;
 }

@@ -5,7 +5,8 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CapacityError } from "../core/broker-errors.js";
 import type { EventJournal } from "../core/correlation-broker.js";
-import { encodeJournalRecord, readJournalRecord } from "./journal-record.js";
+import { encodeJournalRecord } from "./journal-record.js";
+import { type JournalProblem, scanJournal } from "./journal-scan.js";
 
 /**
  * When an accepted event counts as stored:
@@ -31,21 +32,14 @@ export interface JournalOptions {
   maxBacklogBytes?: number;
 }
 
-/** A problem found while reading the journal at start-up. */
-export interface JournalProblem {
-  segment: string;
-  offset: number;
-  bytes: number;
-  reason: string;
-  /** What was done: a bad record skipped, or a torn tail cut off the last segment. */
-  action: "skipped" | "truncated";
-}
+export type { JournalProblem } from "./journal-scan.js";
 
 /** What start-up found in the journal. */
 export interface ReplayReport {
   segments: number;
   records: number;
   firstId: number;
+  /** The newest event id the journal has seen (new ones continue after it). */
   lastId: number;
   problems: JournalProblem[];
   durationMs: number;
@@ -118,24 +112,17 @@ export class Journal implements EventJournal {
    * Then opens the last segment for appending.
    */
   async open(restore: (envelope: EventEnvelope) => void): Promise<ReplayReport> {
-    const started = performance.now();
     mkdirSync(this.options.directory, { recursive: true, mode: 0o700 });
-    const names = readdirSync(this.options.directory).filter((name) => /^\d{20}\.seg$/.test(name)).sort();
-    const report: ReplayReport = { segments: names.length, records: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
-    names.forEach((name, index) => {
-      const path = join(this.options.directory, name);
-      const isLast = index === names.length - 1;
-      const length = this.replaySegment(path, isLast, report, restore);
-      this.segments.push({ firstId: Number(name.slice(0, 20)), path, bytes: length });
-    });
-    this.lastId = report.lastId;
+    const scan = scanJournal(this.options.directory, true, (envelope) => restore(envelope));
+    this.segments = scan.segments.map(({ firstId, path, bytes }) => ({ firstId, path, bytes }));
+    // An empty newest segment still says where ids had got to (a crash right after a roll).
+    const newest = this.segments[this.segments.length - 1];
+    this.lastId = Math.max(scan.lastId, newest === undefined ? 0 : newest.firstId - 1);
     if (this.segments.length === 0) this.segments.push(this.newSegment(1));
-    const current = this.segments[this.segments.length - 1];
-    this.handle = await open(current.path, "a", 0o600);
-    this.counters.recordsReplayed = report.records;
-    this.counters.problems = report.problems.length;
-    report.durationMs = performance.now() - started;
-    return report;
+    this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
+    this.counters.recordsReplayed = scan.records;
+    this.counters.problems = scan.problems.length;
+    return { segments: scan.segments.length, records: scan.records, firstId: scan.firstId, lastId: this.lastId, problems: scan.problems, durationMs: scan.durationMs };
   }
 
   append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void> {
@@ -185,38 +172,6 @@ export class Journal implements EventJournal {
     if (this.handle !== undefined && this.policy !== "never" && this.failure === undefined) await this.sync();
     await this.handle?.close();
     this.handle = undefined;
-  }
-
-  private replaySegment(path: string, isLast: boolean, report: ReplayReport, restore: (envelope: EventEnvelope) => void): number {
-    const data = readFileSync(path);
-    const segment = basename(path);
-    let offset = 0;
-    while (offset < data.length) {
-      const read = readJournalRecord(data, offset);
-      if (read.kind === "record") {
-        const envelope = fromBinary(EventEnvelopeSchema, read.envelope);
-        const id = Number(envelope.eventId);
-        if (id > report.lastId) {
-          restore(envelope);
-          report.records++;
-          if (report.firstId === 0) report.firstId = id;
-          report.lastId = id;
-        } else {
-          report.problems.push({ segment, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
-        }
-        offset = read.next;
-      } else if (read.kind === "corrupt") {
-        report.problems.push({ segment, offset, bytes: read.next - offset, reason: read.reason, action: "skipped" });
-        offset = read.next;
-      } else {
-        // Nothing after this point can be found again.
-        const action = isLast ? "truncated" : "skipped";
-        report.problems.push({ segment, offset, bytes: data.length - offset, reason: read.reason, action });
-        if (isLast) truncate(path, offset);
-        return offset;
-      }
-    }
-    return data.length;
   }
 
   private newSegment(firstId: number): Segment {
@@ -313,16 +268,6 @@ export class Journal implements EventJournal {
   private drained(): Promise<void> {
     if (!this.writing && this.queue.length === 0 && !this.flushScheduled) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
-  }
-}
-
-function truncate(path: string, length: number): void {
-  const fd = openSync(path, "r+");
-  try {
-    ftruncateSync(fd, length);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

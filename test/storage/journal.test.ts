@@ -445,7 +445,7 @@ describe("Journal", () => {
       expect(reopened.report.problems).toMatchObject([{ offset: ends[1], reason: "checksum mismatch", action: "skipped" }]);
     });
 
-    it("should treat an implausible length as the end of the last segment and cut it there", async () => {
+    it("should skip a record whose length is implausible and find the next good record after it", async () => {
       const written = events(1, 4);
       const directory = await journalWith(written);
       const path = join(directory, "00000000000000000001.seg");
@@ -455,16 +455,31 @@ describe("Journal", () => {
       data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
       writeFileSync(path, data);
       const reopened = await openJournal(directory);
-      expect(ids(reopened.restored)).toEqual([1, 2]);
+      expect(ids(reopened.restored)).toEqual([1, 2, 4]);
       expect(reopened.report.problems).toEqual([
         {
           segment: "00000000000000000001.seg",
           offset: ends[2],
-          bytes: ends[4] - ends[2],
+          bytes: ends[3] - ends[2],
           reason: "a record length of 4294967295 bytes is not plausible",
-          action: "truncated",
+          action: "skipped",
         },
       ]);
+      // Nothing is cut: the damage is skipped at every start.
+      expect(statSync(path).size).toBe(ends[4]);
+    });
+
+    it("should cut an implausible length off the end of the last segment when nothing good follows", async () => {
+      const written = events(1, 3);
+      const directory = await journalWith(written);
+      const path = join(directory, "00000000000000000001.seg");
+      const ends = boundaries(written);
+      const data = readFileSync(path);
+      data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
+      writeFileSync(path, data);
+      const reopened = await openJournal(directory);
+      expect(ids(reopened.restored)).toEqual([1, 2]);
+      expect(reopened.report.problems).toMatchObject([{ offset: ends[2], bytes: ends[3] - ends[2], action: "truncated" }]);
       expect(statSync(path).size).toBe(ends[2]);
     });
 
@@ -477,14 +492,13 @@ describe("Journal", () => {
       data.fill(0xff, ends[2], ends[3]);
       writeFileSync(path, data);
       const reopened = await openJournal(directory);
-      expect(ids(reopened.restored)).toEqual([1, 2]);
+      expect(ids(reopened.restored)).toEqual([1, 2, 4]);
       expect(reopened.report.problems).toMatchObject([
-        { segment: "00000000000000000001.seg", offset: ends[2], bytes: ends[4] - ends[2], action: "truncated" },
+        { segment: "00000000000000000001.seg", offset: ends[2], bytes: ends[3] - ends[2], action: "skipped" },
       ]);
-      expect(statSync(path).size).toBe(ends[2]);
     });
 
-    it("should skip the rest of an earlier segment after a garbage length, keep the file, and replay later segments", async () => {
+    it("should skip a garbage length in an earlier segment, keep the file, and replay what follows", async () => {
       const directory = journalDirectory();
       const segmentBytes = recordBytes(event(1)).length * 3 + 1;
       const { journal } = await openJournal(directory, { segmentBytes });
@@ -498,9 +512,9 @@ describe("Journal", () => {
       writeFileSync(first, data);
 
       const reopened = await openJournal(directory, { segmentBytes });
-      expect(ids(reopened.restored)).toEqual([1, 4, 5, 6, 7]);
+      expect(ids(reopened.restored)).toEqual([1, 3, 4, 5, 6, 7]);
       expect(reopened.report.problems).toMatchObject([
-        { segment: "00000000000000000001.seg", offset: ends[1], bytes: ends[3] - ends[1], action: "skipped" },
+        { segment: "00000000000000000001.seg", offset: ends[1], bytes: ends[2] - ends[1], action: "skipped" },
       ]);
       // Only the last segment is ever cut.
       expect(statSync(first).size).toBe(ends[3]);

@@ -1,0 +1,103 @@
+import { parseArgs } from "node:util";
+import { CompletionReason, type WaitForResultsResponse, WaitForResultsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { withClient } from "./cli-client.js";
+import { commonHelp, commonOptions, durationMs, positionals, positiveInteger } from "./cli-options.js";
+import { enumText, eventHeaders, eventRow, formatDuration } from "./human-format.js";
+import { keyValues, table, writeJson } from "./output-format.js";
+import { createProgress } from "./progress.js";
+import { UsageError } from "./usage-error.js";
+
+/** The text of `corrbus wait --help`. */
+export const waitHelp = `Usage: corrbus wait CORRELATION_ID [options]
+
+Waits until a correlation is complete, or the timeout passes, and prints the
+outcome: complete or not, why, the result events so far, the sources still
+owing a final event and those that disconnected. --json: the
+WaitForResultsResponse as one line.
+
+With neither --expected-results nor --expected-source the wait is
+delivery-tracked: complete when every subscriber the broker delivered a task
+(a control.# event) of the correlation to has answered with a final event.
+
+Options:
+  --expected-results N   complete once N result events have arrived
+  --expected-source S    complete once S has sent a final event (repeatable)
+  --topic-pattern P      which events count as results (default events.#)
+  --timeout DURATION     how long to wait at most: 500ms, 30s, 5m, 1h; a bare
+                         number is seconds (default 30s, at most 1h)
+  --omit-payloads        leave payloads out of the result events
+${commonHelp}
+
+Exit codes: 0 complete, 3 incomplete (deadline, a recipient disconnected, the
+task reached nobody), 1 error, 2 usage.
+
+Examples:
+  corrbus wait 3f2a9c1e-2b0d-4c55-9a7e-6d6b1f0a9e11
+  corrbus wait "$ID" --expected-source process-monitor --expected-source file-monitor --timeout 2m
+  corrbus wait "$ID" --expected-results 3 --json | jq -r '.events[].topic'
+`;
+
+/** The broker's longest wait (BrokerLimits.maxWaitMs); longer ones it refuses, with a message about the RPC deadline. */
+const maxWaitMs = 3_600_000;
+/** Time the broker has to answer a wait after its own deadline before the call itself gives up. */
+const answerMarginMs = 10_000;
+
+/** `corrbus wait`: one WaitForResults call; answers 0 complete, 3 incomplete. */
+export async function waitCommand(args: string[]): Promise<number> {
+  const { values, positionals: given } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ...commonOptions,
+      "expected-results": { type: "string" },
+      "expected-source": { type: "string", multiple: true, default: [] },
+      "topic-pattern": { type: "string", default: "" },
+      timeout: { type: "string", default: "30s" },
+      "omit-payloads": { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(waitHelp);
+    return 0;
+  }
+  const [correlationId] = positionals(given, ["CORRELATION_ID"]);
+  const timeoutMs = durationMs("timeout", values.timeout);
+  if (timeoutMs > maxWaitMs) throw new UsageError(`--timeout: ${values.timeout} is longer than the broker waits (1h)`);
+  const expectedResults = values["expected-results"] === undefined ? 0 : positiveInteger("expected-results", values["expected-results"]);
+
+  return withClient(values.socket, async (client) => {
+    const progress = createProgress();
+    const started = Date.now();
+    progress.every(250, () => `waiting for ${correlationId}… ${formatDuration(Date.now() - started)} of ${formatDuration(timeoutMs)}`);
+    let response: WaitForResultsResponse;
+    try {
+      response = await client.service.waitForResults(
+        {
+          correlationId,
+          expectedResults,
+          expectedSources: values["expected-source"],
+          topicPattern: values["topic-pattern"],
+          timeout: { seconds: BigInt(Math.floor(timeoutMs / 1000)), nanos: (timeoutMs % 1000) * 1_000_000 },
+          omitPayloads: values["omit-payloads"],
+        },
+        { timeoutMs: timeoutMs + answerMarginMs },
+      );
+    } finally {
+      progress.done();
+    }
+    if (values.json) {
+      writeJson(WaitForResultsResponseSchema, response);
+    } else {
+      const pairs: [string, string][] = [
+        ["outcome", `${response.complete ? "complete" : "incomplete"} (${enumText(CompletionReason, response.reason)})`],
+        ["results", `${response.events.length}${response.truncated ? " (truncated: more exist)" : ""}`],
+        ["pending", response.pendingSources.join(", ") || "-"],
+        ["disconnected", response.disconnectedSources.join(", ") || "-"],
+      ];
+      process.stdout.write(keyValues(pairs));
+      if (response.events.length > 0) process.stdout.write(`\n${table(eventHeaders, response.events.map(eventRow))}`);
+    }
+    return response.complete ? 0 : 3;
+  });
+}
