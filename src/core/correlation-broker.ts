@@ -7,6 +7,7 @@ import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope
 import { IndexedHistory } from "./indexed-history.js";
 import { InvalidInputError } from "./invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./result-waiter.js";
+import { rememberEncoding, withoutPayload } from "./encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "./stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
@@ -195,16 +196,17 @@ export class CorrelationBroker {
     const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
     // Encoded once: the journal writes it whole, history keeps it split.
     const splits = stamped.map((envelope) => this.history.split(envelope));
+    const wholes = splits.map((split) => this.history.encodeWhole(split));
     if (this.journal !== undefined) {
       try {
-        await this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: this.history.encodeWhole(splits[index]) })));
+        await this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: wholes[index] })));
       } catch (error) {
         for (const envelope of envelopes) this.forgetPending(envelope);
         if (error instanceof CapacityError) throw error;
         throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
       }
     }
-    return stamped.map((envelope, index) => this.commit(envelope, splits[index]));
+    return stamped.map((envelope, index) => this.commit(envelope, splits[index], wholes[index]));
   }
 
   /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */
@@ -399,7 +401,7 @@ export class CorrelationBroker {
         ids.push(list.at(index));
       }
     }
-    return { ids, truncated, correlations: this.correlationsOf(rootId, tracked, list) };
+    return { ids, truncated, correlations: this.correlationsOf(rootId, tracked) };
   }
 
   /** One correlation's state. */
@@ -413,6 +415,12 @@ export class CorrelationBroker {
       return this.view(rebuilt, false, this.tracker.underRoot(rebuilt.rootId));
     }
     return this.view(state, true, this.tracker.underRoot(state.rootId));
+  }
+
+  /** Stored event `id` as wire bytes, without decoding (payload left out when asked). */
+  eventBytes(id: number, omitPayload = false): Uint8Array | undefined {
+    const encoded = this.history.encoded(id);
+    return encoded === undefined || !omitPayload ? encoded : withoutPayload(encoded);
   }
 
   /** Decodes stored event `id`. */
@@ -494,10 +502,12 @@ export class CorrelationBroker {
   }
 
   /** Stores, tracks and routes a stamped event. */
-  private commit(envelope: EventEnvelope, split?: SplitEnvelope): PublishResult {
+  private commit(envelope: EventEnvelope, split: SplitEnvelope = this.history.split(envelope), whole?: Uint8Array): PublishResult {
     const receivedAtMs = timestampMs(envelope.receivedAt as Timestamp);
     const firstBefore = this.history.events.firstId;
     this.history.append(envelope, receivedAtMs, split);
+    // Subscribers are sent these bytes; nobody encodes the event again.
+    rememberEncoding(envelope, whole ?? this.history.encodeWhole(split));
     this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);
@@ -549,7 +559,11 @@ export class CorrelationBroker {
       scanned++;
       if (matches(peekTopic(bytes))) {
         const event = this.history.get(id);
-        if (event !== undefined) events.push(event);
+        const encoded = this.history.encoded(id);
+        if (event !== undefined && encoded !== undefined) {
+          rememberEncoding(event, encoded);
+          events.push(event);
+        }
       }
       return events.length < max && scanned < scanBudget;
     });
@@ -583,21 +597,14 @@ export class CorrelationBroker {
     }
   }
 
-  private correlationsOf(rootId: string, tracked: CorrelationState[], list: { size: number; at(i: number): number } | undefined): CorrelationView[] {
+  private correlationsOf(rootId: string, tracked: CorrelationState[]): CorrelationView[] {
     const states = new Map(tracked.map((state) => [state.id, state]));
-    const untracked = new Map<string, number[]>();
-    // Correlations the tracker has forgotten are rebuilt from their stored events.
-    for (let index = 0; list !== undefined && index < list.size; index++) {
-      const id = list.at(index);
-      const meta = this.history.get(id)?.correlationMetadata;
-      if (meta === undefined || states.has(meta.correlationId)) continue;
-      const ids = untracked.get(meta.correlationId) ?? [];
-      ids.push(id);
-      untracked.set(meta.correlationId, ids);
-    }
     const all = [...tracked];
-    for (const ids of untracked.values()) {
-      const rebuilt = this.rebuild({ size: ids.length, at: (i) => ids[i] });
+    // Correlations the tracker has forgotten are rebuilt from their stored events (only those are decoded).
+    for (const correlationId of this.history.correlationsUnder(rootId).keys()) {
+      if (states.has(correlationId)) continue;
+      const list = this.history.correlationList(correlationId);
+      const rebuilt = list === undefined ? undefined : this.rebuild(list);
       if (rebuilt !== undefined) all.push(rebuilt);
     }
     const isTracked = new Set(tracked.map((state) => state.id));

@@ -1,4 +1,5 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { encodeStampFields } from "./envelope-encoding.js";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
@@ -18,6 +19,8 @@ export class IndexedHistory {
   private readonly byTag = new Map<string, PostingList>();
   private readonly byCorrelation = new Map<string, PostingList>();
   private readonly byRoot = new Map<string, PostingList>();
+  /** Root → correlation → stored events: a timeline finds its correlations without decoding events. */
+  private readonly rootCorrelations = new Map<string, Map<string, number>>();
 
   constructor(maxEvents: number, maxBytes: number) {
     this.events = new EventHistory(maxEvents, maxBytes, (id, bytes, template) => this.unindex(id, bytes, template));
@@ -57,6 +60,12 @@ export class IndexedHistory {
     }
     listFor(this.byCorrelation, meta.correlationId).push(id);
     listFor(this.byRoot, meta.rootCorrelationId).push(id);
+    let counts = this.rootCorrelations.get(meta.rootCorrelationId);
+    if (counts === undefined) {
+      counts = new Map();
+      this.rootCorrelations.set(meta.rootCorrelationId, counts);
+    }
+    counts.set(meta.correlationId, (counts.get(meta.correlationId) ?? 0) + 1);
   }
 
   /** The posting list of one tag pair, if any event holds it. */
@@ -72,6 +81,24 @@ export class IndexedHistory {
   /** Ids of a workflow's stored events, ascending. */
   rootList(rootId: string): PostingList | undefined {
     return this.byRoot.get(rootId);
+  }
+
+  /**
+   * The wire form of stored event `id` without decoding it: its body, its
+   * stamps from history's columns and its shared metadata, one buffer (a valid
+   * EventEnvelope encoding). Undefined when it is not held.
+   */
+  encoded(id: number): Uint8Array | undefined {
+    const body = this.events.getBytes(id);
+    if (body === undefined) return undefined;
+    const templateId = this.events.getExtra(id) ?? 0;
+    const stamps = encodeStampFields(BigInt(id), timestampFromMs(this.events.getTime(id) as number));
+    return templateId === 0 ? Buffer.concat([body, stamps]) : Buffer.concat([body, stamps, this.templates.get(templateId)]);
+  }
+
+  /** Correlation ids with stored events under `rootId` (how many each). */
+  correlationsUnder(rootId: string): ReadonlyMap<string, number> {
+    return this.rootCorrelations.get(rootId) ?? new Map();
   }
 
   /** Decodes stored event `id`, or undefined when it is not held. */
@@ -100,6 +127,11 @@ export class IndexedHistory {
     }
     shiftFrom(this.byCorrelation, meta.correlationId, id);
     shiftFrom(this.byRoot, meta.rootCorrelationId, id);
+    const counts = this.rootCorrelations.get(meta.rootCorrelationId);
+    const left = (counts?.get(meta.correlationId) ?? 1) - 1;
+    if (left > 0) counts?.set(meta.correlationId, left);
+    else counts?.delete(meta.correlationId);
+    if (counts?.size === 0) this.rootCorrelations.delete(meta.rootCorrelationId);
   }
 }
 

@@ -22,6 +22,7 @@ import { InvalidInputError } from "../core/invalid-input-error.js";
 import type { WaitReason } from "../core/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
+import { answersInBinary, setLiveEvents, setStoredEvents } from "./event-fields.js";
 import { toWorkflowState } from "./workflow-message.js";
 
 /** Most events in one SubscribeResponse: batching cuts per-message cost when a subscriber lags. */
@@ -98,8 +99,12 @@ export function createCorrelationService(
           context.values.get(peerIdentityKey),
         ),
       );
+      const binary = answersInBinary(context);
       const onAbort = () => broker.unsubscribe(subscription);
       context.signal.addEventListener("abort", onAbort, { once: true });
+      // Aborted before the handler ran (deadline passed, client gone while the
+      // body arrived): no abort event will come, and next() would wait forever.
+      if (context.signal.aborted) onAbort();
       try {
         yield create(SubscribeResponseSchema, { subscribed: true, headEventId: BigInt(broker.headEventId) });
         for (;;) {
@@ -109,7 +114,7 @@ export function createCorrelationService(
             if (context.signal.reason instanceof ConnectError) throw context.signal.reason;
             return;
           }
-          yield create(SubscribeResponseSchema, { events });
+          yield binary ? setLiveEvents(create(SubscribeResponseSchema), 1, events) : create(SubscribeResponseSchema, { events });
         }
       } catch (error) {
         throw toConnectError(error);
@@ -132,20 +137,22 @@ export function createCorrelationService(
           timeoutMs,
           context.signal,
         );
-        return create(WaitForResultsResponseSchema, {
+        const binary = answersInBinary(context);
+        const answer = create(WaitForResultsResponseSchema, {
           complete: outcome.complete,
           reason: reasonCodes[outcome.reason],
-          events: loadEvents(broker, outcome.resultIds, request.omitPayloads),
+          events: binary ? [] : loadEvents(broker, outcome.resultIds, request.omitPayloads),
           pendingSources: outcome.pendingSources,
           disconnectedSources: outcome.disconnectedSources,
           truncated: outcome.truncated,
         });
+        return binary ? setStoredEvents(answer, 3, broker, outcome.resultIds, request.omitPayloads) : answer;
       } catch (error) {
         throw toConnectError(error);
       }
     },
 
-    findByTag(request) {
+    findByTag(request, context) {
       return guard(() => {
         const page = broker.findByTag({
           tags: request.tags,
@@ -156,21 +163,25 @@ export function createCorrelationService(
           cursor: decodePageToken(request.pageToken),
           oldestFirst: request.oldestFirst,
         });
-        return create(FindByTagResponseSchema, {
-          events: loadEvents(broker, page.ids, request.omitPayloads),
+        const binary = answersInBinary(context);
+        const answer = create(FindByTagResponseSchema, {
+          events: binary ? [] : loadEvents(broker, page.ids, request.omitPayloads),
           nextPageToken: page.nextCursor === 0 ? "" : encodePageToken(page.nextCursor),
         });
+        return binary ? setStoredEvents(answer, 1, broker, page.ids, request.omitPayloads) : answer;
       });
     },
 
-    getTimeline(request) {
+    getTimeline(request, context) {
       return guard(() => {
         const timeline = broker.timeline(request.rootCorrelationId, Number(request.afterEventId), request.limit);
-        return create(GetTimelineResponseSchema, {
-          events: loadEvents(broker, timeline.ids, request.omitPayloads),
+        const binary = answersInBinary(context);
+        const answer = create(GetTimelineResponseSchema, {
+          events: binary ? [] : loadEvents(broker, timeline.ids, request.omitPayloads),
           correlations: timeline.correlations.map(toWorkflowState),
           truncated: timeline.truncated,
         });
+        return binary ? setStoredEvents(answer, 1, broker, timeline.ids, request.omitPayloads) : answer;
       });
     },
 

@@ -1,0 +1,67 @@
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import { varintSize, writeVarint } from "./envelope-encoding.js";
+
+/**
+ * The wire form of events already encoded once (for the journal, or read
+ * from history), so answers can carry those bytes instead of encoding the
+ * event again for every subscriber and every query. Kept beside the message
+ * objects, not in them: the entry goes when the message does.
+ */
+const encodedEvents = new WeakMap<EventEnvelope, Uint8Array>();
+
+/**
+ * Remembers `encoded` as `event`'s wire form, stored ready to be a repeated
+ * message field: its length varint, then the bytes.
+ */
+export function rememberEncoding(event: EventEnvelope, encoded: Uint8Array): void {
+  encodedEvents.set(event, lengthPrefixed(encoded));
+}
+
+/** The remembered wire form of `event` (length varint + bytes), if any. */
+export function encodingOf(event: EventEnvelope): Uint8Array | undefined {
+  return encodedEvents.get(event);
+}
+
+/** `bytes` preceded by their length as a varint: the value of a length-delimited field. */
+export function lengthPrefixed(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(varintSize(bytes.length) + bytes.length);
+  const at = writeVarint(out, 0, bytes.length);
+  out.set(bytes, at);
+  return out;
+}
+
+/**
+ * `encoded` (an EventEnvelope) without its payload (field 2): walks the
+ * top-level fields and copies all others, so `omit_payloads` costs no decode.
+ */
+export function withoutPayload(encoded: Uint8Array): Uint8Array {
+  const kept: Uint8Array[] = [];
+  let at = 0;
+  while (at < encoded.length) {
+    const start = at;
+    const [tag, afterTag] = readVarint(encoded, at);
+    at = afterTag;
+    const wireType = tag & 7;
+    if (wireType === 0) at = readVarint(encoded, at)[1];
+    else if (wireType === 2) {
+      const [length, afterLength] = readVarint(encoded, at);
+      at = afterLength + length;
+    } else if (wireType === 5) at += 4;
+    else if (wireType === 1) at += 8;
+    else return encoded; // Groups: not ours; leave the bytes as they are.
+    if (tag >>> 3 !== 2) kept.push(encoded.subarray(start, at));
+  }
+  return Buffer.concat(kept);
+}
+
+function readVarint(bytes: Uint8Array, start: number): [number, number] {
+  let value = 0;
+  let factor = 1;
+  let at = start;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * factor;
+    if ((byte & 0x80) === 0 || at >= bytes.length) return [value, at];
+    factor *= 128;
+  }
+}
