@@ -1,10 +1,10 @@
 import { connect as netConnect } from "node:net";
 import { basename } from "node:path";
-import { clone, create } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CorrelationService, type PublishResponse } from "../../gen/corrbus/v1/service_pb.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
@@ -85,10 +85,15 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     const [bytes, defaultType] = encodePayload(payload);
     let correlationMetadata: CorrelationMetadata | undefined;
     if (publishOptions.correlation !== undefined) {
-      correlationMetadata = clone(CorrelationMetadataSchema, publishOptions.correlation);
-      correlationMetadata.sequenceNumber = sequences.next(correlationMetadata.correlationId);
-      correlationMetadata.final = publishOptions.final ?? false;
-      if (correlationMetadata.sourceProcess === "") correlationMetadata.sourceProcess = sourceProcess;
+      const given = publishOptions.correlation;
+      // A shallow copy: this event's own sequence number and final flag, the
+      // rest (ids, tags) shared with the caller's metadata, never modified.
+      correlationMetadata = {
+        ...given,
+        sequenceNumber: sequences.next(given.correlationId),
+        final: publishOptions.final ?? false,
+        sourceProcess: given.sourceProcess === "" ? sourceProcess : given.sourceProcess,
+      };
     }
     return create(EventEnvelopeSchema, {
       topic,
