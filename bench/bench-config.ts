@@ -48,6 +48,18 @@ export interface BenchConfig {
   waitCallsInBroker: number;
   /** Longest to poll GetStats for a wait to register before publishing its completing event anyway. */
   waitSettleMs: number;
+  /** Journal fsync policies compared, each on its own broker and data directory. */
+  fsyncPolicies: ("always" | "batch" | "never")[];
+  /** Warm-up calls per policy before the durability Publish series. */
+  durabilityWarmupCalls: number;
+  /** Measured sequential Publish calls per fsync policy (with metadata). */
+  durabilityCalls: number;
+  /** Blocks per policy: the policies' brokers take turns block by block. */
+  durabilityBlocks: number;
+  /** Events one collector streams per fsync policy (after its warm-up). */
+  durabilityStreamEvents: number;
+  /** Warm-up events of that collector. */
+  durabilityStreamWarmupEvents: number;
   /** Longest a multi-process phase may take before its workers are stopped. */
   phaseTimeoutMs: number;
   /** Longest subscribers may take to drain their queues once the publisher is done. */
@@ -82,6 +94,12 @@ export const fullConfig: Readonly<BenchConfig> = Object.freeze({
   waitCallsEndToEnd: 200,
   waitCallsInBroker: 5000,
   waitSettleMs: 100,
+  fsyncPolicies: ["always", "batch", "never"] as BenchConfig["fsyncPolicies"],
+  durabilityWarmupCalls: 200,
+  durabilityCalls: 2000,
+  durabilityBlocks: 10,
+  durabilityStreamEvents: 50_000,
+  durabilityStreamWarmupEvents: 2_000,
   phaseTimeoutMs: 180_000,
   drainTimeoutMs: 60_000,
 });
@@ -107,4 +125,8 @@ export const quickConfig: Readonly<BenchConfig> = Object.freeze({
   memorySizes: [10_000, 100_000],
   waitCallsEndToEnd: 50,
   waitCallsInBroker: 500,
+  durabilityWarmupCalls: 50,
+  durabilityCalls: 500,
+  durabilityStreamEvents: 10_000,
+  durabilityStreamWarmupEvents: 500,
 });

@@ -33,12 +33,25 @@ client processes, then prints one table and writes it here and to \`bench/result
   resolution of the wait's promise; end-to-end, one client waits (registration confirmed by
   GetStats), another client on its own connection publishes the completing event, and the figure
   is the wait's answer time minus the start of that Publish call.
+- **Durability policies**: one broker per \`--fsync always|batch|never\`, each with its own
+  temporary data directory, all running at once. Sequential Publish with metadata (2000 calls
+  after a warm-up) takes turns between them in blocks (ABC ABC…); then one PublishStream collector
+  process (batches of 100, 50 000 events) per broker, one broker after another. Ratios are to
+  \`never\` in the same run. GetStats' journal counters (records appended, writes, fsyncs), read
+  before and after each measurement, give records per write and per fsync: more than 1 is group
+  commit.
+- **Start-up replay**: the query broker (~1 M events in its journal) is stopped with SIGTERM and
+  a new broker is started on the same data directory; the figures are the time from spawn to its
+  \`listening\` log line and the \`records\` / \`durationMs\` of its \`journal replayed\` line. The floor is
+  the same start with an empty data directory (median of 3), the reference that broker's history
+  load through PublishStream.
 - **Memory** is the growth of \`heapUsed + external\` of an in-process broker in a
   \`node --expose-gc\` child, after full collections (\`arrayBuffers\` is part of \`external\`).
 - The broker runs with \`--history-size 2000000 --history-bytes 2147483648\` (nothing is evicted
   while a figure is measured) and, for the delivery figures, \`--subscriber-queue 2000000\`.
-  Durability is the default (journal, \`--fsync batch\`), in a temporary data directory that is
-  removed afterwards; the heading of each run says how each broker kept its history.
+  Durability is the default (journal, \`--fsync batch\`) except for the durability brokers, each
+  in a temporary data directory that is removed afterwards; the heading of each run says how each
+  broker kept its history.
   Each run prints its total duration; it stays well under 10 minutes on the 2-core machine.
   \`node dist/bench/run.js --quick\` is a smoke run of the harness with reduced counts; it writes
   its figures to the temp directory, not here.

@@ -98,6 +98,54 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
     }
   }
 
+  // Durability: one broker per fsync policy, ratios to --fsync never of the same run.
+  const base = "never";
+  const journalTargets: Record<string, string> = {
+    always: "one write per event-loop turn; one fsync covers all written meanwhile (DESIGN §4)",
+    batch: "one write per event-loop turn; fsync at most every few ms (DESIGN §4)",
+    never: "one write per event-loop turn; no fsync (DESIGN §4)",
+  };
+  for (const policy of config.fsyncPolicies) {
+    const id = `durability.${policy}.publish`;
+    const baseId = `durability.${base}.publish`;
+    add(
+      `Publish, sequential, with metadata, --fsync ${policy} (own broker; policies take turns)`,
+      latRate(id),
+      policy === base ? "(base of the --fsync ratios)" : `--fsync ${base}: p50 ${us(v(`${baseId}.p50`))}, ${rate(v(`${baseId}.rate`), "calls/s")}`,
+      policy === base ? "—" : `${x(`${id}.p50`, `${baseId}.p50`)} p50 / ${x(`${id}.rate`, `${baseId}.rate`)} calls/s`,
+      policy === "batch" ? "≤ NATS JetStream acked publish p50 (default durability)" : "—",
+    );
+  }
+  for (const policy of config.fsyncPolicies) {
+    const id = `durability.${policy}.stream`;
+    const baseId = `durability.${base}.stream`;
+    add(
+      `PublishStream, 1 collector process, batches of ${config.streamBatch}, --fsync ${policy}`,
+      `${rate(v(`${id}.rate`), "events/s")} (${count(v(`${id}.events`))} events in ${ms(v(`${id}.elapsed`))})`,
+      policy === base ? "(base of the --fsync ratios)" : `--fsync ${base}: ${rate(v(`${baseId}.rate`), "events/s")}`,
+      policy === base ? "—" : x(`${id}.rate`, `${baseId}.rate`),
+    );
+  }
+  for (const policy of config.fsyncPolicies) {
+    const journal = (kind: string) => {
+      const id = `durability.${policy}.${kind}.journal`;
+      const fsyncs = v(`${id}.fsyncs`);
+      return {
+        measured: `${perOp(v(`${id}.recordsPerWrite`))} / ${fsyncs === 0 ? "no fsync" : perOp(v(`${id}.recordsPerFsync`))}`,
+        counts: `${count(v(`${id}.records`))} records, ${count(v(`${id}.writes`))} writes, ${count(fsyncs)} fsyncs`,
+      };
+    };
+    const publish = journal("publish");
+    const stream = journal("stream");
+    add(
+      `Journal, --fsync ${policy}: records per write / per fsync (GetStats)`,
+      `Publish sequential ${publish.measured}; PublishStream ${stream.measured}`,
+      `Publish: ${publish.counts}; PublishStream: ${stream.counts}`,
+      "—",
+      journalTargets[policy] ?? "—",
+    );
+  }
+
   const [small, large] = config.findHistorySizes;
   const find = (size: number) => `find.history${size}`;
   add(`FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`, lat(`${find(small)}.inBroker`), "—", "—", "p50 ≤ 0.1 ms in-broker [seed < 10 ms]");
@@ -161,6 +209,21 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
     `${x("wait.endToEnd.p50", "publish.sequential.metadata.p50")} / ${x("wait.endToEnd.p50", "wait.publish.p50")}`,
     "≤ 1 ms",
   );
+
+  // Start-up: a new broker on the stopped query broker's data directory.
+  const replayRecords = v("startup.replay.records");
+  add(
+    `Start-up journal replay: ${count(replayRecords)} records (${mb(v("startup.replay.journalBytes"))}, ${count(v("startup.replay.segments"))} segment${v("startup.replay.segments") === 1 ? "" : "s"}) of the query broker, after SIGTERM`,
+    `${ms(v("startup.replay.duration"))}, ${rate(v("startup.replay.rate"), "records/s")} ("journal replayed" durationMs)`,
+    `history load of that broker through PublishStream ${rate(v("history.load.rate"), "events/s")}`,
+    x("startup.replay.rate", "history.load.rate"),
+  );
+  add(
+    `Start-up with that journal: spawn → "listening"`,
+    ms(v("startup.replay.listening")),
+    `empty data directory: ${ms(v("startup.empty.listening"))} (median of 3); the replay itself ${ms(v("startup.replay.duration"))}`,
+    x("startup.replay.listening", "startup.empty.listening"),
+  );
   return rows;
 }
 
@@ -200,6 +263,10 @@ function count(value: number | undefined): string {
   if (value >= 1_000_000 && value % 1_000_000 === 0) return `${value / 1_000_000} M`;
   if (value >= 1000 && value < 1_000_000 && value % 1000 === 0) return `${value / 1000} K`;
   return Math.round(value).toLocaleString("en-US");
+}
+
+function perOp(value: number | undefined): string {
+  return value === undefined || !Number.isFinite(value) ? "n/a" : value.toFixed(value < 10 ? 2 : 1);
 }
 
 function times(value: number | undefined): string {

@@ -9,6 +9,7 @@ import { type BrokerProcess, repoRoot, startBrokerProcess } from "../test/helper
 import { fullConfig, quickConfig } from "./bench-config.js";
 import { nowMs } from "./call-timing.js";
 import { FigureSet } from "./figure-set.js";
+import { type FsyncPolicy, measureDurabilityPublish, measureDurabilityStream } from "./durability-policies.js";
 import { measureInBroker } from "./in-broker-latency.js";
 import { measureMemory } from "./memory-footprint.js";
 import { writePerformanceDoc } from "./performance-doc.js";
@@ -17,6 +18,7 @@ import { measurePublishStream } from "./publish-stream-rate.js";
 import { measureQueries } from "./query-latency.js";
 import { buildRows, renderTable } from "./results-table.js";
 import { measureSequentialLatency } from "./sequential-latency.js";
+import { measureStartupReplay } from "./startup-replay.js";
 import { measureSubscribe } from "./subscribe-rate.js";
 import { measureWaitWakeup } from "./wait-wakeup.js";
 
@@ -35,6 +37,8 @@ const quietArgs = ["--log-level", "info"];
 const brokerArgs = {
   publishAndDelivery: [...subscriberArgs, ...historyArgs, ...quietArgs],
   queries: [...historyArgs, ...quietArgs],
+  /** Each durability broker adds its own `--fsync always|batch|never`. */
+  durability: [...historyArgs, ...quietArgs],
 };
 
 const progress = (text: string) => process.stderr.write(`[bench ${((nowMs() - started) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
@@ -55,37 +59,70 @@ async function phase(name: string, run: () => Promise<void>): Promise<void> {
 /** How each broker of the run kept its history, from its log: "journal (fsync …)" or "memory". */
 const brokerStorage: string[] = [];
 
-async function withBroker(args: string[], run: (broker: BrokerProcess) => Promise<void>): Promise<void> {
-  // startBrokerProcess gives the broker a data directory in its temporary
-  // directory; this fresh one is the fallback, so a journal (default
-  // durability) never lands in the user's state directory and never replays a
-  // previous run. Passed by environment, which a broker without a journal ignores.
+/** A broker process of the run with the temporary data directory its journal lives in. */
+interface BenchBroker {
+  broker: BrokerProcess;
+  dataDirectory: string;
+  args: string[];
+}
+
+/**
+ * Starts a broker with `args` and a fresh temporary data directory, passed as
+ * --data-dir, so a journal (default durability) never lands in the user's
+ * state directory and never replays a previous run. A failed start is
+ * reported and answers undefined.
+ */
+async function startBenchBroker(args: string[]): Promise<BenchBroker | undefined> {
   const dataDirectory = mkdtempSync(join(tmpdir(), "corrbus-bench-data-"));
-  process.env.CORRBUS_DATA_DIR = dataDirectory;
-  let broker: BrokerProcess;
   try {
-    broker = await startBrokerProcess(args);
+    return { broker: await startBrokerProcess([...args, "--data-dir", dataDirectory]), dataDirectory, args };
   } catch (error) {
     figures.failures.push({ phase: `broker start (${args.join(" ")})`, error: error instanceof Error ? error.message : String(error) });
     rmSync(dataDirectory, { recursive: true, force: true });
-    return;
+    return undefined;
   }
+}
+
+/**
+ * SIGTERM, then what its log says (errors, evictions…) into the notes; then
+ * `afterStop` (which may start another broker on the same data directory);
+ * then the data directory is removed.
+ */
+async function stopBenchBroker({ broker, dataDirectory, args }: BenchBroker, afterStop?: (dataDirectory: string, stopped: BrokerProcess) => Promise<void>): Promise<void> {
   try {
-    await run(broker);
-  } finally {
     const code = await broker.stop();
     const journal = broker.logs.find((line) => line.msg === "journal replayed");
     brokerStorage.push(journal === undefined ? "memory" : `journal (fsync ${journal.fsync})`);
-    rmSync(dataDirectory, { recursive: true, force: true });
-    delete process.env.CORRBUS_DATA_DIR;
     const errors = broker.logs.filter((line) => line.level === "error" || line.level === "warn" || "raw" in line);
     if (code !== 0) figures.notes.push(`broker exited with ${code}`);
     for (const line of errors.slice(0, 5)) figures.notes.push(`broker log: ${JSON.stringify(line).slice(0, 300)}`);
     // Evictions or refusals during a run would mean a figure measured something else than it says.
-    const stats = broker.logs.find((line) => line.msg === "stopped")?.stats as Record<string, number> | undefined;
+    const stats = stoppedStats(broker);
     for (const key of ["eventsEvicted", "publishesRejected", "subscribersCutOff", "eventsDropped", "lineageRejected"]) {
       if ((stats?.[key] ?? 0) > 0) figures.notes.push(`broker (${args.join(" ")}) counted ${key} = ${stats?.[key]}`);
     }
+    await afterStop?.(dataDirectory, broker);
+  } finally {
+    rmSync(dataDirectory, { recursive: true, force: true });
+  }
+}
+
+/** The counters a stopped broker logged with its "stopped" line. */
+function stoppedStats(broker: BrokerProcess): Record<string, number> | undefined {
+  return broker.logs.find((line) => line.msg === "stopped")?.stats as Record<string, number> | undefined;
+}
+
+async function withBroker(
+  args: string[],
+  run: (broker: BrokerProcess) => Promise<void>,
+  afterStop?: (dataDirectory: string, stopped: BrokerProcess) => Promise<void>,
+): Promise<void> {
+  const started = await startBenchBroker(args);
+  if (started === undefined) return;
+  try {
+    await run(started.broker);
+  } finally {
+    await stopBenchBroker(started, afterStop);
   }
 }
 
@@ -101,7 +138,30 @@ await withBroker(brokerArgs.publishAndDelivery, async (broker) => {
     await phase(`subscribe${subscribers}`, () => measureSubscribe(broker.socketPath, subscribers, config, figures));
   }
 });
-await withBroker(brokerArgs.queries, (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)));
+// One broker per fsync policy, each with its own data directory, all running
+// at once so their sequential Publish series can take turns block by block.
+const durabilityBrokers = new Map<FsyncPolicy, BenchBroker>();
+for (const policy of config.fsyncPolicies) {
+  const started = await startBenchBroker([...brokerArgs.durability, "--fsync", policy]);
+  if (started !== undefined) durabilityBrokers.set(policy, started);
+}
+try {
+  if (durabilityBrokers.size > 0) {
+    const sockets = new Map([...durabilityBrokers].map(([policy, started]) => [policy, started.broker.socketPath]));
+    await phase("durabilityPublish", () => measureDurabilityPublish(sockets, config, figures));
+  }
+  for (const [policy, started] of durabilityBrokers) {
+    await phase(`durabilityStream.${policy}`, () => measureDurabilityStream(policy, started.broker.socketPath, config, figures));
+  }
+} finally {
+  for (const started of durabilityBrokers.values()) await stopBenchBroker(started);
+}
+await withBroker(
+  brokerArgs.queries,
+  (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)),
+  // Its journal (the ~1 M events the queries loaded) outlives it: a new broker replays it.
+  (dataDirectory, stopped) => phase("replay", () => measureStartupReplay(dataDirectory, brokerArgs.queries, stoppedStats(stopped)?.eventsStored, config, figures)),
+);
 await phase("inBroker", () => measureInBroker(config, figures));
 await phase("memory", () => measureMemory(config, figures));
 
