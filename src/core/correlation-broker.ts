@@ -191,22 +191,22 @@ export class CorrelationBroker {
    * and queries never see an event the journal has not accepted; the answer
    * is the acknowledgement.
    */
-  async submit(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): Promise<PublishResult[]> {
+  submit(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): Promise<PublishResult[]> {
+    // Checked and stamped now, synchronously: a refusal is thrown before this
+    // returns, so a caller pipelining batches knows at once that nothing after
+    // the refused one may go on.
     this.check(envelopes, peer, asBatch);
     const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
     // Encoded once: the journal writes it whole, history keeps it split.
     const splits = stamped.map((envelope) => this.history.split(envelope));
     const wholes = splits.map((split) => this.history.encodeWhole(split));
-    if (this.journal !== undefined) {
-      try {
-        await this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: wholes[index] })));
-      } catch (error) {
-        for (const envelope of envelopes) this.forgetPending(envelope);
-        if (error instanceof CapacityError) throw error;
-        throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
-      }
-    }
-    return stamped.map((envelope, index) => this.commit(envelope, splits[index], wholes[index]));
+    const commitAll = () => stamped.map((envelope, index) => this.commit(envelope, splits[index], wholes[index]));
+    if (this.journal === undefined) return Promise.resolve(commitAll());
+    return this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: wholes[index] }))).then(commitAll, (error) => {
+      for (const envelope of envelopes) this.forgetPending(envelope);
+      if (error instanceof CapacityError) throw error;
+      throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
+    });
   }
 
   /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */

@@ -15,18 +15,31 @@ import {
   SubscribeResponseSchema,
   WaitForResultsResponseSchema,
 } from "../../gen/corrbus/v1/service_pb.js";
-import type { CorrelationBroker } from "../core/correlation-broker.js";
+import type { CorrelationBroker, PublishResult } from "../core/correlation-broker.js";
 import type { Journal } from "../storage/index.js";
 import type { ConnectionStats } from "./connection-gate.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
 import type { WaitReason } from "../core/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
+import { AckPipeline } from "./ack-pipeline.js";
 import { answersInBinary, setLiveEvents, setStoredEvents } from "./event-fields.js";
 import { toWorkflowState } from "./workflow-message.js";
 
-/** Most events in one SubscribeResponse: batching cuts per-message cost when a subscriber lags. */
+/** Batches of one PublishStream waiting for the journal at once. */
+const streamPipelineDepth = 16;
+/** Most events in one SubscribeResponse read from history (one replay step). */
 const subscribeBatch = 128;
+/**
+ * Most events, and encoded bytes, in one SubscribeResponse from a subscriber's
+ * live queue. The handler writes one message per drain of its stream, about one
+ * per event-loop turn, while PublishStream takes a batch (up to 1000 events)
+ * per stream per turn: a fixed 128 let one publisher outrun an idle subscriber
+ * until it was cut off. A subscriber that lags gets its backlog in one message
+ * instead; 1 MiB stays well under gRPC clients' default 4 MiB message limit.
+ */
+const liveBatchEvents = 16_384;
+const liveBatchBytes = 1024 * 1024;
 /** Answer a wait this long before the RPC deadline, so the answer beats the deadline. */
 const deadlineMarginMs = 20;
 
@@ -66,10 +79,25 @@ export function createCorrelationService(
 
     async *publishStream(requests, context) {
       const peer = context.values.get(peerIdentityKey);
+      // Batches are checked and stamped in order as they arrive while earlier
+      // ones wait for the journal, so one stream keeps several batches in one
+      // write (and, with --fsync always, one fsync); acks still go out in order.
+      const pipeline = new AckPipeline<PublishResult[]>(streamPipelineDepth);
+      const reading = (async () => {
+        try {
+          for await (const request of requests) {
+            await pipeline.room();
+            pipeline.push(broker.submit(request.envelopes, peer, true));
+          }
+          pipeline.end();
+        } catch (error) {
+          // A refused batch: nothing after it is read, earlier ones still get their acks.
+          pipeline.fail(error);
+        }
+      })();
       let batchSequence = 0n;
       try {
-        for await (const request of requests) {
-          const results = await broker.submit(request.envelopes, peer, true);
+        for await (const results of pipeline) {
           batchSequence++;
           yield create(PublishStreamResponseSchema, {
             eventIds: results.map((result) => BigInt(result.eventId)),
@@ -82,6 +110,9 @@ export function createCorrelationService(
         }
       } catch (error) {
         throw toConnectError(error);
+      } finally {
+        pipeline.close();
+        await reading;
       }
     },
 
@@ -108,7 +139,7 @@ export function createCorrelationService(
       try {
         yield create(SubscribeResponseSchema, { subscribed: true, headEventId: BigInt(broker.headEventId) });
         for (;;) {
-          const events = await subscription.next(subscribeBatch);
+          const events = await subscription.next(subscribeBatch, liveBatchEvents, liveBatchBytes);
           if (events === undefined) {
             // Shutdown aborts with UNAVAILABLE so clients know to reconnect; a client's own abort ends quietly.
             if (context.signal.reason instanceof ConnectError) throw context.signal.reason;

@@ -62,6 +62,29 @@ describe("Publish on the lean path and through connect-node", () => {
     expect([missing?.code, missing?.rawMessage]).toEqual([Code.InvalidArgument, "envelope: is required"]);
   });
 
+  it("should ack the batches of a stream before a refused one, refuse it whole, and read nothing after it", async () => {
+    const before = await lean.service.getStats({});
+    const batch = (topics: string[]) => ({ envelopes: topics.map((topic) => lean.envelope(topic, "x")) });
+    async function* batches() {
+      yield batch(["events.paths.a", "events.paths.b"]);
+      yield batch(["events.paths.c", "events.Bad.d", "events.paths.e"]);
+      yield batch(["events.paths.f"]);
+    }
+    const acks: bigint[][] = [];
+    const error = await (async () => {
+      for await (const ack of lean.service.publishStream(batches())) acks.push(ack.eventIds);
+    })().then(
+      () => undefined,
+      (caught: unknown) => ConnectError.from(caught),
+    );
+    expect(acks).toHaveLength(1);
+    expect(acks[0]).toHaveLength(2);
+    expect(error?.code).toBe(Code.InvalidArgument);
+    expect(error?.rawMessage).toBe('envelopes[1].topic: segment 2 "Bad" of "events.Bad.d" must match [a-z0-9_-]+');
+    const after = await lean.service.getStats({});
+    expect(after.eventsPublished - before.eventsPublished).toBe(2n);
+  });
+
   it("should honour an abort signal and a timeout on the lean client", async () => {
     const aborted = new AbortController();
     aborted.abort();
