@@ -14,9 +14,11 @@ export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits):
     throw new InvalidInputError("payload", `${envelope.payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
   }
   checkName(envelope.contentType, "content_type", limits);
+  checkTimestamp(envelope.timestamp, "timestamp");
   const meta = envelope.correlationMetadata;
   if (meta === undefined) return;
   const prefix = "correlation_metadata.";
+  checkTimestamp(meta.startedAt, `${prefix}started_at`);
   checkUuid(meta.correlationId, `${prefix}correlation_id`);
   checkUuid(meta.rootCorrelationId, `${prefix}root_correlation_id`);
   if (meta.parentCorrelationId !== undefined) {
@@ -67,6 +69,24 @@ export function checkName(value: string, field: string, limits: BrokerLimits): v
   const bytes = Buffer.byteLength(value);
   if (bytes > limits.maxNameBytes) {
     throw new InvalidInputError(field, `${bytes} bytes exceeds the limit of ${limits.maxNameBytes}`);
+  }
+}
+
+/** google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. */
+const timestampSeconds = { min: -62_135_596_800n, max: 253_402_300_799n };
+
+/**
+ * Refuses a Timestamp outside its documented range (nanos 0..999 999 999,
+ * years 1..9999). Binary protobuf carries any values; stored as they are,
+ * they would make every JSON answer holding the event fail to encode.
+ */
+function checkTimestamp(value: { seconds: bigint; nanos: number } | undefined, field: string): void {
+  if (value === undefined) return;
+  if (value.nanos < 0 || value.nanos > 999_999_999) {
+    throw new InvalidInputError(field, `nanos ${value.nanos} is outside 0..999999999`);
+  }
+  if (value.seconds < timestampSeconds.min || value.seconds > timestampSeconds.max) {
+    throw new InvalidInputError(field, `seconds ${value.seconds} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z`);
   }
 }
 

@@ -87,6 +87,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
+    gate.watchSession(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
   });
