@@ -12,7 +12,7 @@ import { type SplitEnvelope, peekTopic } from "./stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
 import { TopicRouter } from "./topic-router.js";
-import { type CorrelationState, type Lineage, WorkflowTracker } from "./workflow-tracker.js";
+import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./workflow-tracker.js";
 
 /**
  * Durable storage of accepted events, in event_id order (the journal, in
@@ -629,22 +629,7 @@ export class CorrelationBroker {
       const meta = event?.correlationMetadata;
       if (event === undefined || meta === undefined) continue;
       const at = this.history.events.getTime(id) ?? 0;
-      state ??= {
-        id: meta.correlationId,
-        parentId: meta.parentCorrelationId,
-        rootId: meta.rootCorrelationId,
-        depth: 0,
-        stages: new Map(),
-        participants: new Map(),
-        totalEvents: 0,
-        gaps: [],
-        gapCount: 0,
-        deliveries: new Map(),
-        tasks: 0,
-        firstAt: at,
-        lastAt: at,
-        completedAt: undefined,
-      };
+      state ??= newCorrelationState(meta.correlationId, { parentId: meta.parentCorrelationId, rootId: meta.rootCorrelationId, depth: 0 }, at);
       state.totalEvents++;
       state.lastAt = at;
     }

@@ -65,6 +65,26 @@ export interface CorrelationState {
   completedAt: number | undefined;
 }
 
+/** An empty state for a correlation first seen at `atMs`. */
+export function newCorrelationState(id: string, lineage: Lineage, atMs: number): CorrelationState {
+  return {
+    id,
+    parentId: lineage.parentId,
+    rootId: lineage.rootId,
+    depth: lineage.depth,
+    stages: new Map(),
+    participants: new Map(),
+    totalEvents: 0,
+    gaps: [],
+    gapCount: 0,
+    deliveries: new Map(),
+    tasks: 0,
+    firstAt: atMs,
+    lastAt: atMs,
+    completedAt: undefined,
+  };
+}
+
 /** A recipient of a routed event, as the tracker needs to know it. */
 export interface Recipient {
   id: number;
@@ -268,22 +288,7 @@ export class WorkflowTracker {
     }
     const lineage = this.lineageOf(meta);
     if (lineage.parentId !== undefined && !this.states.has(lineage.parentId)) this.orphanCount++;
-    state = {
-      id,
-      parentId: lineage.parentId,
-      rootId: lineage.rootId,
-      depth: lineage.depth,
-      stages: new Map(),
-      participants: new Map(),
-      totalEvents: 0,
-      gaps: [],
-      gapCount: 0,
-      deliveries: new Map(),
-      tasks: 0,
-      firstAt: nowMs,
-      lastAt: nowMs,
-      completedAt: undefined,
-    };
+    state = newCorrelationState(id, lineage, nowMs);
     this.sweep(nowMs);
     while (this.states.size >= this.maxActive) {
       const oldest = this.states.values().next().value as CorrelationState;
