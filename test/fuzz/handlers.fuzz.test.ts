@@ -562,7 +562,7 @@ describe("CorrelationService handlers under arbitrary requests", () => {
 
   it("should answer or refuse with a refusal code, and keep its invariants", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 30 }), async (calls) => {
+      fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 40, size: "medium" }), async (calls) => {
         const { broker, service } = brokerWithService();
         await runCalls(service, calls);
         await checkInvariants(broker, service);

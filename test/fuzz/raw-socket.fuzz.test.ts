@@ -35,6 +35,7 @@ import {
   PublishRequestSchema,
   PublishStreamRequestSchema,
   SubscribeRequestSchema,
+  type SubscribeResponse,
   WaitForResultsRequestSchema,
   createCorrelationClient,
 } from "../../src/index.js";
@@ -851,6 +852,15 @@ describe("a live broker under a raw-socket fuzzer", () => {
         `replay with FUZZ_SEED=${seed} [FUZZ_CASE=<index>]`,
     );
 
+    // A live subscriber that stays idle through the whole run (no reconnecting client: the stock stream).
+    // Its session is pinged every half second of silence and must survive that, and the fuzzer.
+    const watcherClient = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-watcher" });
+    const watcherAbort = new AbortController();
+    const watcher = watcherClient.service.subscribe({ patterns: ["events.fuzz.after.#"], subscriberName: "fuzz-watcher" }, { signal: watcherAbort.signal })[Symbol.asyncIterator]();
+    expect((await watcher.next()).value?.subscribed).toBe(true);
+    const watcherNext = watcher.next();
+    watcherNext.catch(() => {});
+
     const order = onlyCase === undefined ? cases.map((_, index) => index) : [onlyCase];
     const inFlight = new Set<number>();
     const kinds = new Map<string, { count: number; closed: number; answered: number }>();
@@ -917,8 +927,10 @@ describe("a live broker under a raw-socket fuzzer", () => {
     // Still running; the fuzzer's dead sessions closed (the probe's own connection may still be counted).
     expect(broker.child.exitCode).toBeNull();
     expect(broker.child.signalCode).toBeNull();
-    const drained = await statsWhen(broker.socketPath, (s) => s.connectionsOpen <= 2 && s.subscribers === 0 && s.waiters === 0);
-    expect(drained.connectionsOpen).toBeLessThanOrEqual(2);
+    // Open now: the watcher's connection and the probe's own (and perhaps the previous probe's, closing).
+    const drained = await statsWhen(broker.socketPath, (s) => s.connectionsOpen <= 3 && s.subscribers === 1 && s.waiters === 0);
+    expect(drained.connectionsOpen).toBeLessThanOrEqual(3);
+    expect(drained.subscribers).toBe(1);
 
     // Still answering: a normal Publish and FindByTag from the TS client.
     const client = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-after" });
@@ -926,8 +938,14 @@ describe("a live broker under a raw-socket fuzzer", () => {
       const published = await client.publish("events.fuzz.after", { ok: true }, { correlation: client.newRootCorrelation("check", { fuzz: "after", seed: String(seed) }) });
       const found = await client.service.findByTag({ tags: { fuzz: "after", seed: String(seed) } }, { timeoutMs: 10_000 });
       expect(found.events.map((event) => event.eventId)).toEqual([published.eventId]);
+      // The idle subscriber got it on the session it opened before the run.
+      const delivered: IteratorResult<SubscribeResponse> | undefined = await Promise.race([watcherNext, sleep(10_000).then(() => undefined)]);
+      const events = delivered === undefined || delivered.done ? [] : delivered.value.events;
+      expect(events.map((event) => event.eventId), "the idle subscriber's event").toEqual([published.eventId]);
     } finally {
       client.close();
+      watcherAbort.abort();
+      watcherClient.close();
     }
 
     // JSON clients still get answers for whatever the fuzzer got stored (one stored event JSON cannot encode would fail them all).
