@@ -25,9 +25,22 @@ export class SubscriberQueue<T> {
     return true;
   }
 
-  /** Removes and answers up to `max` items, oldest first. */
-  take(max: number): T[] {
-    const end = Math.min(this.items.length, this.head + max);
+  /**
+   * Removes and answers up to `max` items, oldest first, and no more than fit
+   * in `maxBytes` as measured by `size` (the first item is always taken).
+   */
+  take(max: number, maxBytes = Infinity, size?: (item: T) => number): T[] {
+    let end = Math.min(this.items.length, this.head + max);
+    if (size !== undefined && maxBytes !== Infinity) {
+      let bytes = 0;
+      for (let index = this.head; index < end; index++) {
+        bytes += size(this.items[index] as T);
+        if (bytes > maxBytes && index > this.head) {
+          end = index;
+          break;
+        }
+      }
+    }
     const taken = this.items.slice(this.head, end) as T[];
     this.head = end;
     // Compact once the consumed prefix dominates, keeping push O(1) amortised.

@@ -1,4 +1,5 @@
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import { encodingOf } from "./encoded-events.js";
 import { SubscriberQueue } from "./subscriber-queue.js";
 import { type TopicPattern, topicMatches } from "./topic-pattern.js";
 
@@ -102,11 +103,14 @@ export class Subscription {
   }
 
   /**
-   * Waits for the next events, at most `max`, in event_id order. Answers
-   * undefined once the reader closed it; throws SubscriberCutOffError when the
-   * broker cut it off.
+   * Waits for the next events, in event_id order: at most `max` per step of a
+   * replay; from the live queue, everything waiting up to `maxLive` events and
+   * `maxLiveBytes` encoded bytes (at least one event), so a subscriber that fell
+   * behind catches up in as few writes as its backlog needs. Answers undefined
+   * once the reader closed it; throws SubscriberCutOffError when the broker cut
+   * it off.
    */
-  async next(max: number): Promise<EventEnvelope[] | undefined> {
+  async next(max: number, maxLive = max, maxLiveBytes = Infinity): Promise<EventEnvelope[] | undefined> {
     for (;;) {
       if (this.closedWith === null) return undefined;
       if (this.closedWith !== undefined) throw this.closedWith;
@@ -117,7 +121,7 @@ export class Subscription {
         if (this.replayCursor !== undefined) await new Promise((resolve) => setImmediate(resolve));
         continue;
       }
-      if (this.queue.size > 0) return this.delivered(this.queue.take(max));
+      if (this.queue.size > 0) return this.delivered(this.queue.take(maxLive, maxLiveBytes, encodedSize));
       await new Promise<void>((resolve) => (this.wake = resolve));
     }
   }
@@ -171,4 +175,9 @@ export class Subscription {
     this.wake = undefined;
     wake?.();
   }
+}
+
+/** An event's size on the wire: its remembered encoding, or its payload when it has none. */
+function encodedSize(event: EventEnvelope): number {
+  return encodingOf(event)?.length ?? event.payload.length;
 }
