@@ -46,7 +46,8 @@ client processes, then prints one table and writes it here and to \`bench/result
   the same start with an empty data directory (median of 3), the reference that broker's history
   load through PublishStream.
 - **Memory** is the growth of \`heapUsed + external\` of an in-process broker in a
-  \`node --expose-gc\` child, after full collections (\`arrayBuffers\` is part of \`external\`).
+  \`node --expose-gc\` child, after full collections (\`arrayBuffers\` is part of \`external\`),
+  measured after a warm-up load into a throwaway broker so that compiled code is not counted.
 - The broker runs with \`--history-size 2000000 --history-bytes 2147483648\` (nothing is evicted
   while a figure is measured) and, for the delivery figures, \`--subscriber-queue 2000000\`.
   Durability is the default (journal, \`--fsync batch\`) except for the durability brokers, each
