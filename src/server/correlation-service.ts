@@ -23,11 +23,14 @@ import type { WaitReason } from "../core/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
 import { AckPipeline } from "./ack-pipeline.js";
+import { IngestBudget } from "./ingest-budget.js";
 import { answersInBinary, setLiveEvents, setStoredEvents } from "./event-fields.js";
 import { toWorkflowState } from "./workflow-message.js";
 
 /** Batches of one PublishStream waiting for the journal at once. */
 const streamPipelineDepth = 16;
+/** Estimated bytes all PublishStreams together accept per event-loop turn (see IngestBudget). */
+const streamIngestBytesPerTurn = 128 * 1024;
 /** Most events in one SubscribeResponse read from history (one replay step). */
 const subscribeBatch = 128;
 /**
@@ -62,6 +65,7 @@ export function createCorrelationService(
   journal?: Journal,
   connections: () => ConnectionStats = () => ({ open: 0, accepted: 0, refused: 0, silentClosed: 0 }),
 ): ServiceImpl<typeof CorrelationService> {
+  const ingest = new IngestBudget(streamIngestBytesPerTurn);
   return {
     async publish(request, context) {
       try {
@@ -87,6 +91,7 @@ export function createCorrelationService(
         try {
           for await (const request of requests) {
             await pipeline.room();
+            await ingest.admit(request.envelopes);
             pipeline.push(broker.submit(request.envelopes, peer, true));
           }
           pipeline.end();
