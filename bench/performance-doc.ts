@@ -28,7 +28,8 @@ client processes, then prints one table and writes it here and to \`bench/result
   from the first to the last arrival, with cut-offs and drops read from GetStats.
 - **Queries** run end-to-end (TS client → broker process) and in-broker (the domain core,
   \`CorrelationBroker\`, in a child process loaded with the same events in the same order: what
-  the handler does before serialization).
+  the handler does before serialization: the index lookup and, for each result, the stored
+  bytes the answer carries to gRPC and Connect-proto clients; JSON clients also pay a decode).
 - **WaitForResults wake-up**: in-broker, from \`broker.publish()\` of the completing event to the
   resolution of the wait's promise; end-to-end, one client waits (registration confirmed by
   GetStats), another client on its own connection publishes the completing event, and the figure

@@ -2,8 +2,10 @@
 // domain core, no transport) is loaded with the same events, in the same
 // order, as the broker process of the query figures, and times what the
 // handlers do before serialization:
-//   FindByTag   = broker.findByTag + broker.event(id) for each id
-//   GetTimeline = broker.timeline + broker.event(id) for each id (decoding)
+//   FindByTag   = broker.findByTag + broker.eventBytes(id) for each id
+//   GetTimeline = broker.timeline + broker.eventBytes(id) for each id
+// (what the handlers do for gRPC and Connect-proto clients: stored bytes, no
+// decoding; JSON clients additionally pay a decode per event)
 //   wake-up     = broker.publish() of the completing event → waitForResults resolves
 // It runs in its own process so its million-event heap never disturbs the
 // client-side measurements of the bench process.
@@ -56,7 +58,7 @@ function timeFindByTag(historySize: number): void {
   const call = () => {
     const page = broker.findByTag(query);
     results = 0;
-    for (const id of page.ids) if (broker.event(id) !== undefined) results++;
+    for (const id of page.ids) if (broker.eventBytes(id) !== undefined) results++;
   };
   const samples = timeSync(warmupCalls, config.findCallsInBroker, call);
   report({ type: "latency", id: `find.history${historySize}.inBroker`, results, stored: broker.stats().eventsStored, ...summarize(samples) });
@@ -69,7 +71,7 @@ function timeTimeline(workflow: number, events: number, calls: number): void {
   const call = () => {
     const timeline = broker.timeline(rootId, 0, events);
     results = 0;
-    for (const id of timeline.ids) if (broker.event(id) !== undefined) results++;
+    for (const id of timeline.ids) if (broker.eventBytes(id) !== undefined) results++;
     correlations = timeline.correlations.length;
   };
   const samples = timeSync(Math.min(warmupCalls, calls), calls, call);
