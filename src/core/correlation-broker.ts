@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { type EventEnvelope, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type EventEnvelope, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
@@ -141,6 +141,8 @@ export class CorrelationBroker {
   private publishedCount = 0;
   private rejectedCount = 0;
   private readonly startedAtMs: number;
+  /** The publisher identity stamped last, reused while the same connection keeps publishing. */
+  private lastIdentity: { peer: PeerIdentity; statedPid: number; identity: PublisherIdentity } | undefined;
   /** Lineage of correlations stamped but not yet committed (waiting for the journal). */
   private readonly pendingLineage = new Map<string, Lineage>();
   private restoredCount = 0;
@@ -522,7 +524,16 @@ export class CorrelationBroker {
     if (meta !== undefined) this.pendingLineage.delete(meta.correlationId);
   }
 
-  private identify(statedPid: number, peer: PeerIdentity) {
+  private identify(statedPid: number, peer: PeerIdentity): PublisherIdentity {
+    // A connection publishes as the same identity event after event: one shared, never-modified message.
+    const last = this.lastIdentity;
+    if (last !== undefined && last.peer === peer && last.statedPid === statedPid) return last.identity;
+    const identity = this.newIdentity(statedPid, peer);
+    this.lastIdentity = { peer, statedPid, identity };
+    return identity;
+  }
+
+  private newIdentity(statedPid: number, peer: PeerIdentity): PublisherIdentity {
     if (!peer.verified || peer.pid === undefined) {
       return create(PublisherIdentitySchema, { pid: statedPid, statedPid, verified: false });
     }

@@ -9,15 +9,12 @@ import { varintSize, writeVarint } from "./envelope-encoding.js";
  */
 const encodedEvents = new WeakMap<EventEnvelope, Uint8Array>();
 
-/**
- * Remembers `encoded` as `event`'s wire form, stored ready to be a repeated
- * message field: its length varint, then the bytes.
- */
+/** Remembers `encoded` as `event`'s wire form (kept as it is: no copy on the publish path). */
 export function rememberEncoding(event: EventEnvelope, encoded: Uint8Array): void {
-  encodedEvents.set(event, lengthPrefixed(encoded));
+  encodedEvents.set(event, encoded);
 }
 
-/** The remembered wire form of `event` (length varint + bytes), if any. */
+/** The remembered wire form of `event`, if any. */
 export function encodingOf(event: EventEnvelope): Uint8Array | undefined {
   return encodedEvents.get(event);
 }

@@ -160,6 +160,31 @@ function writePublisher(out: Buffer, start: number, publisher: PublisherIdentity
   return at;
 }
 
+/** Size of a Timestamp message for `ms` (a non-negative integer), as timestampFromMs makes it. */
+export function timestampMsSize(ms: number): number {
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  return (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
+}
+
+/** Writes field `tag` as the Timestamp for `ms` (size from timestampMsSize); answers the next offset. */
+export function writeTimestampMs(out: Uint8Array, start: number, tag: number, ms: number, size: number): number {
+  let at = start;
+  out[at++] = tag;
+  at = writeVarint(out, at, size);
+  const seconds = Math.floor(ms / 1000);
+  const nanos = (ms - seconds * 1000) * 1_000_000;
+  if (seconds !== 0) {
+    out[at++] = 0x08;
+    at = writeVarint(out, at, seconds);
+  }
+  if (nanos !== 0) {
+    out[at++] = 0x10;
+    at = writeVarint(out, at, nanos);
+  }
+  return at;
+}
+
 /** Bytes of a varint for a non-negative integer up to 2^53. */
 export function varintSize(value: number): number {
   let size = 1;

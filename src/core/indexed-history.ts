@@ -38,17 +38,17 @@ export class IndexedHistory {
 
   /** Splits a stamped event for storage (once: the journal and history share it). */
   split(event: EventEnvelope): SplitEnvelope {
-    return splitForStorage(event);
+    return splitForStorage(event, (key) => this.templates.peek(key));
   }
 
   /** The whole encoding of a split event, shared metadata included: what the journal stores. */
   encodeWhole(split: SplitEnvelope): Uint8Array {
-    const template = split.templateKey === undefined ? undefined : this.templates.peek(split.templateKey) ?? split.encodeTemplate();
+    const template = split.templateKey === undefined ? undefined : split.encodeTemplate();
     return joinEnvelope(split, template);
   }
 
   /** Stores a stamped event (split already, or split here) and indexes it. */
-  append(event: EventEnvelope, receivedAtMs: number, split: SplitEnvelope = splitForStorage(event)): void {
+  append(event: EventEnvelope, receivedAtMs: number, split: SplitEnvelope = this.split(event)): void {
     const id = Number(event.eventId);
     const { body, templateKey, encodedSize } = split;
     const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey, split.encodeTemplate);

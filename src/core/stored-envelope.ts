@@ -2,6 +2,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { encodeOwnFields, encodeStampFields, varintSize } from "./envelope-encoding.js";
+import { encodeMetadata } from "./metadata-encoding.js";
 
 const decoder = new TextDecoder();
 
@@ -33,47 +34,59 @@ export interface SplitEnvelope {
   encodedSize: number;
 }
 
-/** Splits a stamped envelope for storage (see SplitEnvelope). */
-export function splitForStorage(event: EventEnvelope): SplitEnvelope {
-  const { eventId, receivedAt, correlationMetadata: meta } = event;
+/**
+ * Splits a stamped envelope for storage (see SplitEnvelope). `knownTemplate`
+ * answers the stored template of a key, if any: then the shared metadata is
+ * not encoded again (most events repeat their correlation's metadata).
+ */
+export function splitForStorage(event: EventEnvelope, knownTemplate: (key: string) => Uint8Array | undefined = () => undefined): SplitEnvelope {
+  const meta = event.correlationMetadata;
   const stamps = encodeStamps(event);
   const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
   if (meta === undefined) {
     return { body: own, templateKey: undefined, encodeTemplate: () => new Uint8Array(0), stamps, encodedSize: own.length + stamps.length };
   }
-  const { sequenceNumber, final } = meta;
   const perEvent: number[] = [];
-  if (sequenceNumber !== 0n) {
+  if (meta.sequenceNumber !== 0n) {
     perEvent.push(sequenceTag);
-    pushVarint(perEvent, sequenceNumber);
+    pushVarint(perEvent, meta.sequenceNumber);
   }
-  if (final) perEvent.push(finalTag, 1);
-  const body = new Uint8Array(own.length + (perEvent.length > 0 ? 2 + perEvent.length : 0));
+  if (meta.final) perEvent.push(finalTag, 1);
+  const perEventSize = perEvent.length;
+  const body = Buffer.allocUnsafe(own.length + (perEventSize > 0 ? 2 + perEventSize : 0));
   body.set(own);
-  if (perEvent.length > 0) body.set([metadataTag, perEvent.length, ...perEvent], own.length);
-  let shared: Uint8Array | undefined;
-  const encodeShared = () => {
-    if (shared !== undefined) return shared;
-    meta.sequenceNumber = 0n;
-    meta.final = false;
-    shared = toBinary(CorrelationMetadataSchema, meta);
-    meta.sequenceNumber = sequenceNumber;
-    meta.final = final;
-    return shared;
-  };
+  if (perEventSize > 0) {
+    body[own.length] = metadataTag;
+    body[own.length + 1] = perEventSize;
+    for (let index = 0; index < perEventSize; index++) body[own.length + 2 + index] = perEvent[index];
+  }
+  let template: Uint8Array | undefined;
+  const encodeTemplate = () => (template ??= wrapField(encodeShared(meta)));
   // Metadata with unknown fields has no cheap key: its bytes are the key.
-  const templateKey = metadataKey(meta) ?? `bytes:${Buffer.from(encodeShared()).toString("latin1")}`;
-  const sharedSize = () => encodeShared().length;
-  const metadataSize = sharedSize() + perEvent.length;
-  void eventId;
-  void receivedAt;
+  const templateKey = metadataKey(meta) ?? `bytes:${Buffer.from(encodeTemplate()).toString("latin1")}`;
+  template = knownTemplate(templateKey) ?? template;
+  const metadataSize = wrappedSize(encodeTemplate()) + perEventSize;
   return {
     body,
     templateKey,
-    encodeTemplate: () => wrapField(encodeShared()),
+    encodeTemplate,
     stamps,
     encodedSize: own.length + stamps.length + 1 + varintSize(metadataSize) + metadataSize,
   };
+}
+
+/** The metadata without its per-event fields (sequence_number, final): the part events share. */
+function encodeShared(meta: CorrelationMetadata): Uint8Array {
+  const fast = encodeMetadata(meta, false);
+  if (fast !== undefined) return fast;
+  return toBinary(CorrelationMetadataSchema, create(CorrelationMetadataSchema, { ...meta, sequenceNumber: 0n, final: false }));
+}
+
+/** Size of the message inside a wrapped field 6 (tag, length varint, bytes). */
+function wrappedSize(wrapped: Uint8Array): number {
+  let at = 1;
+  while (wrapped[at] & 0x80) at++;
+  return wrapped.length - at - 1;
 }
 
 /**

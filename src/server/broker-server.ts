@@ -78,13 +78,11 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
     contextValues: (request) => createContextValues().set(peerIdentityKey, identifyPeer(request)),
   });
-  const leanPublish = createLeanPublish(broker, readMaxBytes, identifyPeer);
-  const handler = guardRequests((request, response) => {
-    if (!leanPublish(request, response)) adapter(request, response);
-  }, logger);
+  const handler = guardRequests(adapter, logger);
   // Streams per connection are bounded too (Node's default is 2^32-1): with the
   // connection cap this bounds calls in flight, hence the journal's backlog.
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
+  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, (stream) => identifyPeer(stream.session as unknown as { socket: unknown }))], logger);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     gate.watchSession(session);
@@ -135,6 +133,32 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
     return closing;
   };
   return { socketPath, broker, close };
+}
+
+/**
+ * Lets `lean` handlers take HTTP/2 streams before Node's compatibility layer
+ * wraps them in request/response objects (which the adapter needs, and which
+ * cost tens of µs per call). Node serves 'request' through its own 'stream'
+ * listener; that listener is kept and called for every stream no lean
+ * handler takes.
+ */
+function takeStreamsFirst(
+  h2: http2.Http2Server,
+  lean: readonly ((stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean)[],
+  logger: Logger,
+): void {
+  const compat = h2.listeners("stream") as ((...args: unknown[]) => void)[];
+  h2.removeAllListeners("stream");
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    try {
+      for (const take of lean) if (take(stream, headers)) return;
+    } catch (error) {
+      logger.log("warn", "stream failed before it reached a handler", { path: headers[":path"], error: String(error) });
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
+      return;
+    }
+    for (const listener of compat) listener.call(h2, stream, headers, flags, rawHeaders);
+  });
 }
 
 /** control.# is for the broker's own user, root, and the uids the operator names. */

@@ -31,7 +31,7 @@ export function setStoredEvents<T extends Message>(message: T, fieldNo: number, 
 export function setLiveEvents<T extends Message>(message: T, fieldNo: number, events: readonly EventEnvelope[]): T {
   const fields = message.$unknown ?? [];
   for (const event of events) {
-    const data = encodingOf(event) ?? lengthPrefixed(toBinary(EventEnvelopeSchema, event));
+    const data = lengthPrefixed(encodingOf(event) ?? toBinary(EventEnvelopeSchema, event));
     fields.push({ no: fieldNo, wireType: WireType.LengthDelimited, data });
   }
   message.$unknown = fields;

@@ -1,38 +1,35 @@
-import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { PublishRequestSchema, PublishResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import type { CorrelationBroker, PeerIdentity } from "../core/correlation-broker.js";
+import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import type { CorrelationBroker, PeerIdentity, PublishResult } from "../core/correlation-broker.js";
+import { varintSize, writeTimestampMs, timestampMsSize, writeVarint } from "../core/envelope-encoding.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
 import { toConnectError } from "./service-errors.js";
-
-type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const publishPath = "/corrbus.v1.CorrelationService/Publish";
 
 /**
  * A lean path for the hottest call: Publish over the Connect protocol with
- * binary protobuf and no compression. connect-node spends ~0.5 ms of CPU per
- * unary call (several AbortSignals, a DOMException and a ConnectError with
- * stack traces on every call, URL parses, header conversions, async-generator
- * wrappers; see shared/BASELINE.md); this path reads the body, calls the core
- * and writes the answer, with Connect's wire format for errors too. Every
- * other request (gRPC, JSON, compression, other RPCs) goes to the adapter.
+ * binary protobuf and no compression, served on the raw HTTP/2 stream.
+ * connect-node spends ~0.5 ms of CPU per unary call (several AbortSignals, a
+ * DOMException and a ConnectError with stack traces on every call, URL
+ * parses, header conversions, async-generator wrappers; see
+ * shared/BASELINE.md), and Node's compatibility request/response objects cost
+ * more again; this reads the body, calls the core and writes the answer, with
+ * Connect's wire format for errors too. Every other request (gRPC, JSON,
+ * compression, other RPCs) goes to the adapter.
  *
- * Answers false when the request is not of that shape.
+ * Answers false when the stream is not of that shape (nothing read yet).
  */
 export function createLeanPublish(
   broker: CorrelationBroker,
   readMaxBytes: number,
-  identify: (request: NodeRequest) => PeerIdentity,
-): (request: NodeRequest, response: NodeResponse) => boolean {
-  return (request, response) => {
-    const headers = request.headers;
-    if (request.method !== "POST" || request.url !== publishPath) return false;
+  identify: (stream: http2.ServerHttp2Stream) => PeerIdentity,
+): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
+  return (stream, headers) => {
+    if (headers[":method"] !== "POST" || headers[":path"] !== publishPath) return false;
     if (headers["content-type"] !== "application/proto") return false;
     const encoding = headers["content-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
@@ -42,42 +39,68 @@ export function createLeanPublish(
     const chunks: Buffer[] = [];
     let length = 0;
     let tooLarge = false;
-    request.on("data", (chunk: Buffer) => {
+    // A reset or broken stream has nobody to answer.
+    stream.on("error", () => {});
+    stream.on("data", (chunk: Buffer) => {
       length += chunk.length;
       if (length > readMaxBytes) tooLarge = true;
       else chunks.push(chunk);
     });
-    request.on("end", async () => {
+    stream.on("end", () => {
       if (tooLarge) {
-        answerError(response, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+        answerError(stream, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
         return;
       }
+      let message;
       try {
         const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
-        let message;
         try {
           message = fromBinary(PublishRequestSchema, body);
         } catch (error) {
           throw new ConnectError(`cannot decode PublishRequest: ${(error as Error).message}`, Code.InvalidArgument);
         }
         if (message.envelope === undefined) throw new InvalidInputError("envelope", "is required");
-        const [result] = await broker.submit([message.envelope], identify(request), false);
-        const answer = create(PublishResponseSchema, {
-          eventId: BigInt(result.eventId),
-          deliveredCount: result.deliveredCount,
-          receivedAt: timestampFromMs(result.receivedAtMs),
-        });
-        response.writeHead(200, { "content-type": "application/proto" });
-        response.end(toBinary(PublishResponseSchema, answer));
+        broker.submit([message.envelope], identify(stream), false).then(
+          ([result]) => answer(stream, encodePublishResponse(result)),
+          (error) => answerError(stream, toConnectError(error)),
+        );
       } catch (error) {
-        answerError(response, toConnectError(error));
+        answerError(stream, toConnectError(error));
       }
     });
     return true;
   };
 }
 
-function answerError(response: NodeResponse, error: ConnectError): void {
-  response.writeHead(codeToHttpStatus(error.code), { "content-type": "application/json" });
-  response.end(errorToJsonBytes(error, {}));
+function answer(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ":status": 200, "content-type": "application/proto" });
+  stream.end(body);
+}
+
+function answerError(stream: http2.ServerHttp2Stream, error: ConnectError): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ":status": codeToHttpStatus(error.code), "content-type": "application/json" });
+  stream.end(errorToJsonBytes(error, {}));
+}
+
+/** PublishResponse { event_id = 1, delivered_count = 2, received_at = 3 }, written by hand (tests compare it with toBinary). */
+export function encodePublishResponse(result: PublishResult): Uint8Array {
+  const timeSize = timestampMsSize(result.receivedAtMs);
+  const size =
+    (result.eventId === 0 ? 0 : 1 + varintSize(result.eventId)) +
+    (result.deliveredCount === 0 ? 0 : 1 + varintSize(result.deliveredCount)) +
+    1 + varintSize(timeSize) + timeSize;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (result.eventId !== 0) {
+    out[at++] = 0x08;
+    at = writeVarint(out, at, result.eventId);
+  }
+  if (result.deliveredCount !== 0) {
+    out[at++] = 0x10;
+    at = writeVarint(out, at, result.deliveredCount);
+  }
+  writeTimestampMs(out, at, 0x1a, result.receivedAtMs, timeSize);
+  return out;
 }

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -226,8 +226,13 @@ export class Journal implements EventJournal {
     if (bytes === 0) return;
     let pending = buffers;
     let left = bytes;
+    // A synchronous write: it only copies into the page cache (microseconds),
+    // while an async one waits a thread-pool round trip and an extra
+    // event-loop turn before the ack: ~60 µs of sequential Publish latency
+    // (bench, in-memory broker vs journal). fsyncs stay asynchronous.
+    const fd = (this.handle as FileHandle).fd;
     while (left > 0) {
-      const { bytesWritten } = await (this.handle as FileHandle).writev(pending);
+      const bytesWritten = writevSync(fd, pending);
       this.counters.writes++;
       left -= bytesWritten;
       if (left > 0) pending = skipBytes(pending, bytesWritten);

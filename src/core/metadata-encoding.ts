@@ -1,0 +1,96 @@
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
+import { varintSize, writeVarint } from "./envelope-encoding.js";
+
+/**
+ * A hand-written encoder for CorrelationMetadata, the message every
+ * correlated event carries: toBinary grows its writer step by step and cost
+ * more than the rest of the envelope's encoding (profile of the publish
+ * path). Same canonical bytes as toBinary (field order, proto3 presence, map
+ * entries with key and value always written, in the map's key order), which
+ * tests compare. `perEvent` false leaves out sequence_number and final (the
+ * part history shares between events). Metadata carrying unknown fields or a
+ * negative timestamp answers undefined: the caller uses toBinary.
+ */
+export function encodeMetadata(meta: CorrelationMetadata, perEvent: boolean): Uint8Array | undefined {
+  if ((meta.$unknown !== undefined && meta.$unknown.length > 0) || !plainTimestamp(meta.startedAt)) return undefined;
+  const id = Buffer.byteLength(meta.correlationId);
+  const parent = meta.parentCorrelationId === undefined ? -1 : Buffer.byteLength(meta.parentCorrelationId);
+  const root = Buffer.byteLength(meta.rootCorrelationId);
+  const stage = Buffer.byteLength(meta.workflowStage);
+  const source = Buffer.byteLength(meta.sourceProcess);
+  const sequence = perEvent ? Number(meta.sequenceNumber) : 0;
+  if (!Number.isSafeInteger(sequence)) return undefined;
+  const keys = Object.keys(meta.correlationTags);
+  const entrySizes = keys.map((key) => {
+    const keyBytes = Buffer.byteLength(key);
+    const valueBytes = Buffer.byteLength(meta.correlationTags[key]);
+    return [keyBytes, valueBytes, 2 + varintSize(keyBytes) + keyBytes + varintSize(valueBytes) + valueBytes];
+  });
+  const started = timestampSize(meta.startedAt);
+  const delimited = (size: number) => 1 + varintSize(size) + size;
+  let total = 0;
+  if (id > 0) total += delimited(id);
+  if (parent >= 0) total += delimited(parent);
+  if (root > 0) total += delimited(root);
+  if (sequence > 0) total += 1 + varintSize(sequence);
+  if (stage > 0) total += delimited(stage);
+  if (source > 0) total += delimited(source);
+  for (const [, , size] of entrySizes) total += delimited(size);
+  if (meta.startedAt !== undefined) total += delimited(started);
+  if (perEvent && meta.final) total += 2;
+
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  const string = (tag: number, value: string, size: number) => {
+    out[at++] = tag;
+    at = writeVarint(out, at, size);
+    at += out.write(value, at, "utf8");
+  };
+  if (id > 0) string(0x0a, meta.correlationId, id);
+  if (parent >= 0) string(0x12, meta.parentCorrelationId as string, parent);
+  if (root > 0) string(0x1a, meta.rootCorrelationId, root);
+  if (sequence > 0) {
+    out[at++] = 0x20;
+    at = writeVarint(out, at, sequence);
+  }
+  if (stage > 0) string(0x2a, meta.workflowStage, stage);
+  if (source > 0) string(0x32, meta.sourceProcess, source);
+  for (let index = 0; index < keys.length; index++) {
+    const [keyBytes, valueBytes, size] = entrySizes[index];
+    out[at++] = 0x3a;
+    at = writeVarint(out, at, size);
+    string(0x0a, keys[index], keyBytes);
+    string(0x12, meta.correlationTags[keys[index]], valueBytes);
+  }
+  if (meta.startedAt !== undefined) {
+    out[at++] = 0x42;
+    at = writeVarint(out, at, started);
+    const seconds = Number(meta.startedAt.seconds);
+    if (seconds !== 0) {
+      out[at++] = 0x08;
+      at = writeVarint(out, at, seconds);
+    }
+    if (meta.startedAt.nanos !== 0) {
+      out[at++] = 0x10;
+      at = writeVarint(out, at, meta.startedAt.nanos);
+    }
+  }
+  if (perEvent && meta.final) {
+    out[at++] = 0x48;
+    out[at++] = 1;
+  }
+  return out;
+}
+
+function plainTimestamp(timestamp: Timestamp | undefined): boolean {
+  if (timestamp === undefined) return true;
+  if (timestamp.$unknown !== undefined && timestamp.$unknown.length > 0) return false;
+  return timestamp.seconds >= 0n && timestamp.nanos >= 0 && Number.isSafeInteger(Number(timestamp.seconds));
+}
+
+function timestampSize(timestamp: Timestamp | undefined): number {
+  if (timestamp === undefined) return 0;
+  const seconds = Number(timestamp.seconds);
+  return (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (timestamp.nanos === 0 ? 0 : 1 + varintSize(timestamp.nanos));
+}
