@@ -16,6 +16,8 @@ import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage
 export class IndexedHistory {
   readonly events: EventHistory;
   private readonly templates = new MetadataTemplates();
+  /** The template of the last event split (one entry: no growth). */
+  private recentTemplate: { key: string; bytes: Uint8Array } | undefined;
   private readonly byTag = new Map<string, PostingList>();
   private readonly byCorrelation = new Map<string, PostingList>();
   private readonly byRoot = new Map<string, PostingList>();
@@ -38,7 +40,11 @@ export class IndexedHistory {
 
   /** Splits a stamped event for storage (once: the journal and history share it). */
   split(event: EventEnvelope): SplitEnvelope {
-    return splitForStorage(event, (key) => this.templates.peek(key));
+    const recent = this.recentTemplate;
+    const split = splitForStorage(event, (key) => this.templates.peek(key) ?? (key === recent?.key ? recent.bytes : undefined));
+    // A batch is split before any of it is stored: its events' shared metadata is encoded once, not per event.
+    if (split.templateKey !== undefined && split.templateKey !== recent?.key) this.recentTemplate = { key: split.templateKey, bytes: split.encodeTemplate() };
+    return split;
   }
 
   /** The whole encoding of a split event, shared metadata included: what the journal stores. */

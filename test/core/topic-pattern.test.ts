@@ -112,6 +112,20 @@ describe("topic-pattern", () => {
       });
     }
 
+    it("should accept exactly the topics the grammar allows, on random near-valid strings", () => {
+      const grammar = /^(events|control)(\.[a-z0-9_-]+)*$/;
+      const piece = fc.constantFrom("events", "control", ".", "a", "z", "0", "9", "_", "-", "A", "+", "#", " ", "é", "", "..");
+      fc.assert(
+        fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+          const topic = pieces.join("");
+          const valid = grammar.test(topic) && topic.length <= topicLimits.maxLength && topic.split(".").length <= topicLimits.maxSegments;
+          if (valid) expect(() => validateTopic(topic)).not.toThrow();
+          else expectInvalidInput(() => validateTopic(topic));
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
     it("should name the field it is given", () => {
       const error = expectInvalidInput(() => validateTopic("events..x", "envelopes[2].topic"));
       expect(error.field).toBe("envelopes[2].topic");
