@@ -11,6 +11,7 @@ import { defaultSocketPath } from "../core/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
 import { createLeanPublish } from "./lean-publish.js";
+import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { SequenceCounter } from "./sequence-counter.js";
 
@@ -76,9 +77,15 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
-  // Publish is the hot call: over Connect it takes the lean path (same wire format).
+  // Publish and PublishStream are the hot calls: over Connect they take lean paths (same wire format).
   const service: Client<typeof CorrelationService> =
-    options.protocol === "grpc" ? stock : { ...stock, publish: createLeanPublish(sessionManager, socketPath, stock.publish) };
+    options.protocol === "grpc"
+      ? stock
+      : {
+          ...stock,
+          publish: createLeanPublish(sessionManager, socketPath, stock.publish),
+          publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream),
+        };
   const sequences = new SequenceCounter();
 
   const envelope = (topic: string, payload: Payload, publishOptions: PublishOptions = {}): EventEnvelope => {

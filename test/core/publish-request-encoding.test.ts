@@ -1,8 +1,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { encodePublishRequest } from "../../src/client/lean-publish.js";
+import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { encodePublishRequest, encodePublishStreamRequest } from "../../src/client/request-encoding.js";
 
 const text = fc.string({ unit: "grapheme", maxLength: 40 });
 const timestamp = fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }), { nil: undefined });
@@ -20,9 +20,9 @@ const metadata = fc.option(
   }),
   { nil: undefined },
 );
-const request = fc
-  .record({ topic: text, payload: fc.uint8Array({ maxLength: 300 }), contentType: text, timestamp, publisherProcessId: fc.nat(), correlationMetadata: metadata })
-  .map((envelope) => create(PublishRequestSchema, { envelope }));
+const envelope = fc.record({ topic: text, payload: fc.uint8Array({ maxLength: 300 }), contentType: text, timestamp, publisherProcessId: fc.nat(), correlationMetadata: metadata });
+const request = envelope.map((init) => create(PublishRequestSchema, { envelope: init }));
+const batch = fc.array(envelope, { maxLength: 12 }).map((envelopes) => create(PublishStreamRequestSchema, { envelopes }));
 
 describe("encodePublishRequest", () => {
   it("should write exactly what toBinary writes", () => {
@@ -31,6 +31,15 @@ describe("encodePublishRequest", () => {
         expect(Buffer.from(encodePublishRequest(message))).toEqual(Buffer.from(toBinary(PublishRequestSchema, message)));
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it("should write a PublishStreamRequest batch exactly as toBinary does", () => {
+    fc.assert(
+      fc.property(batch, (message) => {
+        expect(Buffer.from(encodePublishStreamRequest(message))).toEqual(Buffer.from(toBinary(PublishStreamRequestSchema, message)));
+      }),
+      { numRuns: 100 },
     );
   });
 

@@ -85,6 +85,67 @@ describe("Publish on the lean path and through connect-node", () => {
     expect(after.eventsPublished - before.eventsPublished).toBe(2n);
   });
 
+  it("should ack, refuse and end PublishStream the same way on the lean path and the stock gRPC path", async () => {
+    const batch = (topics: string[]) => ({ envelopes: topics.map((topic) => lean.envelope(topic, "x")) });
+    async function* batches() {
+      yield batch(["events.paths.a", "events.paths.b"]);
+      yield batch(["events.paths.c"]);
+      yield batch(["events.Bad.d"]);
+    }
+    const outcomes = [];
+    for (const publishStream of [lean.service.publishStream, stock[0].client.publishStream]) {
+      const acks: { ids: number; sequence: bigint }[] = [];
+      const error = await caught(
+        (async () => {
+          for await (const ack of publishStream(batches())) acks.push({ ids: ack.eventIds.length, sequence: ack.batchSequence });
+        })(),
+      );
+      outcomes.push({ acks, code: error?.code, message: error?.rawMessage, fields: error?.findDetails(InvalidFieldSchema).map((detail) => detail.field) });
+    }
+    expect(outcomes[0]).toEqual({
+      acks: [
+        { ids: 2, sequence: 1n },
+        { ids: 1, sequence: 2n },
+      ],
+      code: Code.InvalidArgument,
+      message: 'envelopes[0].topic: segment 2 "Bad" of "events.Bad.d" must match [a-z0-9_-]+',
+      fields: ["envelopes[0].topic"],
+    });
+    expect(outcomes[1]).toEqual(outcomes[0]);
+  });
+
+  it("should end a lean PublishStream with the error its batches threw, or CANCELED when aborted, and keep the session usable", async () => {
+    async function* failing() {
+      yield { envelopes: [lean.envelope("events.paths.a", "x")] };
+      throw new Error("collector crashed");
+    }
+    const thrown = await caught(
+      (async () => {
+        for await (const _ of lean.service.publishStream(failing())) void _;
+      })(),
+    );
+    expect(thrown?.rawMessage).toBe("collector crashed");
+
+    const controller = new AbortController();
+    async function* endless() {
+      for (;;) {
+        yield { envelopes: [lean.envelope("events.paths.a", "x")] };
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+    let acked = 0;
+    const aborted = await caught(
+      (async () => {
+        for await (const _ of lean.service.publishStream(endless(), { signal: controller.signal })) {
+          void _;
+          if (++acked === 3) controller.abort();
+        }
+      })(),
+    );
+    expect(aborted?.code).toBe(Code.Canceled);
+    expect((await lean.service.publish({ envelope: { topic: "events.paths.after" } })).eventId).toBeGreaterThan(0n);
+  });
+
   it("should honour an abort signal and a timeout on the lean client", async () => {
     const aborted = new AbortController();
     aborted.abort();
@@ -97,7 +158,10 @@ describe("Publish on the lean path and through connect-node", () => {
     const socketPath = `${broker.directory}/nobody.sock`;
     const orphan = createCorrelationClient({ socketPath });
     try {
-      for (const attempt of [orphan.publish("events.paths.x", "x"), orphan.service.getStats({})]) {
+      const streamed = (async () => {
+        for await (const _ of orphan.service.publishStream((async function* () {})())) void _;
+      })();
+      for (const attempt of [orphan.publish("events.paths.x", "x"), orphan.service.getStats({}), streamed]) {
         const error = await caught(attempt);
         expect(error?.code).toBe(Code.Unavailable);
         expect(error?.rawMessage).toBe(`no broker listening on ${socketPath} (ENOENT)`);
