@@ -73,6 +73,8 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     httpVersion: "2" as const,
     sessionManager,
     useBinaryFormat: true,
+    // Nothing to gain from compression on a local socket; the broker never compresses answers anyway.
+    acceptCompression: [],
     interceptors: [brokerUnreachableInterceptor(socketPath)],
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);

@@ -25,14 +25,6 @@ export function encodingOf(event: EventEnvelope): Uint8Array | undefined {
   return (event as WithEncoding)[encodedBytes];
 }
 
-/** `bytes` preceded by their length as a varint: the value of a length-delimited field. */
-export function lengthPrefixed(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(varintSize(bytes.length) + bytes.length);
-  const at = writeVarint(out, 0, bytes.length);
-  out.set(bytes, at);
-  return out;
-}
-
 /**
  * `encoded` (an EventEnvelope) without its payload (field 2): walks the
  * top-level fields and copies all others, so `omit_payloads` costs no decode.

@@ -75,6 +75,11 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
     routes: (router) => router.service(CorrelationService, createCorrelationService(broker, journal, () => gate.stats())),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
+    // Answers are never compressed: on a local socket gzip only costs CPU
+    // (Subscribe answers above 1 KiB were gzipped for clients that offer it:
+    // zlib was the broker's largest single cost). Compressed requests are
+    // still accepted.
+    compressMinBytes: Number.MAX_SAFE_INTEGER,
     maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
     contextValues: (request) => createContextValues().set(peerIdentityKey, identifyPeer(request)),
   });

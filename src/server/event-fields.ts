@@ -2,7 +2,8 @@ import { type Message, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { encodingOf, lengthPrefixed } from "../core/encoded-events.js";
+import { encodingOf } from "../core/encoded-events.js";
+import { varintSize, writeVarint } from "../core/envelope-encoding.js";
 import type { CorrelationBroker } from "../core/correlation-broker.js";
 
 /**
@@ -18,22 +19,46 @@ export function answersInBinary(context: HandlerContext): boolean {
 
 /** Puts stored events `ids` into `message`'s repeated field `fieldNo`, from their stored bytes. */
 export function setStoredEvents<T extends Message>(message: T, fieldNo: number, broker: CorrelationBroker, ids: readonly number[], omitPayloads: boolean): T {
-  const fields = message.$unknown ?? [];
+  const encodings: Uint8Array[] = [];
   for (const id of ids) {
     const encoded = broker.eventBytes(id, omitPayloads);
-    if (encoded !== undefined) fields.push({ no: fieldNo, wireType: WireType.LengthDelimited, data: lengthPrefixed(encoded) });
+    if (encoded !== undefined) encodings.push(encoded);
   }
-  message.$unknown = fields;
-  return message;
+  return appendRepeatedField(message, fieldNo, encodings);
 }
 
 /** Puts live `events` into `message`'s repeated field `fieldNo`, from the bytes they were accepted as. */
 export function setLiveEvents<T extends Message>(message: T, fieldNo: number, events: readonly EventEnvelope[]): T {
-  const fields = message.$unknown ?? [];
-  for (const event of events) {
-    const data = lengthPrefixed(encodingOf(event) ?? toBinary(EventEnvelopeSchema, event));
-    fields.push({ no: fieldNo, wireType: WireType.LengthDelimited, data });
+  return appendRepeatedField(
+    message,
+    fieldNo,
+    events.map((event) => encodingOf(event) ?? toBinary(EventEnvelopeSchema, event)),
+  );
+}
+
+/**
+ * The whole repeated field as one unknown-field entry: protobuf-es writes an
+ * entry's tag and then its bytes verbatim, so the bytes hold the first
+ * element's length and value and then, for each further element, its own tag,
+ * length and value. One buffer per answer instead of a length-prefixed copy
+ * and an entry per event (those copies were much of the garbage a busy
+ * subscriber made).
+ */
+function appendRepeatedField<T extends Message>(message: T, fieldNo: number, encodings: readonly Uint8Array[]): T {
+  if (encodings.length === 0) return message;
+  const tag = (fieldNo << 3) | WireType.LengthDelimited;
+  const tagSize = varintSize(tag);
+  let size = -tagSize;
+  for (const encoded of encodings) size += tagSize + varintSize(encoded.length) + encoded.length;
+  const data = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let index = 0; index < encodings.length; index++) {
+    const encoded = encodings[index];
+    if (index > 0) at = writeVarint(data, at, tag);
+    at = writeVarint(data, at, encoded.length);
+    data.set(encoded, at);
+    at += encoded.length;
   }
-  message.$unknown = fields;
+  message.$unknown = [...(message.$unknown ?? []), { no: fieldNo, wireType: WireType.LengthDelimited, data }];
   return message;
 }
