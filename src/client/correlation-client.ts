@@ -1,15 +1,15 @@
-import { connect as netConnect } from "node:net";
 import { basename } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CorrelationService, type PublishResponse } from "../../gen/corrbus/v1/service_pb.js";
 import { defaultSocketPath } from "../core/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
+import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
 import { createLeanPublish } from "./lean-publish.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
@@ -64,12 +64,9 @@ export interface CorrelationClient {
 export function createCorrelationClient(options: CorrelationClientOptions = {}): CorrelationClient {
   const socketPath = options.socketPath ?? defaultSocketPath();
   const sourceProcess = options.sourceProcess ?? basename(process.argv[1] ?? "client").replace(/\.[cm]?[jt]s$/, "");
-  // The authority is nominal: every connection goes to the socket.
-  const baseUrl = "http://localhost";
-  // Owning the session manager is what lets close() end the session for real.
-  const sessionManager = new Http2SessionManager(baseUrl, {}, { createConnection: () => netConnect(socketPath) });
+  const sessionManager = new BrokerSessionManager(socketPath);
   const transportOptions = {
-    baseUrl,
+    baseUrl: brokerBaseUrl,
     httpVersion: "2" as const,
     sessionManager,
     useBinaryFormat: true,
