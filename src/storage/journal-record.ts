@@ -16,14 +16,15 @@ export const maxRecordBytes = 64 * 1024 * 1024;
  */
 export function encodeJournalRecord(envelope: Uint8Array): Uint8Array {
   const recordSize = 1 + varintSize(envelope.length) + envelope.length + 5;
-  const out = new Uint8Array(varintSize(recordSize) + recordSize);
+  // Pooled and not zero-filled: every byte is written below.
+  const out = Buffer.allocUnsafe(varintSize(recordSize) + recordSize);
   let offset = writeVarint(out, 0, recordSize);
   out[offset++] = envelopeTag;
   offset = writeVarint(out, offset, envelope.length);
   out.set(envelope, offset);
   offset += envelope.length;
   out[offset++] = crcTag;
-  new DataView(out.buffer, out.byteOffset + offset, 4).setUint32(0, crc32c(envelope), true);
+  out.writeUInt32LE(crc32c(envelope), offset);
   return out;
 }
 

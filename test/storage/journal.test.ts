@@ -148,7 +148,7 @@ describe("the journal file format", () => {
     for (const envelope of [event(1, 1), event(2, 200), event(3, 20_000)]) {
       const bytes = toBinary(EventEnvelopeSchema, envelope);
       const expected = sizeDelimitedEncode(JournalRecordSchema, create(JournalRecordSchema, { envelope, crc32c: crc32c(bytes) }));
-      expect(encodeJournalRecord(bytes)).toEqual(expected);
+      expect(Buffer.from(encodeJournalRecord(bytes))).toEqual(Buffer.from(expected));
     }
   });
 
