@@ -5,6 +5,7 @@ import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
 import { IndexedHistory } from "./indexed-history.js";
+import { SharedMetadataMemo } from "./shared-metadata-memo.js";
 import { InvalidInputError } from "./invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./result-waiter.js";
 import { rememberEncoding, withoutPayload } from "./encoded-events.js";
@@ -141,6 +142,8 @@ export class CorrelationBroker {
   private publishedCount = 0;
   private rejectedCount = 0;
   private readonly startedAtMs: number;
+  /** The metadata validated last: events repeating it skip the checks of its shared fields. */
+  private readonly checkedMetadata = new SharedMetadataMemo<true>();
   /** The publisher identity stamped last, reused while the same connection keeps publishing. */
   private lastIdentity: { peer: PeerIdentity; statedPid: number; identity: PublisherIdentity } | undefined;
   /** Lineage of correlations stamped but not yet committed (waiting for the journal). */
@@ -245,8 +248,10 @@ export class CorrelationBroker {
       const lookup = (id: string) => batchLineage.get(id) ?? this.pendingLineage.get(id);
       envelopes.forEach((envelope, index) => {
         try {
-          validateEnvelope(envelope, this.limits);
           const meta = envelope.correlationMetadata;
+          const checkedBefore = meta !== undefined && this.checkedMetadata.get(meta) === true;
+          validateEnvelope(envelope, this.limits, checkedBefore);
+          if (meta !== undefined && !checkedBefore) this.checkedMetadata.set(meta, true);
           if (meta !== undefined) batchLineage.set(meta.correlationId, this.tracker.checkLineage(meta, lookup));
         } catch (error) {
           throw error instanceof InvalidInputError && asBatch ? error.under(`envelopes[${index}]`) : error;

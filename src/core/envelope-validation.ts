@@ -8,7 +8,7 @@ import { validateTopic } from "./topic-pattern.js";
  * Throws InvalidInputError naming the field (relative to the envelope) and the
  * limit; an envelope that passes changes nothing by itself.
  */
-export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits): void {
+export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits, sharedMetadataChecked = false): void {
   validateTopic(envelope.topic, "topic");
   if (envelope.payload.length > limits.maxPayloadBytes) {
     throw new InvalidInputError("payload", `${envelope.payload.length} bytes exceeds the limit of ${limits.maxPayloadBytes}`);
@@ -16,7 +16,8 @@ export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits):
   checkName(envelope.contentType, "content_type", limits);
   checkTimestamp(envelope.timestamp, "timestamp");
   const meta = envelope.correlationMetadata;
-  if (meta === undefined) return;
+  // Its shared fields equal metadata checked before (sequence_number and final need no check).
+  if (meta === undefined || sharedMetadataChecked) return;
   const prefix = "correlation_metadata.";
   checkTimestamp(meta.startedAt, `${prefix}started_at`);
   checkUuid(meta.correlationId, `${prefix}correlation_id`);

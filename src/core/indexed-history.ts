@@ -1,10 +1,12 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { encodeStampFields } from "./envelope-encoding.js";
+import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
-import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage } from "./stored-envelope.js";
+import { SharedMetadataMemo } from "./shared-metadata-memo.js";
+import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, metadataKey, splitForStorage } from "./stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag
@@ -16,6 +18,8 @@ import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage
 export class IndexedHistory {
   readonly events: EventHistory;
   private readonly templates = new MetadataTemplates();
+  /** The template key of the last metadata split (a repeat skips building and hashing the key again). */
+  private readonly keys = new SharedMetadataMemo<string>();
   /** The template of the last event split (one entry: no growth). */
   private recentTemplate: { key: string; bytes: Uint8Array } | undefined;
   private readonly byTag = new Map<string, PostingList>();
@@ -41,10 +45,21 @@ export class IndexedHistory {
   /** Splits a stamped event for storage (once: the journal and history share it). */
   split(event: EventEnvelope): SplitEnvelope {
     const recent = this.recentTemplate;
-    const split = splitForStorage(event, (key) => this.templates.peek(key) ?? (key === recent?.key ? recent.bytes : undefined));
+    const split = splitForStorage(
+      event,
+      (key) => (key === recent?.key ? recent.bytes : this.templates.peek(key)),
+      (meta) => this.keys.get(meta) ?? this.rememberKey(meta),
+    );
     // A batch is split before any of it is stored: its events' shared metadata is encoded once, not per event.
     if (split.templateKey !== undefined && split.templateKey !== recent?.key) this.recentTemplate = { key: split.templateKey, bytes: split.encodeTemplate() };
     return split;
+  }
+
+  /** Builds the template key of `meta` and remembers it for the events that repeat this metadata. */
+  private rememberKey(meta: CorrelationMetadata): string | undefined {
+    const key = metadataKey(meta);
+    if (key !== undefined) this.keys.set(meta, key);
+    return key;
   }
 
   /** The whole encoding of a split event, shared metadata included: what the journal stores. */

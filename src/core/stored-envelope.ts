@@ -39,7 +39,11 @@ export interface SplitEnvelope {
  * answers the stored template of a key, if any: then the shared metadata is
  * not encoded again (most events repeat their correlation's metadata).
  */
-export function splitForStorage(event: EventEnvelope, knownTemplate: (key: string) => Uint8Array | undefined = () => undefined): SplitEnvelope {
+export function splitForStorage(
+  event: EventEnvelope,
+  knownTemplate: (key: string) => Uint8Array | undefined = () => undefined,
+  keyOf: (meta: CorrelationMetadata) => string | undefined = metadataKey,
+): SplitEnvelope {
   const meta = event.correlationMetadata;
   const stamps = encodeStamps(event);
   const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
@@ -63,7 +67,7 @@ export function splitForStorage(event: EventEnvelope, knownTemplate: (key: strin
   let template: Uint8Array | undefined;
   const encodeTemplate = () => (template ??= wrapField(encodeShared(meta)));
   // Metadata with unknown fields has no cheap key: its bytes are the key.
-  const templateKey = metadataKey(meta) ?? `bytes:${Buffer.from(encodeTemplate()).toString("latin1")}`;
+  const templateKey = keyOf(meta) ?? `bytes:${Buffer.from(encodeTemplate()).toString("latin1")}`;
   template = knownTemplate(templateKey) ?? template;
   const metadataSize = wrappedSize(encodeTemplate()) + perEventSize;
   return {
@@ -99,7 +103,7 @@ export function joinEnvelope(split: SplitEnvelope, template: Uint8Array | undefi
 }
 
 /** A string that equals another's exactly when the shared metadata does; undefined when unknown fields make that unsure. */
-function metadataKey(meta: CorrelationMetadata): string | undefined {
+export function metadataKey(meta: CorrelationMetadata): string | undefined {
   if (meta.$unknown !== undefined && meta.$unknown.length > 0) return undefined;
   const started = meta.startedAt === undefined ? "-" : `${meta.startedAt.seconds}.${meta.startedAt.nanos}`;
   const parent = meta.parentCorrelationId === undefined ? "-" : `+${meta.parentCorrelationId}`;

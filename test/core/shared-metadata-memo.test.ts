@@ -1,0 +1,44 @@
+import { create } from "@bufbuild/protobuf";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import { SharedMetadataMemo, sameSharedFields } from "../../src/core/shared-metadata-memo.js";
+import { metadataKey } from "../../src/core/stored-envelope.js";
+
+// Few distinct values, so that equal metadata comes up often.
+const pick = <T>(...values: T[]) => fc.constantFrom(...values);
+const metadata = fc
+  .record({
+    correlationId: pick("a", "b"),
+    parentCorrelationId: pick<string | undefined>(undefined, "p", ""),
+    rootCorrelationId: pick("a", "r"),
+    sequenceNumber: fc.bigInt({ min: 0n, max: 5n }),
+    workflowStage: pick("", "scan"),
+    sourceProcess: pick("x", "y"),
+    correlationTags: fc.oneof(fc.constant({}), fc.constant({ k: "v" }), fc.constant({ k: "w" }), fc.constant({ k: "v", j: "1" }), fc.constant({ j: "1", k: "v" })),
+    startedAt: pick(undefined, { seconds: 1n, nanos: 0 }, { seconds: 1n, nanos: 5 }),
+    final: fc.boolean(),
+  })
+  .map((init) => create(CorrelationMetadataSchema, init));
+
+describe("SharedMetadataMemo", () => {
+  it("should call metadata the same exactly when their template keys are equal", () => {
+    fc.assert(
+      fc.property(metadata, metadata, (a, b) => {
+        expect(sameSharedFields(a, b)).toBe(metadataKey(a) === metadataKey(b));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("should answer what was remembered only for metadata equal to the last one", () => {
+    const memo = new SharedMetadataMemo<string>();
+    const first = create(CorrelationMetadataSchema, { correlationId: "a", rootCorrelationId: "a", correlationTags: { k: "v" }, sequenceNumber: 1n });
+    memo.set(first, "remembered");
+    expect(memo.get(create(CorrelationMetadataSchema, { ...first, sequenceNumber: 2n, final: true }))).toBe("remembered");
+    expect(memo.get(create(CorrelationMetadataSchema, { ...first, correlationTags: { k: "other" } }))).toBeUndefined();
+    const unknown = create(CorrelationMetadataSchema, { ...first });
+    unknown.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
+    expect(memo.get(unknown)).toBeUndefined();
+  });
+});
