@@ -10,7 +10,8 @@ import { defaultSocketPath } from "../core/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
 import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
-import { createLeanPublish } from "./lean-publish.js";
+import { createLeanUnary } from "./lean-unary.js";
+import { encodePublishRequest } from "./request-encoding.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { SequenceCounter } from "./sequence-counter.js";
@@ -76,14 +77,18 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
-  // Publish and PublishStream are the hot calls: over Connect they take lean paths (same wire format).
+  // Over Connect, publishing and the queries take lean paths (same wire format); WaitForResults and Subscribe stay stock.
   const service: Client<typeof CorrelationService> =
     options.protocol === "grpc"
       ? stock
       : {
           ...stock,
-          publish: createLeanPublish(sessionManager, socketPath, stock.publish),
+          publish: createLeanUnary(sessionManager, socketPath, CorrelationService.method.publish, stock.publish, encodePublishRequest),
           publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream),
+          findByTag: createLeanUnary(sessionManager, socketPath, CorrelationService.method.findByTag, stock.findByTag),
+          getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
+          getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),
+          getStats: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getStats, stock.getStats),
         };
   const sequences = new SequenceCounter();
 

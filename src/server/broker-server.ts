@@ -12,6 +12,7 @@ import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } fr
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublish } from "./lean-publish.js";
+import { createLeanQueries } from "./lean-queries.js";
 import { readPeerCredentials } from "./peer-credentials.js";
 import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.js";
 import { ConnectionGate } from "./connection-gate.js";
@@ -71,8 +72,9 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const gate = new ConnectionGate(options.maxConnections ?? 256, options.firstBytesTimeoutMs ?? 10_000);
+  const service = createCorrelationService(broker, journal, () => gate.stats());
   const adapter = connectNodeAdapter({
-    routes: (router) => router.service(CorrelationService, createCorrelationService(broker, journal, () => gate.stats())),
+    routes: (router) => router.service(CorrelationService, service),
     shutdownSignal: shutdown.signal,
     readMaxBytes,
     // Answers are never compressed: on a local socket gzip only costs CPU
@@ -87,7 +89,8 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   // Streams per connection are bounded too (Node's default is 2^32-1): with the
   // connection cap this bounds calls in flight, hence the journal's backlog.
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
-  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, (stream) => identifyPeer(stream.session as unknown as { socket: unknown }))], logger);
+  const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer(stream.session as unknown as { socket: unknown });
+  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, identifyStream), createLeanQueries(service, readMaxBytes, identifyStream)], logger);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     gate.watchSession(session);

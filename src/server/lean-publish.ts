@@ -1,11 +1,11 @@
 import type * as http2 from "node:http2";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import type { CorrelationBroker, PeerIdentity, PublishResult } from "../core/correlation-broker.js";
 import { varintSize, writeTimestampMs, timestampMsSize, writeVarint } from "../core/envelope-encoding.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
+import { answer, answerError, isLeanUnary, readBody } from "./raw-unary.js";
 import { toConnectError } from "./service-errors.js";
 
 const publishPath = "/corrbus.v1.CorrelationService/Publish";
@@ -29,31 +29,10 @@ export function createLeanPublish(
   identify: (stream: http2.ServerHttp2Stream) => PeerIdentity,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   return (stream, headers) => {
-    if (headers[":method"] !== "POST" || headers[":path"] !== publishPath) return false;
-    if (headers["content-type"] !== "application/proto") return false;
-    const encoding = headers["content-encoding"];
-    if (encoding !== undefined && encoding !== "identity") return false;
-    const version = headers["connect-protocol-version"];
-    if (version !== undefined && version !== "1") return false;
-
-    const chunks: Buffer[] = [];
-    let length = 0;
-    let tooLarge = false;
-    // A reset or broken stream has nobody to answer.
-    stream.on("error", () => {});
-    stream.on("data", (chunk: Buffer) => {
-      length += chunk.length;
-      if (length > readMaxBytes) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    stream.on("end", () => {
-      if (tooLarge) {
-        answerError(stream, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
-        return;
-      }
-      let message;
+    if (!isLeanUnary(headers, publishPath)) return false;
+    readBody(stream, readMaxBytes, (body) => {
       try {
-        const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length);
+        let message;
         try {
           message = fromBinary(PublishRequestSchema, body);
         } catch (error) {
@@ -70,18 +49,6 @@ export function createLeanPublish(
     });
     return true;
   };
-}
-
-function answer(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
-  if (stream.destroyed || stream.closed) return;
-  stream.respond({ ":status": 200, "content-type": "application/proto" });
-  stream.end(body);
-}
-
-function answerError(stream: http2.ServerHttp2Stream, error: ConnectError): void {
-  if (stream.destroyed || stream.closed) return;
-  stream.respond({ ":status": codeToHttpStatus(error.code), "content-type": "application/json" });
-  stream.end(errorToJsonBytes(error, {}));
 }
 
 /** PublishResponse { event_id = 1, delivered_count = 2, received_at = 3 }, written by hand (tests compare it with toBinary). */

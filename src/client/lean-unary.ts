@@ -1,47 +1,53 @@
 import type * as http2 from "node:http2";
-import { type MessageInitShape, create, fromBinary, isMessage } from "@bufbuild/protobuf";
+import { type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { encodePublishRequest } from "./request-encoding.js";
-import {
-  PublishRequestSchema,
-  type PublishResponse,
-  PublishResponseSchema,
-} from "../../gen/corrbus/v1/service_pb.js";
 import { brokerUnreachableError } from "./broker-unreachable.js";
 
-type Publish = (request: MessageInitShape<typeof PublishRequestSchema>, options?: CallOptions) => Promise<PublishResponse>;
-
-const publishPath = "/corrbus.v1.CorrelationService/Publish";
+type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
 
 /**
- * Publish over the Connect protocol (binary) straight on the HTTP/2 session.
- * The stock client builds several AbortSignals, a DOMException and a
+ * A unary call over the Connect protocol (binary) straight on the HTTP/2
+ * session. The stock client builds several AbortSignals, a DOMException and a
  * ConnectError per call (~0.4 ms of CPU, shared/BASELINE.md); this writes the
  * request and reads the answer, with Connect's error format and codes. Calls
  * that want response headers or trailers, or custom headers, take `fallback`
- * (the stock client), which behaves the same on the wire.
+ * (the stock client), which behaves the same on the wire. `encode` may be a
+ * hand-written encoder of the request (the same bytes as toBinary).
  */
-export function createLeanPublish(sessionManager: Http2SessionManager, socketPath: string, fallback: Publish): Publish {
+export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
+  sessionManager: Http2SessionManager,
+  socketPath: string,
+  method: DescMethodUnary<I, O>,
+  fallback: Unary<I, O>,
+  encode: (message: MessageShape<I>) => Uint8Array = (message) => toBinary(method.input, message),
+): Unary<I, O> {
+  const path = `/${method.parent.typeName}/${method.name}`;
   return async (request, options = {}) => {
     if (options.onHeader || options.onTrailer || options.contextValues || options.headers) return fallback(request, options);
     options.signal?.throwIfAborted();
-    const message = isMessage(request, PublishRequestSchema) ? request : create(PublishRequestSchema, request);
-    const body = encodePublishRequest(message);
+    const message = isMessage(request, method.input) ? (request as MessageShape<I>) : create(method.input, request);
+    const body = encode(message);
     const headers: http2.OutgoingHttpHeaders = { "content-type": "application/proto", "connect-protocol-version": "1" };
     if (options.timeoutMs !== undefined && options.timeoutMs > 0) headers["connect-timeout-ms"] = String(options.timeoutMs);
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = await sessionManager.request("POST", publishPath, headers, {});
+      stream = await sessionManager.request("POST", path, headers, {});
     } catch (error) {
       throw brokerUnreachableError(error, socketPath);
     }
-    return exchange(sessionManager, stream, body, options);
+    const bytes = await exchange(sessionManager, stream, body, options);
+    try {
+      return fromBinary(method.output, bytes);
+    } catch (error) {
+      throw ConnectError.from(error, Code.Internal);
+    }
   };
 }
 
-function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2Stream, body: Uint8Array, options: CallOptions): Promise<PublishResponse> {
+/** Sends `body`, resolves with the answer's bytes or rejects with the Connect error the broker sent. */
+function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2Stream, body: Uint8Array, options: CallOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let contentType = "";
@@ -74,11 +80,7 @@ function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2
       cleanUp();
       const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       if (status === 200 && contentType === "application/proto") {
-        try {
-          resolve(fromBinary(PublishResponseSchema, bytes));
-        } catch (error) {
-          reject(ConnectError.from(error, Code.Internal));
-        }
+        resolve(bytes);
         return;
       }
       const fallbackError = new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));

@@ -1,0 +1,52 @@
+import type * as http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+
+/**
+ * The pieces of a unary call served on a raw HTTP/2 stream with the Connect
+ * protocol (binary, uncompressed), shared by the lean paths: the request
+ * shape they take, the body, the answer and Connect's error format.
+ */
+
+/** True for a Connect binary unary POST to `path` that a lean path can serve; anything else is left to connect-node. */
+export function isLeanUnary(headers: http2.IncomingHttpHeaders, path: string): boolean {
+  if (headers[":method"] !== "POST" || headers[":path"] !== path) return false;
+  if (headers["content-type"] !== "application/proto") return false;
+  const encoding = headers["content-encoding"];
+  if (encoding !== undefined && encoding !== "identity") return false;
+  const version = headers["connect-protocol-version"];
+  return version === undefined || version === "1";
+}
+
+/** Reads the request body (at most `readMaxBytes`, else RESOURCE_EXHAUSTED) and hands it to `onBody`. */
+export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, onBody: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  let tooLarge = false;
+  // A reset or broken stream has nobody to answer.
+  stream.on("error", () => {});
+  stream.on("data", (chunk: Buffer) => {
+    length += chunk.length;
+    if (length > readMaxBytes) tooLarge = true;
+    else chunks.push(chunk);
+  });
+  stream.on("end", () => {
+    if (tooLarge) {
+      answerError(stream, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
+      return;
+    }
+    onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+  });
+}
+
+export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ":status": 200, "content-type": "application/proto" });
+  stream.end(body);
+}
+
+export function answerError(stream: http2.ServerHttp2Stream, error: ConnectError): void {
+  if (stream.destroyed || stream.closed) return;
+  stream.respond({ ":status": codeToHttpStatus(error.code), "content-type": "application/json" });
+  stream.end(errorToJsonBytes(error, {}));
+}

@@ -1,0 +1,93 @@
+import { connect } from "node:net";
+import { toJson } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FindByTagResponseSchema, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
+import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+
+// FindByTag, GetTimeline, GetWorkflow and GetStats have a lean path on both
+// sides (Connect binary, no deadline); gRPC, JSON and calls with a deadline go
+// through connect-node. Clients must not be able to tell them apart.
+describe("queries on the lean path and through connect-node", () => {
+  let broker: BrokerProcess;
+  let lean: CorrelationClient;
+  const sessions: Http2SessionManager[] = [];
+  let clients: { name: string; client: ReturnType<typeof createClient<typeof CorrelationService>> }[] = [];
+  let rootId = "";
+
+  beforeAll(async () => {
+    broker = await startBrokerProcess();
+    lean = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "agent" });
+    clients = [{ name: "lean", client: lean.service }];
+    for (const [name, make, binary] of [
+      ["gRPC", createGrpcTransport, true],
+      ["Connect JSON", createConnectTransport, false],
+      ["Connect binary, stock", createConnectTransport, true],
+    ] as const) {
+      const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
+      sessions.push(session);
+      clients.push({ name, client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })) });
+    }
+    const root = lean.newRootCorrelation("enumeration", { investigation_id: "INC-Q" });
+    rootId = root.correlationId;
+    await lean.publish("events.query.start", "root", { correlation: root });
+    for (let step = 0; step < 3; step++) {
+      const child = lean.childCorrelation(root, "integrity", { step: String(step) });
+      for (let event = 0; event < 4; event++) await lean.publish("events.query.observed", { step, event }, { correlation: child, final: event === 3 });
+    }
+  });
+
+  afterAll(async () => {
+    lean.close();
+    for (const session of sessions) session.abort();
+    await broker.stop();
+  });
+
+  const caught = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      (error: unknown) => ConnectError.from(error),
+    );
+
+  it("should answer FindByTag pages and GetTimeline with the same events, tokens and tree on every path, with and without a deadline", async () => {
+    const answers = [];
+    for (const { client } of clients) {
+      for (const timeoutMs of [undefined, 5000]) {
+        const first = await client.findByTag({ tags: { investigation_id: "INC-Q" }, limit: 5 }, { timeoutMs });
+        const second = await client.findByTag({ tags: { investigation_id: "INC-Q" }, limit: 5, pageToken: first.nextPageToken }, { timeoutMs });
+        const timeline = await client.getTimeline({ rootCorrelationId: rootId }, { timeoutMs });
+        answers.push(
+          JSON.stringify([toJson(FindByTagResponseSchema, first), toJson(FindByTagResponseSchema, second), toJson(GetTimelineResponseSchema, timeline)]),
+        );
+      }
+    }
+    const [reference] = answers;
+    const parsed = JSON.parse(reference);
+    expect(parsed[0].events).toHaveLength(5);
+    expect(parsed[1].events).toHaveLength(5);
+    expect(parsed[2].events).toHaveLength(13);
+    expect(parsed[2].correlations).toHaveLength(4);
+    for (const answer of answers) expect(answer).toBe(reference);
+  });
+
+  it("should refuse bad queries with the same code, message and InvalidField detail on every path", async () => {
+    for (const { name, client } of clients) {
+      const token = await caught(client.findByTag({ tags: { investigation_id: "INC-Q" }, pageToken: "not-ours" }));
+      expect([name, token?.code, token?.rawMessage]).toEqual([name, Code.InvalidArgument, "page_token: is not a token this broker issued"]);
+      expect(token?.findDetails(InvalidFieldSchema).map((detail) => detail.field)).toEqual(["page_token"]);
+      const unknown = await caught(client.getWorkflow({ correlationId: "00000000-0000-4000-8000-000000000000" }));
+      expect([name, unknown?.code]).toEqual([name, Code.NotFound]);
+    }
+  });
+
+  it("should answer GetStats and GetWorkflow on the lean path with what the stock path answers", async () => {
+    const viaLean = await lean.service.getStats({});
+    const viaStock = await clients[3].client.getStats({});
+    expect(viaLean.eventsPublished).toBe(viaStock.eventsPublished);
+    expect(viaLean.eventsPublished).toBeGreaterThanOrEqual(13n);
+    const workflow = await lean.service.getWorkflow({ correlationId: rootId });
+    expect(workflow.workflow?.correlationId).toBe(rootId);
+  });
+});
