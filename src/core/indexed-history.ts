@@ -20,6 +20,8 @@ export class IndexedHistory {
   private readonly templates = new MetadataTemplates();
   /** The template key of the last metadata split (a repeat skips building and hashing the key again). */
   private readonly keys = new SharedMetadataMemo<string>();
+  /** The posting lists of the last metadata indexed (see postingsFor). */
+  private readonly lastPostings = new SharedMetadataMemo<Postings>();
   /** The template of the last event split (one entry: no growth). */
   private recentTemplate: { key: string; bytes: Uint8Array } | undefined;
   private readonly byTag = new Map<string, PostingList>();
@@ -76,17 +78,33 @@ export class IndexedHistory {
     this.events.append(id, receivedAtMs, body, templateId, encodedSize);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
-    for (const key in meta.correlationTags) {
-      listFor(this.byTag, tagKey(key, meta.correlationTags[key])).push(id);
-    }
-    listFor(this.byCorrelation, meta.correlationId).push(id);
-    listFor(this.byRoot, meta.rootCorrelationId).push(id);
+    const postings = this.postingsFor(meta);
+    for (const list of postings.lists) list.push(id);
+    postings.counts.set(meta.correlationId, (postings.counts.get(meta.correlationId) ?? 0) + 1);
+  }
+
+  /**
+   * The posting lists an event with `meta` goes into (its tags, its
+   * correlation, its root) and its root's correlation counts. Remembered for
+   * the last metadata: a repeat skips building the keys and the lookups. A
+   * remembered list is still the indexed one while it holds ids (lists leave
+   * the index only when emptied by eviction); an emptied one is looked up
+   * afresh.
+   */
+  private postingsFor(meta: CorrelationMetadata): Postings {
+    const remembered = this.lastPostings.get(meta);
+    if (remembered !== undefined && remembered.counts.size > 0 && remembered.lists.every((list) => list.size > 0)) return remembered;
+    const lists: PostingList[] = [];
+    for (const key in meta.correlationTags) lists.push(listFor(this.byTag, tagKey(key, meta.correlationTags[key])));
+    lists.push(listFor(this.byCorrelation, meta.correlationId), listFor(this.byRoot, meta.rootCorrelationId));
     let counts = this.rootCorrelations.get(meta.rootCorrelationId);
     if (counts === undefined) {
       counts = new Map();
       this.rootCorrelations.set(meta.rootCorrelationId, counts);
     }
-    counts.set(meta.correlationId, (counts.get(meta.correlationId) ?? 0) + 1);
+    const postings = { lists, counts };
+    this.lastPostings.set(meta, postings);
+    return postings;
   }
 
   /** The posting list of one tag pair, if any event holds it. */
@@ -154,6 +172,11 @@ export class IndexedHistory {
     else counts?.delete(meta.correlationId);
     if (counts?.size === 0) this.rootCorrelations.delete(meta.rootCorrelationId);
   }
+}
+
+interface Postings {
+  lists: PostingList[];
+  counts: Map<string, number>;
 }
 
 /** Length-prefixed so no key/value split is ambiguous (keys and values may hold any character, NUL included). */

@@ -155,6 +155,23 @@ describe("IndexedHistory", () => {
       );
     });
 
+    it("should index a repeat of the last metadata after eviction emptied its lists", () => {
+      // Capacity 1: each append evicts the previous event, emptying (and dropping) every list it was in.
+      const history = new IndexedHistory(1, 1_000_000);
+      const root = uuidFor(1);
+      for (let id = 1; id <= 3; id++) {
+        const event = envelope("events.a", { correlationId: root, rootCorrelationId: root, correlationTags: { host: "a" }, sequenceNumber: id });
+        event.eventId = BigInt(id);
+        event.receivedAt = timestampFromMs(id);
+        history.append(event, id);
+        const list = history.tagList("host", "a");
+        expect([list?.size, list?.at(0)]).toEqual([1, id]);
+        expect([history.correlationList(root)?.at(0), history.rootList(root)?.at(0)]).toEqual([id, id]);
+        expect([...history.correlationsUnder(root)]).toEqual([[root, 1]]);
+      }
+      expect(history.indexSizes).toEqual({ tags: 1, correlations: 1, roots: 1, templates: 1 });
+    });
+
     it("should keep events without correlation out of the indexes", () => {
       const history = new IndexedHistory(2, 10_000);
       const plain = envelope("events.a");
