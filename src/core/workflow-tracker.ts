@@ -110,6 +110,8 @@ export class WorkflowTracker {
   private readonly byRoot = new Map<string, Set<string>>();
   /** Correlations with a pending delivery (to settle when a recipient leaves). */
   private readonly withPending = new Set<string>();
+  /** The correlation touched last: the most recent entry of `states` (undefined once forgotten). */
+  private lastTouched: CorrelationState | undefined;
   private expiredCount = 0;
   private evictedCount = 0;
   private lineageRejectedCount = 0;
@@ -279,11 +281,15 @@ export class WorkflowTracker {
 
   private touch(meta: CorrelationMetadata, nowMs: number): CorrelationState {
     const id = meta.correlationId;
+    // Touched last, so already the most recent entry: events come in runs of one correlation.
+    const last = this.lastTouched;
+    if (last !== undefined && last.id === id) return last;
     let state = this.states.get(id);
     if (state !== undefined) {
       // Move to the end: the map's order is the recency order.
       this.states.delete(id);
       this.states.set(id, state);
+      this.lastTouched = state;
       return state;
     }
     const lineage = this.lineageOf(meta);
@@ -302,10 +308,12 @@ export class WorkflowTracker {
       this.byRoot.set(state.rootId, siblings);
     }
     siblings.add(id);
+    this.lastTouched = state;
     return state;
   }
 
   private forget(state: CorrelationState): void {
+    if (this.lastTouched === state) this.lastTouched = undefined;
     this.states.delete(state.id);
     this.withPending.delete(state.id);
     const siblings = this.byRoot.get(state.rootId);
