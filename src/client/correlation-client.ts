@@ -77,7 +77,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
-  // Over Connect, publishing and the queries take lean paths (same wire format); WaitForResults and Subscribe stay stock.
+  // Over Connect, publishing, the queries and WaitForResults take lean paths (same wire format); Subscribe stays stock.
   const service: Client<typeof CorrelationService> =
     options.protocol === "grpc"
       ? stock
@@ -89,6 +89,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
           getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
           getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),
           getStats: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getStats, stock.getStats),
+          waitForResults: createLeanUnary(sessionManager, socketPath, CorrelationService.method.waitForResults, stock.waitForResults),
         };
   const sequences = new SequenceCounter();
 

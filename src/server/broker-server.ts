@@ -72,6 +72,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const gate = new ConnectionGate(options.maxConnections ?? 256, options.firstBytesTimeoutMs ?? 10_000);
+  const maxTimeoutMs = broker.limits.maxWaitMs + 60_000;
   const service = createCorrelationService(broker, journal, () => gate.stats());
   const adapter = connectNodeAdapter({
     routes: (router) => router.service(CorrelationService, service),
@@ -82,7 +83,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
     // zlib was the broker's largest single cost). Compressed requests are
     // still accepted.
     compressMinBytes: Number.MAX_SAFE_INTEGER,
-    maxTimeoutMs: broker.limits.maxWaitMs + 60_000,
+    maxTimeoutMs,
     contextValues: (request) => createContextValues().set(peerIdentityKey, identifyPeer(request)),
   });
   const handler = guardRequests(adapter, logger);
@@ -90,7 +91,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   // connection cap this bounds calls in flight, hence the journal's backlog.
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
   const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer(stream.session as unknown as { socket: unknown });
-  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, identifyStream), createLeanQueries(service, readMaxBytes, identifyStream)], logger);
+  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, identifyStream), createLeanQueries(service, { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream })], logger);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     gate.watchSession(session);

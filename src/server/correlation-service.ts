@@ -173,6 +173,8 @@ export function createCorrelationService(
           timeoutMs,
           context.signal,
         );
+        // Cut short by the broker shutting down (UNAVAILABLE: retry later) or the call ending: say so, not "incomplete".
+        if (context.signal.aborted && context.signal.reason instanceof ConnectError) throw context.signal.reason;
         const binary = answersInBinary(context);
         const answer = create(WaitForResultsResponseSchema, {
           complete: outcome.complete,

@@ -3,13 +3,13 @@ import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FindByTagResponseSchema, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { CompletionReason, FindByTagResponseSchema, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
 
-// FindByTag, GetTimeline, GetWorkflow and GetStats have a lean path on both
-// sides (Connect binary, no deadline); gRPC, JSON and calls with a deadline go
-// through connect-node. Clients must not be able to tell them apart.
+// FindByTag, GetTimeline, GetWorkflow, GetStats (without a deadline) and
+// WaitForResults have a lean path on both sides (Connect binary); gRPC, JSON
+// and queries with a deadline go through connect-node. Clients must not be able to tell them apart.
 describe("queries on the lean path and through connect-node", () => {
   let broker: BrokerProcess;
   let lean: CorrelationClient;
@@ -82,6 +82,53 @@ describe("queries on the lean path and through connect-node", () => {
     }
   });
 
+  it("should answer WaitForResults the same on every path: completed by the event it waits for, or at the deadline", async () => {
+    const answers = [];
+    for (const { client } of clients) {
+      const task = lean.newRootCorrelation("enumeration");
+      const waiting = client.waitForResults({ correlationId: task.correlationId, expectedResults: 1, timeout: { seconds: 10n } });
+      await waitersReach(lean, 1);
+      await lean.publish("events.query.result", "done", { correlation: task, final: true });
+      const answer = await waiting;
+      answers.push([answer.complete, answer.reason, answer.events.map((event) => event.topic)]);
+      // The caller's deadline (connect-timeout-ms) bounds the wait; the answer comes just before it.
+      const late = await client.waitForResults({ correlationId: task.correlationId, expectedResults: 2, timeout: { seconds: 10n } }, { timeoutMs: 400 });
+      answers.push([late.complete, late.reason, late.events.length]);
+    }
+    for (const answer of answers.slice(2)) expect(answer).toEqual(answers[answers.indexOf(answer) % 2]);
+    expect(answers[0]).toEqual([true, CompletionReason.EXPECTED_RESULTS, ["events.query.result"]]);
+    expect(answers[1]).toEqual([false, CompletionReason.DEADLINE, 1]);
+  });
+
+  it("should drop a lean WaitForResults the client aborts, and end one with UNAVAILABLE when the broker shuts down", async () => {
+    const controller = new AbortController();
+    const aborted = caught(lean.service.waitForResults({ correlationId: lean.newRootCorrelation("x").correlationId, expectedResults: 1 }, { signal: controller.signal }));
+    await waitersReach(lean, 1);
+    controller.abort();
+    expect((await aborted)?.code).toBe(Code.Canceled);
+    await waitersReach(lean, 0);
+
+    const closing = await startBrokerProcess();
+    const client = createCorrelationClient({ socketPath: closing.socketPath });
+    const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(closing.socketPath) });
+    const grpc = createClient(CorrelationService, createGrpcTransport({ baseUrl: "http://localhost", sessionManager: session }));
+    try {
+      const waiting = [client.service, grpc].map((service) =>
+        caught(service.waitForResults({ correlationId: client.newRootCorrelation("x").correlationId, expectedResults: 1 })),
+      );
+      await waitersReach(client, 2);
+      expect(await closing.stop()).toBe(0);
+      const ended = await Promise.all(waiting);
+      expect(ended.map((error) => [error?.code, error?.rawMessage])).toEqual([
+        [Code.Unavailable, "broker shutting down"],
+        [Code.Unavailable, "broker shutting down"],
+      ]);
+    } finally {
+      client.close();
+      session.abort();
+    }
+  });
+
   it("should answer GetStats and GetWorkflow on the lean path with what the stock path answers", async () => {
     const viaLean = await lean.service.getStats({});
     const viaStock = await clients[3].client.getStats({});
@@ -91,3 +138,12 @@ describe("queries on the lean path and through connect-node", () => {
     expect(workflow.workflow?.correlationId).toBe(rootId);
   });
 });
+
+/** Polls GetStats until the broker holds `count` waiters (fails after 10 s). */
+async function waitersReach(client: CorrelationClient, count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while ((await client.service.getStats({})).waiters !== count) {
+    if (Date.now() > deadline) throw new Error(`the broker never held ${count} waiter(s)`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
