@@ -90,7 +90,8 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   // Streams per connection are bounded too (Node's default is 2^32-1): with the
   // connection cap this bounds calls in flight, hence the journal's backlog.
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
-  const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer(stream.session as unknown as { socket: unknown });
+  // A stream's session is gone once the stream is reset: unverified then (the stream has nobody to answer anyway).
+  const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer({ socket: stream.session?.socket });
   takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, identifyStream), createLeanQueries(service, { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream })], logger);
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {

@@ -30,6 +30,8 @@ export function createLeanPublish(
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   return (stream, headers) => {
     if (!isLeanUnary(headers, publishPath)) return false;
+    // Read now: once the stream is reset it has no session to ask.
+    const peer = identify(stream);
     readBody(stream, readMaxBytes, (body) => {
       try {
         let message;
@@ -39,7 +41,7 @@ export function createLeanPublish(
           throw new ConnectError(`cannot decode PublishRequest: ${(error as Error).message}`, Code.InvalidArgument);
         }
         if (message.envelope === undefined) throw new InvalidInputError("envelope", "is required");
-        broker.submit([message.envelope], identify(stream), false).then(
+        broker.submit([message.envelope], peer, false).then(
           ([result]) => answer(stream, encodePublishResponse(result)),
           (error) => answerError(stream, toConnectError(error)),
         );

@@ -51,6 +51,8 @@ export function createLeanQueries(
     const deadline = headers["connect-timeout-ms"];
     if (deadline !== undefined && !route.waits) return false;
     const { timeoutMs, error } = parseTimeout(typeof deadline === "string" ? deadline : null, options.maxTimeoutMs);
+    // Read now: once the stream is reset it has no session to ask.
+    const peer = options.identify(stream);
     readBody(stream, options.readMaxBytes, (body) => {
       if (error !== undefined) {
         answerError(stream, error);
@@ -76,7 +78,7 @@ export function createLeanQueries(
         requestSignal: gone.signal,
         shutdownSignal: options.shutdownSignal,
         requestHeader: { "content-type": "application/proto" },
-        contextValues: createContextValues().set(peerIdentityKey, options.identify(stream)),
+        contextValues: createContextValues().set(peerIdentityKey, peer),
       });
       Promise.resolve()
         .then(() => route.impl(request, context))

@@ -35,7 +35,12 @@ export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, 
       answerError(stream, new ConnectError(`message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`, Code.ResourceExhausted));
       return;
     }
-    onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+    try {
+      onBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+    } catch (error) {
+      // Nothing a request does may take the broker down (a stream already reset has no session, for one).
+      answerError(stream, ConnectError.from(error, Code.Internal));
+    }
   });
 }
 
