@@ -4,7 +4,7 @@ import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { brokerUnreachableError } from "./broker-unreachable.js";
+import { openLeanStream } from "./lean-stream.js";
 import { encodePublishStreamRequest } from "./request-encoding.js";
 
 type PublishStream = (
@@ -43,15 +43,7 @@ async function* publishStream(
   requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>,
   options: CallOptions,
 ): AsyncGenerator<PublishStreamResponse> {
-  options.signal?.throwIfAborted();
-  const headers: http2.OutgoingHttpHeaders = { "content-type": "application/connect+proto", "connect-protocol-version": "1" };
-  if (options.timeoutMs !== undefined && options.timeoutMs > 0) headers["connect-timeout-ms"] = String(options.timeoutMs);
-  let stream: http2.ClientHttp2Stream;
-  try {
-    stream = await sessionManager.request("POST", publishStreamPath, headers, {});
-  } catch (error) {
-    throw brokerUnreachableError(error, socketPath);
-  }
+  const stream = await openLeanStream(sessionManager, socketPath, publishStreamPath, "application/connect+proto", options);
   const acks = new AckReader(stream, sessionManager);
   const onAbort = () => acks.fail(ConnectError.from(options.signal?.reason, Code.Canceled));
   options.signal?.addEventListener("abort", onAbort, { once: true });

@@ -3,7 +3,7 @@ import { type DescMessage, type DescMethodUnary, type MessageInitShape, type Mes
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
-import { brokerUnreachableError } from "./broker-unreachable.js";
+import { openLeanStream } from "./lean-stream.js";
 
 type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
 
@@ -26,17 +26,9 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
   const path = `/${method.parent.typeName}/${method.name}`;
   return async (request, options = {}) => {
     if (options.onHeader || options.onTrailer || options.contextValues || options.headers) return fallback(request, options);
-    options.signal?.throwIfAborted();
     const message = isMessage(request, method.input) ? (request as MessageShape<I>) : create(method.input, request);
     const body = encode(message);
-    const headers: http2.OutgoingHttpHeaders = { "content-type": "application/proto", "connect-protocol-version": "1" };
-    if (options.timeoutMs !== undefined && options.timeoutMs > 0) headers["connect-timeout-ms"] = String(options.timeoutMs);
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = await sessionManager.request("POST", path, headers, {});
-    } catch (error) {
-      throw brokerUnreachableError(error, socketPath);
-    }
+    const stream = await openLeanStream(sessionManager, socketPath, path, "application/proto", options);
     const bytes = await exchange(sessionManager, stream, body, options);
     try {
       return fromBinary(method.output, bytes);

@@ -3,8 +3,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { encodeOwnFields } from "../../src/core/envelope-encoding.js";
+import { timestamp } from "./message-arbitraries.js";
 
-const timestamp = fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }), { nil: undefined });
 
 const envelope = fc
   .record({

@@ -3,20 +3,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { encodeMetadata } from "../../src/core/metadata-encoding.js";
+import { metadataInit } from "./message-arbitraries.js";
 
-const text = fc.string({ unit: "grapheme", maxLength: 40 });
-const metadata = fc
-  .record({
-    correlationId: text,
-    parentCorrelationId: fc.option(text, { nil: undefined }),
-    rootCorrelationId: text,
-    sequenceNumber: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }),
-    workflowStage: text,
-    sourceProcess: text,
-    correlationTags: fc.dictionary(fc.string({ maxLength: 12 }), fc.string({ maxLength: 30 }), { maxKeys: 6 }),
-    startedAt: fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }), { nil: undefined }),
-    final: fc.boolean(),
-  })
+const metadata = metadataInit
   .map((init) => create(CorrelationMetadataSchema, init));
 
 describe("encodeMetadata", () => {

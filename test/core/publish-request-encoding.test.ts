@@ -3,23 +3,9 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { encodePublishRequest, encodePublishStreamRequest } from "../../src/client/request-encoding.js";
+import { metadataInit, text, timestamp } from "./message-arbitraries.js";
 
-const text = fc.string({ unit: "grapheme", maxLength: 40 });
-const timestamp = fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }), { nil: undefined });
-const metadata = fc.option(
-  fc.record({
-    correlationId: text,
-    parentCorrelationId: fc.option(text, { nil: undefined }),
-    rootCorrelationId: text,
-    sequenceNumber: fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }),
-    workflowStage: text,
-    sourceProcess: text,
-    correlationTags: fc.dictionary(fc.string({ maxLength: 12 }), fc.string({ maxLength: 30 }), { maxKeys: 6 }),
-    startedAt: timestamp,
-    final: fc.boolean(),
-  }),
-  { nil: undefined },
-);
+const metadata = fc.option(metadataInit, { nil: undefined });
 const envelope = fc.record({ topic: text, payload: fc.uint8Array({ maxLength: 300 }), contentType: text, timestamp, publisherProcessId: fc.nat(), correlationMetadata: metadata });
 const request = envelope.map((init) => create(PublishRequestSchema, { envelope: init }));
 const batch = fc.array(envelope, { maxLength: 12 }).map((envelopes) => create(PublishStreamRequestSchema, { envelopes }));
