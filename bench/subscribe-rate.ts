@@ -68,6 +68,7 @@ export async function measureSubscribe(socketPath: string, subscribers: number, 
     const dropped = Number(after.eventsDropped - before.eventsDropped);
     figures.set(`${id}.cutOffs`, cutOffs, "subscribers", `Subscribe to ${subscribers}: subscribers cut off (GetStats)`);
     figures.set(`${id}.dropped`, dropped, "events", `Subscribe to ${subscribers}: events dropped (GetStats)`);
+    if (subscribers === 1) await measureReplay(socketPath, before.lastEventId + 1n, config, figures);
     const short = results.filter((result) => result.type !== "done");
     if (cutOffs > 0 || dropped > 0 || short.length > 0) {
       figures.notes.push(
@@ -78,6 +79,31 @@ export async function measureSubscribe(socketPath: string, subscribers: number, 
   } finally {
     await Promise.all([...readers, ...(publisher ? [publisher] : [])].map((worker) => worker.stop()));
     stats.close();
+  }
+}
+
+/**
+ * Delivery from history, not capped by what one publisher can ingest: a new
+ * subscriber replays the events the one-subscriber phase stored (from its
+ * first event id), timed from its first to its last arrival.
+ */
+async function measureReplay(socketPath: string, fromEventId: bigint, config: BenchConfig, figures: FigureSet): Promise<void> {
+  const stored = config.subscribeWarmupEvents + config.subscribeEvents;
+  const reader = spawnWorker("workers/subscriber.js", [
+    "--socket", socketPath,
+    "--pattern", "events.bench.fanout1.#",
+    "--expect", String(stored),
+    "--from-event-id", String(fromEventId),
+    "--name", "bench-replay-subscriber",
+  ]);
+  try {
+    await expectMessage(reader, "ready", config.phaseTimeoutMs);
+    const result = await finish(reader, config.drainTimeoutMs);
+    figures.set("subscribe.replay1.rate", ((result.count as number) / ((result.lastMs as number) - (result.firstMs as number))) * 1000, "events/s", "Subscribe replay to 1 subscriber: events/s");
+    figures.set("subscribe.replay1.events", result.count as number, "events", "Subscribe replay to 1 subscriber: events received");
+    if (result.type !== "done") figures.notes.push(`Subscribe replay: ${result.type} after ${result.count} of ${stored} events (${result.message ?? ""})`);
+  } finally {
+    await reader.stop();
   }
 }
 

@@ -1,5 +1,6 @@
 // Child process: a subscriber counting deliveries.
-//   node subscriber.js --socket S --pattern P --expect N [--warmup W] [--name N]
+//   node subscriber.js --socket S --pattern P --expect N [--warmup W] [--name N] [--from-event-id I]
+// (--from-event-id: replay stored events from I first, as a reconnecting subscriber does.)
 // Prints {"type":"ready"} once the subscription is registered. The first W
 // events are warm-up; it then times the next N from the first to the last
 // arrival and prints {"type":"done", count, firstMs, lastMs} (wall-clock ms),
@@ -18,12 +19,14 @@ const { values } = parseArgs({
     expect: { type: "string", default: "0" },
     warmup: { type: "string", default: "0" },
     name: { type: "string", default: "bench-subscriber" },
+    "from-event-id": { type: "string" },
   },
 });
 const expected = Number(values.expect);
 const warmup = Number(values.warmup);
 const client = createCorrelationClient({ socketPath: values.socket, sourceProcess: values.name });
-const subscription = client.subscribe([values.pattern]);
+const fromEventId = values["from-event-id"];
+const subscription = client.subscribe([values.pattern], fromEventId === undefined ? {} : { fromEventId: BigInt(fromEventId) });
 
 let received = 0;
 let count = 0;
