@@ -1,6 +1,6 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
-import { varintSize, writeVarint } from "./envelope-encoding.js";
+import { utf8Size, varintSize, writeUtf8, writeVarint } from "./envelope-encoding.js";
 
 /**
  * A hand-written encoder for CorrelationMetadata, the message every
@@ -14,17 +14,17 @@ import { varintSize, writeVarint } from "./envelope-encoding.js";
  */
 export function encodeMetadata(meta: CorrelationMetadata, perEvent: boolean): Uint8Array | undefined {
   if ((meta.$unknown !== undefined && meta.$unknown.length > 0) || !plainTimestamp(meta.startedAt)) return undefined;
-  const id = Buffer.byteLength(meta.correlationId);
-  const parent = meta.parentCorrelationId === undefined ? -1 : Buffer.byteLength(meta.parentCorrelationId);
-  const root = Buffer.byteLength(meta.rootCorrelationId);
-  const stage = Buffer.byteLength(meta.workflowStage);
-  const source = Buffer.byteLength(meta.sourceProcess);
+  const id = utf8Size(meta.correlationId);
+  const parent = meta.parentCorrelationId === undefined ? -1 : utf8Size(meta.parentCorrelationId);
+  const root = utf8Size(meta.rootCorrelationId);
+  const stage = utf8Size(meta.workflowStage);
+  const source = utf8Size(meta.sourceProcess);
   const sequence = perEvent ? Number(meta.sequenceNumber) : 0;
   if (!Number.isSafeInteger(sequence)) return undefined;
   const keys = Object.keys(meta.correlationTags);
   const entrySizes = keys.map((key) => {
-    const keyBytes = Buffer.byteLength(key);
-    const valueBytes = Buffer.byteLength(meta.correlationTags[key]);
+    const keyBytes = utf8Size(key);
+    const valueBytes = utf8Size(meta.correlationTags[key]);
     return [keyBytes, valueBytes, 2 + varintSize(keyBytes) + keyBytes + varintSize(valueBytes) + valueBytes];
   });
   const started = timestampSize(meta.startedAt);
@@ -45,7 +45,7 @@ export function encodeMetadata(meta: CorrelationMetadata, perEvent: boolean): Ui
   const string = (tag: number, value: string, size: number) => {
     out[at++] = tag;
     at = writeVarint(out, at, size);
-    at += out.write(value, at, "utf8");
+    at = writeUtf8(out, at, value, size);
   };
   if (id > 0) string(0x0a, meta.correlationId, id);
   if (parent >= 0) string(0x12, meta.parentCorrelationId as string, parent);

@@ -8,7 +8,7 @@ import { timestamp } from "./message-arbitraries.js";
 
 const envelope = fc
   .record({
-    topic: fc.string({ unit: "grapheme", maxLength: 40 }),
+    topic: fc.oneof(fc.string({ unit: "grapheme", maxLength: 100 }), fc.string({ maxLength: 100 })),
     payload: fc.uint8Array({ maxLength: 300 }),
     contentType: fc.string({ maxLength: 20 }),
     timestamp,

@@ -1,8 +1,8 @@
 // fast-check arbitraries of the messages the hand-written encoders cover, shared by their tests.
 import fc from "fast-check";
 
-/** Text of any graphemes (multi-byte UTF-8 included). */
-export const text = fc.string({ unit: "grapheme", maxLength: 40 });
+/** ASCII or any graphemes (multi-byte UTF-8), up to 100 characters: both the encoders' short-ASCII loops and their native path. */
+export const text = fc.oneof(fc.string({ maxLength: 100 }), fc.string({ unit: "grapheme", maxLength: 100 }));
 
 /** An optional non-negative Timestamp. */
 export const timestamp = fc.option(fc.record({ seconds: fc.bigInt({ min: 0n, max: 2n ** 40n }), nanos: fc.integer({ min: 0, max: 999_999_999 }) }), {
