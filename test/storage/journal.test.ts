@@ -102,6 +102,21 @@ function boundaries(list: EventEnvelope[]): number[] {
   return offsets;
 }
 
+/**
+ * Writes `list` to a fresh journal, lets `damage` change the bytes of its one
+ * segment (given the record boundaries), and opens the journal again.
+ */
+async function reopenDamaged(list: EventEnvelope[], damage: (data: Buffer, ends: number[]) => void) {
+  const directory = await journalWith(list);
+  const name = "00000000000000000001.seg";
+  const path = join(directory, name);
+  const ends = boundaries(list);
+  const data = readFileSync(path);
+  damage(data, ends);
+  writeFileSync(path, data);
+  return { reopened: await openJournal(directory), name, path, ends };
+}
+
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -412,17 +427,11 @@ describe("Journal", () => {
 
     it("should skip a record with a flipped byte, reporting a checksum mismatch, and replay the ones around it", async () => {
       const written = events(1, 3, 60);
-      const directory = await journalWith(written);
-      const name = "00000000000000000001.seg";
-      const path = join(directory, name);
-      const ends = boundaries(written);
-      const data = readFileSync(path);
-      // A byte of the middle record's payload (inside the envelope, past the headers).
-      const target = ends[1] + 30;
-      data[target] ^= 0x10;
-      writeFileSync(path, data);
-
-      const reopened = await openJournal(directory);
+      const { reopened, name, path, ends } = await reopenDamaged(written, (data, ends) => {
+        // A byte of the middle record's payload (inside the envelope, past the headers).
+        const target = ends[1] + 30;
+        data[target] ^= 0x10;
+      });
       sameEnvelopes(reopened.restored, [written[0], written[2]]);
       expect(reopened.report.problems).toEqual([
         { segment: name, offset: ends[1], bytes: ends[2] - ends[1], reason: "checksum mismatch", action: "skipped" },
@@ -433,28 +442,20 @@ describe("Journal", () => {
 
     it("should skip a record whose checksum itself is damaged", async () => {
       const written = events(1, 3);
-      const directory = await journalWith(written);
-      const path = join(directory, "00000000000000000001.seg");
-      const ends = boundaries(written);
-      const data = readFileSync(path);
-      // The last byte of record 2: its stored CRC-32C.
-      data[ends[2] - 1] ^= 0x01;
-      writeFileSync(path, data);
-      const reopened = await openJournal(directory);
+      const { reopened, ends } = await reopenDamaged(written, (data, ends) => {
+        // The last byte of record 2: its stored CRC-32C.
+        data[ends[2] - 1] ^= 0x01;
+      });
       expect(ids(reopened.restored)).toEqual([1, 3]);
       expect(reopened.report.problems).toMatchObject([{ offset: ends[1], reason: "checksum mismatch", action: "skipped" }]);
     });
 
     it("should skip a record whose length is implausible and find the next good record after it", async () => {
       const written = events(1, 4);
-      const directory = await journalWith(written);
-      const path = join(directory, "00000000000000000001.seg");
-      const ends = boundaries(written);
-      const data = readFileSync(path);
-      // Record 3's length becomes 2^32 - 1 (a five-byte varint over its first bytes).
-      data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
-      writeFileSync(path, data);
-      const reopened = await openJournal(directory);
+      const { reopened, path, ends } = await reopenDamaged(written, (data, ends) => {
+        // Record 3's length becomes 2^32 - 1 (a five-byte varint over its first bytes).
+        data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
+      });
       expect(ids(reopened.restored)).toEqual([1, 2, 4]);
       expect(reopened.report.problems).toEqual([
         {
@@ -471,13 +472,9 @@ describe("Journal", () => {
 
     it("should cut an implausible length off the end of the last segment when nothing good follows", async () => {
       const written = events(1, 3);
-      const directory = await journalWith(written);
-      const path = join(directory, "00000000000000000001.seg");
-      const ends = boundaries(written);
-      const data = readFileSync(path);
-      data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
-      writeFileSync(path, data);
-      const reopened = await openJournal(directory);
+      const { reopened, path, ends } = await reopenDamaged(written, (data, ends) => {
+        data.set([0xff, 0xff, 0xff, 0xff, 0x0f], ends[2]);
+      });
       expect(ids(reopened.restored)).toEqual([1, 2]);
       expect(reopened.report.problems).toMatchObject([{ offset: ends[2], bytes: ends[3] - ends[2], action: "truncated" }]);
       expect(statSync(path).size).toBe(ends[2]);
@@ -485,13 +482,9 @@ describe("Journal", () => {
 
     it("should not fail to open on a length that is not even a varint (ten or more continuation bytes)", async () => {
       const written = events(1, 4);
-      const directory = await journalWith(written);
-      const path = join(directory, "00000000000000000001.seg");
-      const ends = boundaries(written);
-      const data = readFileSync(path);
-      data.fill(0xff, ends[2], ends[3]);
-      writeFileSync(path, data);
-      const reopened = await openJournal(directory);
+      const { reopened, ends } = await reopenDamaged(written, (data, ends) => {
+        data.fill(0xff, ends[2], ends[3]);
+      });
       expect(ids(reopened.restored)).toEqual([1, 2, 4]);
       expect(reopened.report.problems).toMatchObject([
         { segment: "00000000000000000001.seg", offset: ends[2], bytes: ends[3] - ends[2], action: "skipped" },
