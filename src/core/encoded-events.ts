@@ -1,5 +1,4 @@
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { varintSize, writeVarint } from "./envelope-encoding.js";
 
 /**
  * The wire form of events already encoded once (for the journal, or read

@@ -1,8 +1,7 @@
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, readdirSync, writevSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
-import { basename, join } from "node:path";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { join } from "node:path";
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CapacityError } from "../core/broker-errors.js";
 import type { EventJournal } from "../core/correlation-broker.js";
 import { encodeJournalRecord } from "./journal-record.js";
