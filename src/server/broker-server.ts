@@ -147,8 +147,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
 
 /**
  * Lets `lean` handlers take HTTP/2 streams before Node's compatibility layer
- * wraps them in request/response objects (which the adapter needs, and which
- * cost tens of µs per call). Node serves 'request' through its own 'stream'
+ * wraps them in request/response objects (which only the adapter needs). Node serves 'request' through its own 'stream'
  * listener; that listener is kept and called for every stream no lean
  * handler takes.
  */
