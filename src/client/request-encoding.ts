@@ -2,7 +2,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type PublishRequest, PublishRequestSchema, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { encodeOwnFields, varintSize, writeVarint } from "../core/envelope-encoding.js";
-import { encodeMetadata } from "../core/metadata-encoding.js";
+import { RepeatingMetadataEncoder } from "../core/metadata-encoding.js";
 
 /**
  * Hand-written encoders for the two publish requests (the same bytes as
@@ -11,6 +11,9 @@ import { encodeMetadata } from "../core/metadata-encoding.js";
  * collector's CPU. Messages these encoders do not cover (unknown fields,
  * broker stamps set) go through toBinary, which keeps everything.
  */
+
+/** One per process: a publisher repeats its correlation's metadata event after event (one entry, nothing grows). */
+const metadataEncoder = new RepeatingMetadataEncoder();
 
 /** PublishRequest { envelope = 1 }. */
 export function encodePublishRequest(request: PublishRequest): Uint8Array {
@@ -36,7 +39,7 @@ function encodeEnvelope(envelope: EventEnvelope): Uint8Array | undefined {
   if (envelope.eventId !== 0n || envelope.receivedAt !== undefined || envelope.publisher !== undefined) return undefined;
   const own = encodeOwnFields(envelope, false);
   if (own === undefined || envelope.correlationMetadata === undefined) return own;
-  const meta = encodeMetadata(envelope.correlationMetadata, true);
+  const meta = metadataEncoder.encode(envelope.correlationMetadata);
   if (meta === undefined) return undefined;
   const out = Buffer.allocUnsafe(own.length + 1 + varintSize(meta.length) + meta.length);
   out.set(own);

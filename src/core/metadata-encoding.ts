@@ -1,6 +1,7 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { utf8Size, varintSize, writeUtf8, writeVarint } from "./envelope-encoding.js";
+import { SharedMetadataMemo } from "./shared-metadata-memo.js";
 
 /**
  * A hand-written encoder for CorrelationMetadata, the message every
@@ -81,6 +82,60 @@ export function encodeMetadata(meta: CorrelationMetadata, perEvent: boolean): Ui
     out[at++] = 1;
   }
   return out;
+}
+
+/**
+ * Encodes the metadata of event after event, as encodeMetadata(meta, true)
+ * does: a publisher repeats one correlation's metadata with only
+ * sequence_number and final changing, so the shared fields of the last
+ * metadata stay encoded (those before sequence_number, field 4, and those
+ * after) and a repeat writes its two per-event fields between them.
+ */
+export class RepeatingMetadataEncoder {
+  private readonly shared = new SharedMetadataMemo<{ head: Uint8Array; tail: Uint8Array }>();
+
+  encode(meta: CorrelationMetadata): Uint8Array | undefined {
+    const sequence = Number(meta.sequenceNumber);
+    if (!Number.isSafeInteger(sequence)) return undefined;
+    let parts = this.shared.get(meta);
+    if (parts === undefined) {
+      const encoded = encodeMetadata(meta, false);
+      if (encoded === undefined) return undefined;
+      parts = splitBeforeSequence(encoded);
+      this.shared.set(meta, parts);
+    }
+    const { head, tail } = parts;
+    const out = Buffer.allocUnsafe(head.length + (sequence > 0 ? 1 + varintSize(sequence) : 0) + tail.length + (meta.final ? 2 : 0));
+    out.set(head);
+    let at = head.length;
+    if (sequence > 0) {
+      out[at++] = 0x20;
+      at = writeVarint(out, at, sequence);
+    }
+    out.set(tail, at);
+    at += tail.length;
+    if (meta.final) {
+      out[at++] = 0x48;
+      out[at++] = 1;
+    }
+    return out;
+  }
+}
+
+/** Fields 1-3 (single-byte tags, length-delimited) and the rest of an encoding from encodeMetadata. */
+function splitBeforeSequence(encoded: Uint8Array): { head: Uint8Array; tail: Uint8Array } {
+  let at = 0;
+  while (at < encoded.length && encoded[at] >>> 3 < 4) {
+    at++;
+    let length = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = encoded[at++];
+      length += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    at += length;
+  }
+  return { head: encoded.subarray(0, at), tail: encoded.subarray(at) };
 }
 
 function plainTimestamp(timestamp: Timestamp | undefined): boolean {

@@ -41,4 +41,16 @@ describe("SharedMetadataMemo", () => {
     unknown.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
     expect(memo.get(unknown)).toBeUndefined();
   });
+
+  it("should miss after the remembered metadata was changed in place", () => {
+    const memo = new SharedMetadataMemo<string>();
+    const meta = create(CorrelationMetadataSchema, { correlationId: "a", correlationTags: { k: "v" }, startedAt: { seconds: 1n, nanos: 0 } });
+    memo.set(meta, "remembered");
+    expect(memo.get(meta)).toBe("remembered");
+    meta.correlationTags.j = "new";
+    expect(memo.get(meta)).toBeUndefined();
+    memo.set(meta, "again");
+    (meta.startedAt as { nanos: number }).nanos = 9;
+    expect(memo.get(meta)).toBeUndefined();
+  });
 });
