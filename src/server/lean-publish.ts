@@ -1,10 +1,9 @@
 import type * as http2 from "node:http2";
-import { fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import type { CorrelationBroker, PeerIdentity, PublishResult } from "../core/correlation-broker.js";
 import { varintSize, writeTimestampMs, timestampMsSize, writeVarint } from "../core/envelope-encoding.js";
 import { InvalidInputError } from "../core/invalid-input-error.js";
+import { PublishedEnvelopeDecoder } from "../core/published-envelope-decoder.js";
 import { answer, answerError, isLeanUnary, readBody } from "./raw-unary.js";
 import { toConnectError } from "./service-errors.js";
 
@@ -28,20 +27,21 @@ export function createLeanPublish(
   readMaxBytes: number,
   identify: (stream: http2.ServerHttp2Stream) => PeerIdentity,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
+  const decoder = new PublishedEnvelopeDecoder();
   return (stream, headers) => {
     if (!isLeanUnary(headers, publishPath)) return false;
     // Read now: once the stream is reset it has no session to ask.
     const peer = identify(stream);
     readBody(stream, readMaxBytes, (body) => {
       try {
-        let message;
+        let envelope;
         try {
-          message = fromBinary(PublishRequestSchema, body);
+          envelope = decoder.decode(body);
         } catch (error) {
           throw new ConnectError(`cannot decode PublishRequest: ${(error as Error).message}`, Code.InvalidArgument);
         }
-        if (message.envelope === undefined) throw new InvalidInputError("envelope", "is required");
-        broker.submit([message.envelope], peer, false).then(
+        if (envelope === undefined) throw new InvalidInputError("envelope", "is required");
+        broker.submit([envelope], peer, false).then(
           ([result]) => answer(stream, encodePublishResponse(result)),
           (error) => answerError(stream, toConnectError(error)),
         );

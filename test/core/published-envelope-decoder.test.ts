@@ -1,0 +1,84 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { PublishedEnvelopeDecoder } from "../../src/core/published-envelope-decoder.js";
+import { metadataInit, text, timestamp } from "./message-arbitraries.js";
+
+/** One request of a run: which of two metadata (or none), its per-event fields, and how its bytes are bent. */
+const step = fc.record({
+  which: fc.constantFrom(0, 1, -1),
+  sequenceNumber: fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })),
+  final: fc.boolean(),
+  unknownInMetadata: fc.boolean(),
+  metadataFirst: fc.boolean(),
+  damage: fc.option(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { nil: undefined, freq: 4 }),
+});
+type EnvelopeInit = { topic: string; payload: Uint8Array; timestamp?: { seconds: bigint; nanos: number }; publisherProcessId: number };
+type MetadataInit = typeof metadataInit extends fc.Arbitrary<infer T> ? T : never;
+const envelopeInit: fc.Arbitrary<EnvelopeInit> = fc.record({ topic: text, payload: fc.uint8Array({ maxLength: 64 }), timestamp, publisherProcessId: fc.oneof(fc.nat(), fc.constant(2 ** 32 - 1)) });
+
+function encode(init: EnvelopeInit, meta: ReturnType<typeof metadataOf> | undefined, metadataFirst: boolean): Uint8Array {
+  const own = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, init));
+  if (meta === undefined) return toBinary(PublishRequestSchema, create(PublishRequestSchema, { envelope: init }));
+  const metaBytes = toBinary(CorrelationMetadataSchema, meta);
+  const field = Buffer.concat([Buffer.from([0x32]), varint(metaBytes.length), metaBytes]);
+  const envelope = metadataFirst ? Buffer.concat([field, own]) : Buffer.concat([own, field]);
+  return Buffer.concat([Buffer.from([0x0a]), varint(envelope.length), envelope]);
+}
+
+function metadataOf(init: MetadataInit, sequenceNumber: bigint, final: boolean, unknown: boolean) {
+  const meta = create(CorrelationMetadataSchema, { ...init, sequenceNumber, final });
+  if (unknown) meta.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([5]) }];
+  return meta;
+}
+
+function varint(value: number): Buffer {
+  const bytes: number[] = [];
+  for (; value >= 0x80; value = Math.floor(value / 128)) bytes.push((value & 0x7f) | 0x80);
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+function outcome(decode: () => unknown): { value?: unknown; error?: boolean } {
+  try {
+    return { value: decode() };
+  } catch {
+    return { error: true };
+  }
+}
+
+describe("PublishedEnvelopeDecoder", () => {
+  it("should decode every request of a run as fromBinary does, repeated metadata, odd layouts and damaged bytes included", () => {
+    fc.assert(
+      fc.property(envelopeInit, metadataInit, metadataInit, fc.array(step, { minLength: 1, maxLength: 16 }), (init, first, second, steps) => {
+        const decoder = new PublishedEnvelopeDecoder();
+        for (const { which, sequenceNumber, final, unknownInMetadata, metadataFirst, damage } of steps) {
+          const meta = which === -1 ? undefined : metadataOf(which === 0 ? first : second, sequenceNumber, final, unknownInMetadata);
+          const bytes = Buffer.from(encode(init, meta, metadataFirst));
+          if (damage !== undefined) bytes[damage[0] % bytes.length] = damage[1];
+          const ours = outcome(() => decoder.decode(bytes));
+          const theirs = outcome(() => fromBinary(PublishRequestSchema, bytes).envelope);
+          expect(ours).toEqual(theirs);
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("should give a repeat its own sequence number and final flag, sharing nothing it could change", () => {
+    const decoder = new PublishedEnvelopeDecoder();
+    const init = { correlationId: "c", rootCorrelationId: "c", correlationTags: { k: "v" } };
+    const request = (sequenceNumber: bigint, final: boolean) =>
+      toBinary(PublishRequestSchema, create(PublishRequestSchema, { envelope: { topic: "events.a", correlationMetadata: { ...init, sequenceNumber, final } } }));
+    const one = decoder.decode(request(1n, false))?.correlationMetadata;
+    const two = decoder.decode(request(2n, true))?.correlationMetadata;
+    expect(one?.sequenceNumber).toBe(1n);
+    expect(one?.final).toBe(false);
+    expect(two?.sequenceNumber).toBe(2n);
+    expect(two?.final).toBe(true);
+    expect(two?.correlationTags).toEqual({ k: "v" });
+  });
+});
