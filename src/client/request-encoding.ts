@@ -1,8 +1,8 @@
 import { toBinary } from "@bufbuild/protobuf";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type PublishRequest, PublishRequestSchema, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { encodeOwnFields, varintSize, writeVarint } from "../core/envelope-encoding.js";
-import { RepeatingMetadataEncoder } from "../core/metadata-encoding.js";
+import { type FieldSizes, sizeOwnFields, varintSize, writeOwnFields, writeVarint } from "../core/envelope-encoding.js";
+import { type PreparedMetadata, RepeatingMetadataEncoder, writePreparedMetadata } from "../core/metadata-encoding.js";
 
 /**
  * Hand-written encoders for the two publish requests (the same bytes as
@@ -17,48 +17,57 @@ const metadataEncoder = new RepeatingMetadataEncoder();
 
 /** PublishRequest { envelope = 1 }. */
 export function encodePublishRequest(request: PublishRequest): Uint8Array {
-  const envelope = request.envelope === undefined || hasUnknown(request) ? undefined : encodeEnvelope(request.envelope);
-  if (envelope === undefined) return toBinary(PublishRequestSchema, request);
-  return delimitedFields([envelope]);
+  const plan = request.envelope === undefined || hasUnknown(request) ? undefined : planEnvelope(request.envelope);
+  if (plan === undefined) return toBinary(PublishRequestSchema, request);
+  return writeEnvelopes([plan]);
 }
 
 /** PublishStreamRequest { repeated envelopes = 1 }. */
 export function encodePublishStreamRequest(request: PublishStreamRequest): Uint8Array {
   if (hasUnknown(request)) return toBinary(PublishStreamRequestSchema, request);
-  const envelopes: Uint8Array[] = [];
+  const plans: EnvelopePlan[] = [];
   for (const envelope of request.envelopes) {
-    const encoded = encodeEnvelope(envelope);
-    if (encoded === undefined) return toBinary(PublishStreamRequestSchema, request);
-    envelopes.push(encoded);
+    const plan = planEnvelope(envelope);
+    if (plan === undefined) return toBinary(PublishStreamRequestSchema, request);
+    plans.push(plan);
   }
-  return delimitedFields(envelopes);
+  return writeEnvelopes(plans);
 }
 
-/** An envelope as a publisher sends it: its own fields, then its metadata (field 6). */
-function encodeEnvelope(envelope: EventEnvelope): Uint8Array | undefined {
+/** An envelope as a publisher sends it, sized: its own fields, then its metadata (field 6). */
+interface EnvelopePlan {
+  envelope: EventEnvelope;
+  own: FieldSizes;
+  meta: PreparedMetadata | undefined;
+  /** The envelope's encoded size. */
+  size: number;
+}
+
+function planEnvelope(envelope: EventEnvelope): EnvelopePlan | undefined {
   if (envelope.eventId !== 0n || envelope.receivedAt !== undefined || envelope.publisher !== undefined) return undefined;
-  const own = encodeOwnFields(envelope, false);
-  if (own === undefined || envelope.correlationMetadata === undefined) return own;
-  const meta = metadataEncoder.encode(envelope.correlationMetadata);
+  const own = sizeOwnFields(envelope, false);
+  if (own === undefined) return undefined;
+  if (envelope.correlationMetadata === undefined) return { envelope, own, meta: undefined, size: own.total };
+  const meta = metadataEncoder.prepare(envelope.correlationMetadata);
   if (meta === undefined) return undefined;
-  const out = Buffer.allocUnsafe(own.length + 1 + varintSize(meta.length) + meta.length);
-  out.set(own);
-  out[own.length] = 0x32;
-  out.set(meta, writeVarint(out, own.length + 1, meta.length));
-  return out;
+  return { envelope, own, meta, size: own.total + 1 + varintSize(meta.size) + meta.size };
 }
 
-/** Each of `values` as field 1, length-delimited, in one buffer. */
-function delimitedFields(values: readonly Uint8Array[]): Uint8Array {
+/** Each planned envelope as field 1, length-delimited, written once into one buffer. */
+function writeEnvelopes(plans: readonly EnvelopePlan[]): Uint8Array {
   let size = 0;
-  for (const value of values) size += 1 + varintSize(value.length) + value.length;
+  for (const plan of plans) size += 1 + varintSize(plan.size) + plan.size;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const value of values) {
+  for (const { envelope, own, meta, size: envelopeSize } of plans) {
     out[at++] = 0x0a;
-    at = writeVarint(out, at, value.length);
-    out.set(value, at);
-    at += value.length;
+    at = writeVarint(out, at, envelopeSize);
+    at = writeOwnFields(out, at, envelope, own, false);
+    if (meta !== undefined) {
+      out[at++] = 0x32;
+      at = writeVarint(out, at, meta.size);
+      at = writePreparedMetadata(out, at, meta);
+    }
   }
   return out;
 }

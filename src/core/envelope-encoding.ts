@@ -12,11 +12,22 @@ import type { EventEnvelope, PublisherIdentity } from "../../gen/corrbus/v1/enve
  * the caller to use toBinary, which keeps them.
  */
 export function encodeOwnFields(event: EventEnvelope, withStamps: boolean): Uint8Array | undefined {
+  const sizes = sizeOwnFields(event, withStamps);
+  if (sizes === undefined) return undefined;
+  const out = Buffer.allocUnsafe(sizes.total);
+  return out.subarray(0, writeOwnFields(out, 0, event, sizes, withStamps));
+}
+
+/** The sizes encodeOwnFields would write (undefined where it answers undefined): to write the fields into a larger buffer. */
+export function sizeOwnFields(event: EventEnvelope, withStamps: boolean): FieldSizes | undefined {
   if (hasUnknown(event) || hasUnknown(event.timestamp) || hasUnknown(event.publisher) || hasUnknown(event.receivedAt)) return undefined;
   if (isNegative(event.timestamp) || isNegative(event.receivedAt)) return undefined;
-  const sizes = new FieldSizes(event, withStamps);
-  const out = Buffer.allocUnsafe(sizes.total);
-  let at = 0;
+  return new FieldSizes(event, withStamps);
+}
+
+/** Writes what encodeOwnFields encodes into `out` at `start`, with the sizes from sizeOwnFields; answers where it ended. */
+export function writeOwnFields(out: Buffer, start: number, event: EventEnvelope, sizes: FieldSizes, withStamps: boolean): number {
+  let at = start;
   if (sizes.topic > 0) {
     out[at++] = 0x0a;
     at = writeVarint(out, at, sizes.topic);
@@ -44,7 +55,7 @@ export function encodeOwnFields(event: EventEnvelope, withStamps: boolean): Uint
   }
   if (withStamps && event.receivedAt !== undefined) at = writeTimestamp(out, at, 0x5a, event.receivedAt, sizes.receivedAt);
   if (event.publisher !== undefined) at = writePublisher(out, at, event.publisher, sizes.publisher);
-  return out.subarray(0, at);
+  return at;
 }
 
 /** Just the broker's stamps: event_id (field 10) and received_at (field 11). */
@@ -61,7 +72,8 @@ export function encodeStampFields(eventId: bigint, receivedAt: Timestamp | undef
   return out.subarray(0, at);
 }
 
-class FieldSizes {
+/** The encoded sizes of an envelope's own fields, and their total. */
+export class FieldSizes {
   topic: number;
   contentType: number;
   timestamp: number;

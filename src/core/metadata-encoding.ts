@@ -95,6 +95,15 @@ export class RepeatingMetadataEncoder {
   private readonly shared = new SharedMetadataMemo<{ head: Uint8Array; tail: Uint8Array }>();
 
   encode(meta: CorrelationMetadata): Uint8Array | undefined {
+    const prepared = this.prepare(meta);
+    if (prepared === undefined) return undefined;
+    const out = Buffer.allocUnsafe(prepared.size);
+    writePreparedMetadata(out, 0, prepared);
+    return out;
+  }
+
+  /** What `meta` encodes to, as parts and a size, for writing into a larger buffer (undefined where encode answers undefined). */
+  prepare(meta: CorrelationMetadata): PreparedMetadata | undefined {
     const sequence = Number(meta.sequenceNumber);
     if (!Number.isSafeInteger(sequence)) return undefined;
     let parts = this.shared.get(meta);
@@ -105,21 +114,36 @@ export class RepeatingMetadataEncoder {
       this.shared.set(meta, parts);
     }
     const { head, tail } = parts;
-    const out = Buffer.allocUnsafe(head.length + (sequence > 0 ? 1 + varintSize(sequence) : 0) + tail.length + (meta.final ? 2 : 0));
-    out.set(head);
-    let at = head.length;
-    if (sequence > 0) {
-      out[at++] = 0x20;
-      at = writeVarint(out, at, sequence);
-    }
-    out.set(tail, at);
-    at += tail.length;
-    if (meta.final) {
-      out[at++] = 0x48;
-      out[at++] = 1;
-    }
-    return out;
+    const size = head.length + (sequence > 0 ? 1 + varintSize(sequence) : 0) + tail.length + (meta.final ? 2 : 0);
+    return { head, tail, sequence, final: meta.final, size };
   }
+}
+
+/** One event's metadata, ready to write: the shared parts around its per-event fields. */
+export interface PreparedMetadata {
+  head: Uint8Array;
+  tail: Uint8Array;
+  sequence: number;
+  final: boolean;
+  /** Bytes written. */
+  size: number;
+}
+
+/** Writes prepared metadata into `out` at `start`; answers where it ended. */
+export function writePreparedMetadata(out: Buffer, start: number, { head, tail, sequence, final }: PreparedMetadata): number {
+  out.set(head, start);
+  let at = start + head.length;
+  if (sequence > 0) {
+    out[at++] = 0x20;
+    at = writeVarint(out, at, sequence);
+  }
+  out.set(tail, at);
+  at += tail.length;
+  if (final) {
+    out[at++] = 0x48;
+    out[at++] = 1;
+  }
+  return at;
 }
 
 /** Fields 1-3 (single-byte tags, length-delimited) and the rest of an encoding from encodeMetadata. */

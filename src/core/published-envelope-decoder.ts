@@ -1,7 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 
 /**
  * Decodes the envelope of PublishRequests as fromBinary does, recognising a correlation's
@@ -20,19 +20,39 @@ import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
  * fromBinary's. One remembered metadata: nothing grows.
  */
 export class PublishedEnvelopeDecoder {
-  private last: { shared: Uint8Array; meta: CorrelationMetadata } | undefined;
+  private last: { shared: Buffer; meta: CorrelationMetadata } | undefined;
 
   /** PublishRequest.envelope of `body` (undefined when the request has none). */
-  decode(body: Uint8Array): EventEnvelope | undefined {
+  decode(request: Uint8Array): EventEnvelope | undefined {
+    const body = asBuffer(request);
     const range = envelopeRange(body);
     const meta = range === undefined ? undefined : metadataRange(body, range.start, range.end);
     if (range === undefined || meta === undefined) return fromBinary(PublishRequestSchema, body).envelope;
-    const envelope = fromBinary(EventEnvelopeSchema, body.subarray(range.start, meta.fieldStart));
-    envelope.correlationMetadata = this.metadata(body.subarray(meta.valueStart, range.end));
+    return this.envelope(body, range.start, range.end, meta);
+  }
+
+  /** PublishStreamRequest.envelopes of `body`. */
+  decodeBatch(request: Uint8Array): EventEnvelope[] {
+    const body = asBuffer(request);
+    const envelopes: EventEnvelope[] = [];
+    for (let at = 0; at < body.length; at = cursor.next) {
+      if (!cursor.field(body, at, body.length) || cursor.tag !== 0x0a) return fromBinary(PublishStreamRequestSchema, body).envelopes;
+      const start = cursor.valueStart;
+      const end = cursor.next;
+      const meta = metadataRange(body, start, end);
+      envelopes.push(meta === undefined ? fromBinary(EventEnvelopeSchema, body.subarray(start, end)) : this.envelope(body, start, end, meta));
+      cursor.next = end;
+    }
+    return envelopes;
+  }
+
+  private envelope(body: Buffer, start: number, end: number, meta: { fieldStart: number; valueStart: number }): EventEnvelope {
+    const envelope = fromBinary(EventEnvelopeSchema, body.subarray(start, meta.fieldStart));
+    envelope.correlationMetadata = this.metadata(body.subarray(meta.valueStart, end));
     return envelope;
   }
 
-  private metadata(bytes: Uint8Array): CorrelationMetadata {
+  private metadata(bytes: Buffer): CorrelationMetadata {
     const last = this.last;
     const repeat = last === undefined ? undefined : perEventFields(bytes, last.shared);
     if (last !== undefined && repeat !== undefined) return { ...last.meta, sequenceNumber: BigInt(repeat.sequence), final: repeat.final };
@@ -71,29 +91,36 @@ function metadataRange(body: Uint8Array, start: number, end: number): { fieldSta
  * `shared`, in order; undefined when they are not (or either per-event field
  * is encoded unusually).
  */
-function perEventFields(bytes: Uint8Array, shared: Uint8Array): { sequence: number; final: boolean } | undefined {
+function perEventFields(bytes: Buffer, shared: Buffer): { sequence: number; final: boolean } | undefined {
   let sequence = 0;
   let final = false;
   let compared = 0;
+  // The shared fields between two per-event ones are compared as one run (natively: a JS byte loop was 7 % of the path).
+  let runStart = 0;
+  const matchRun = (runEnd: number) => {
+    const size = runEnd - runStart;
+    if (size === 0) return true;
+    if (compared + size > shared.length || bytes.compare(shared, compared, compared + size, runStart, runEnd) !== 0) return false;
+    compared += size;
+    return true;
+  };
   for (let at = 0; at < bytes.length; at = cursor.next) {
     if (!cursor.field(bytes, at, bytes.length)) return undefined;
+    if (cursor.tag !== 0x20 && cursor.tag !== 0x48) continue;
+    if (!matchRun(at)) return undefined;
     if (cursor.tag === 0x20) {
       sequence = cursor.value;
-    } else if (cursor.tag === 0x48) {
+    } else {
       if (cursor.next !== at + 2 || cursor.value > 1) return undefined;
       final = cursor.value === 1;
-    } else {
-      const size = cursor.next - at;
-      if (compared + size > shared.length) return undefined;
-      for (let index = 0; index < size; index++) if (bytes[at + index] !== shared[compared + index]) return undefined;
-      compared += size;
     }
+    runStart = cursor.next;
   }
-  return compared === shared.length ? { sequence, final } : undefined;
+  return matchRun(bytes.length) && compared === shared.length ? { sequence, final } : undefined;
 }
 
 /** The metadata's bytes without its sequence_number and final fields; undefined if it cannot be walked. */
-function sharedBytes(bytes: Uint8Array): Uint8Array | undefined {
+function sharedBytes(bytes: Uint8Array): Buffer | undefined {
   const parts: Uint8Array[] = [];
   for (let at = 0; at < bytes.length; at = cursor.next) {
     if (!cursor.field(bytes, at, bytes.length)) return undefined;
@@ -162,3 +189,8 @@ class WireCursor {
 }
 
 const cursor = new WireCursor();
+
+/** A Buffer view of `bytes` (the server reads Buffers already), for native comparisons. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
