@@ -12,6 +12,7 @@ import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } fr
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublish } from "./lean-publish.js";
+import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { createLeanQueries } from "./lean-queries.js";
 import { readPeerCredentials } from "./peer-credentials.js";
 import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.js";
@@ -92,7 +93,15 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
   // A stream's session is gone once the stream is reset: unverified then (the stream has nobody to answer anyway).
   const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer({ socket: stream.session?.socket });
-  takeStreamsFirst(h2, [createLeanPublish(broker, readMaxBytes, identifyStream), createLeanQueries(service, { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream })], logger);
+  takeStreamsFirst(
+    h2,
+    [
+      createLeanPublish(broker, readMaxBytes, identifyStream),
+      createLeanPublishStream(service, { readMaxBytes, shutdownSignal: shutdown.signal, identify: identifyStream, logger }),
+      createLeanQueries(service, { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream }),
+    ],
+    logger,
+  );
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     gate.watchSession(session);
