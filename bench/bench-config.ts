@@ -16,7 +16,7 @@ export interface BenchConfig {
   inFlight: number;
   /** Measured calls per Publish variant with `inFlight` calls in flight. */
   inFlightCalls: number;
-  /** ABAB blocks per Publish variant (in flight). */
+  /** ABAB blocks per Publish variant (in flight): the overhead is the median over the block pairs. */
   inFlightBlocks: number;
   /** Envelopes per PublishStream request message. */
   streamBatch: number;
@@ -73,8 +73,8 @@ export const fullConfig: Readonly<BenchConfig> = Object.freeze({
   sequentialCalls: 5000,
   sequentialBlocks: 10,
   inFlight: 32,
-  inFlightCalls: 10_000,
-  inFlightBlocks: 4,
+  inFlightCalls: 20_000,
+  inFlightBlocks: 20,
   streamBatch: 100,
   streamEvents: 200_000,
   streamWarmupEvents: 5_000,

@@ -55,7 +55,7 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
   );
   add(
     `Publish, ${config.inFlight} calls in flight, with metadata`,
-    `${rate(v("publish.inflight.metadata.rate"), "calls/s")} (overhead ${signed(v("publish.overhead.inflight.pct"), " %")} per call)`,
+    `${rate(v("publish.inflight.metadata.rate"), "calls/s")} (overhead ${signed(v("publish.overhead.inflight.pct"), " %")} per call, median of ${config.inFlightBlocks} block pairs; middle half ${signed(v("publish.overhead.inflight.p25"), "")} to ${signed(v("publish.overhead.inflight.p75"), " %")})`,
     `without metadata ${rate(v("publish.inflight.plain.rate"), "calls/s")}`,
     x("publish.inflight.metadata.rate", "publish.inflight.plain.rate"),
     "overhead ≤ 2 %",

@@ -60,6 +60,17 @@ export interface BrokerServer {
 const messageOverheadBytes = 16 * 1024 * 1024;
 
 /**
+ * What a peer may send on a stream, and on a connection in all, before the
+ * broker reads it (HTTP/2 flow control; Node's default is 64 KiB). A batch of
+ * 100 events is ~50 KB, so a collector could send one before waiting for the
+ * broker's window update: probe, PublishStream from 1 collector, 128-129 ->
+ * 142-148 K events/s at 256 KiB. The connection's window equals the stream's
+ * so buffered requests stay bounded: 256 KiB per connection, 64 MiB with the
+ * default 256 connections.
+ */
+const receiveWindowBytes = 256 * 1024;
+
+/**
  * Starts the broker: CorrelationService over HTTP/2 (gRPC, Connect binary and
  * JSON) on a Unix socket created 0600 in a 0700 directory, or a Windows named
  * pipe through the same code path.
@@ -90,7 +101,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const handler = guardRequests(adapter, logger);
   // Streams per connection are bounded too (Node's default is 2^32-1): with the
   // connection cap this bounds calls in flight, hence the journal's backlog.
-  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128 } }, handler);
+  const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128, initialWindowSize: receiveWindowBytes } }, handler);
   // A stream's session is gone once the stream is reset: unverified then (the stream has nobody to answer anyway).
   const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer({ socket: stream.session?.socket });
   takeStreamsFirst(
@@ -104,6 +115,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   );
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
+    session.setLocalWindowSize(receiveWindowBytes);
     gate.watchSession(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
