@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { encodeOwnFields, encodeStampFields, varintSize } from "./envelope-encoding.js";
+import { encodeOwnFields, encodeStampFields, sizeOwnFields, varintSize, writeOwnFields, writeVarint } from "./envelope-encoding.js";
 import { encodeMetadata } from "./metadata-encoding.js";
 
 const decoder = new TextDecoder();
@@ -46,24 +46,13 @@ export function splitForStorage(
 ): SplitEnvelope {
   const meta = event.correlationMetadata;
   const stamps = encodeStamps(event);
-  const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
   if (meta === undefined) {
+    const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
     return { body: own, templateKey: undefined, encodeTemplate: () => new Uint8Array(0), stamps, encodedSize: own.length + stamps.length };
   }
-  const perEvent: number[] = [];
-  if (meta.sequenceNumber !== 0n) {
-    perEvent.push(sequenceTag);
-    pushVarint(perEvent, meta.sequenceNumber);
-  }
-  if (meta.final) perEvent.push(finalTag, 1);
-  const perEventSize = perEvent.length;
-  const body = Buffer.allocUnsafe(own.length + (perEventSize > 0 ? 2 + perEventSize : 0));
-  body.set(own);
-  if (perEventSize > 0) {
-    body[own.length] = metadataTag;
-    body[own.length + 1] = perEventSize;
-    for (let index = 0; index < perEventSize; index++) body[own.length + 2 + index] = perEvent[index];
-  }
+  const body = encodeBody(event, meta);
+  const perEventSize = body.perEventSize;
+  const ownSize = body.bytes.length - (perEventSize > 0 ? 2 + perEventSize : 0);
   let template: Uint8Array | undefined;
   const encodeTemplate = () => (template ??= wrapField(encodeShared(meta)));
   // Metadata with unknown fields has no cheap key: its bytes are the key.
@@ -71,12 +60,59 @@ export function splitForStorage(
   template = knownTemplate(templateKey) ?? template;
   const metadataSize = wrappedSize(encodeTemplate()) + perEventSize;
   return {
-    body,
+    body: body.bytes,
     templateKey,
     encodeTemplate,
     stamps,
-    encodedSize: own.length + stamps.length + 1 + varintSize(metadataSize) + metadataSize,
+    encodedSize: ownSize + stamps.length + 1 + varintSize(metadataSize) + metadataSize,
   };
+}
+
+/**
+ * The body of an event with metadata: its own fields, then a field 6 holding
+ * only sequence_number and final, written once into one buffer (the per-event
+ * part is at most 13 bytes, so its length is one byte).
+ */
+function encodeBody(event: EventEnvelope, meta: CorrelationMetadata): { bytes: Uint8Array; perEventSize: number } {
+  const sequence = Number(meta.sequenceNumber);
+  const sizes = sizeOwnFields(event, false);
+  if (sizes === undefined || !Number.isSafeInteger(sequence)) return encodeBodySlowly(event, meta);
+  const perEventSize = (sequence !== 0 ? 1 + varintSize(sequence) : 0) + (meta.final ? 2 : 0);
+  const bytes = Buffer.allocUnsafe(sizes.total + (perEventSize > 0 ? 2 + perEventSize : 0));
+  let at = writeOwnFields(bytes, 0, event, sizes, false);
+  if (perEventSize > 0) {
+    bytes[at++] = metadataTag;
+    bytes[at++] = perEventSize;
+    if (sequence !== 0) {
+      bytes[at++] = sequenceTag;
+      at = writeVarint(bytes, at, sequence);
+    }
+    if (meta.final) {
+      bytes[at++] = finalTag;
+      bytes[at++] = 1;
+    }
+  }
+  return { bytes, perEventSize };
+}
+
+/** encodeBody for envelopes the fast encoder leaves alone, or sequence numbers past 2^53. */
+function encodeBodySlowly(event: EventEnvelope, meta: CorrelationMetadata): { bytes: Uint8Array; perEventSize: number } {
+  const own = encodeOwnFields(event, false) ?? encodeOwnSlowly(event);
+  const perEvent: number[] = [];
+  if (meta.sequenceNumber !== 0n) {
+    perEvent.push(sequenceTag);
+    pushVarint(perEvent, meta.sequenceNumber);
+  }
+  if (meta.final) perEvent.push(finalTag, 1);
+  const perEventSize = perEvent.length;
+  const bytes = Buffer.allocUnsafe(own.length + (perEventSize > 0 ? 2 + perEventSize : 0));
+  bytes.set(own);
+  if (perEventSize > 0) {
+    bytes[own.length] = metadataTag;
+    bytes[own.length + 1] = perEventSize;
+    for (let index = 0; index < perEventSize; index++) bytes[own.length + 2 + index] = perEvent[index];
+  }
+  return { bytes, perEventSize };
 }
 
 /** The metadata without its per-event fields (sequence_number, final): the part events share. */
