@@ -21,8 +21,10 @@ client processes, then prints one table and writes it here and to \`bench/result
   query. The NATS JetStream figure is a reference from BASELINE.md, not measured by the bench.
 - **Latency** is sequential calls after a warm-up, reported as p50 / p99 (nearest rank) and calls
   per second. The floor's echo and http2 POST and Publish with and without correlation metadata
-  take turns in blocks (ABCD ABCD…), and the 32-in-flight Publish variants alternate likewise
-  (ABAB…), so drift hits every series alike; the correlation overhead is the p50 difference.
+  take turns in blocks (ABCD ABCD…), so drift hits every series alike; the sequential correlation
+  overhead is the p50 difference. The 32-in-flight Publish variants alternate in 20 block pairs
+  (ABAB…, 1000 calls a block); their overhead is the median of the pairs' ratios, printed with
+  the pairs' middle half (a single slow block moved a summed ratio by ten points).
 - **Rates** come from separate processes: PublishStream collectors (batches of 100, pipelined,
   acks counted), aggregated over the union of their run times; subscribers timing their events
   from the first to the last arrival, with cut-offs and drops read from GetStats.
