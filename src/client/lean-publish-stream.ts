@@ -4,6 +4,7 @@ import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { connectEnvelope, drained, endStreamFlag } from "../core/connect-envelope.js";
 import { openLeanStream } from "./lean-stream.js";
 import { encodePublishStreamRequest } from "./request-encoding.js";
 
@@ -13,8 +14,6 @@ type PublishStream = (
 ) => AsyncIterable<PublishStreamResponse>;
 
 const publishStreamPath = "/corrbus.v1.CorrelationService/PublishStream";
-/** Connect's envelope flag for the end-of-stream message (JSON: error and trailers). */
-const endStreamFlag = 0b10;
 /** Acks waiting to be read before the stream stops reading (they are small; the broker bounds batches in flight). */
 const maxQueuedAcks = 256;
 
@@ -75,25 +74,9 @@ async function sendBatches(stream: http2.ClientHttp2Stream, requests: AsyncItera
     if (stream.closed || stream.destroyed) return;
     const message = isMessage(request, PublishStreamRequestSchema) ? request : create(PublishStreamRequestSchema, request);
     const body = encodePublishStreamRequest(message);
-    const frame = Buffer.allocUnsafe(5 + body.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(body.length, 1);
-    frame.set(body, 5);
-    if (!stream.write(frame)) await drained(stream);
+    if (!stream.write(connectEnvelope(0, body))) await drained(stream);
   }
   if (!stream.closed && !stream.destroyed) stream.end();
-}
-
-function drained(stream: http2.ClientHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-  });
 }
 
 interface Frame {

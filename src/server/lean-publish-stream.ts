@@ -3,15 +3,13 @@ import { toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import { endStreamToJson } from "@connectrpc/connect/protocol-connect";
 import { CorrelationService, type PublishStreamRequest, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { compressedFlag, connectEnvelope, drained, endStreamFlag } from "../core/connect-envelope.js";
 import type { PeerIdentity } from "../core/correlation-broker.js";
 import { PublishedEnvelopeDecoder } from "../core/published-envelope-decoder.js";
 import type { Logger } from "./logger.js";
 import { peerIdentityKey } from "./peer-identity.js";
 
 const publishStreamPath = `/${CorrelationService.typeName}/${CorrelationService.method.publishStream.name}`;
-/** Connect envelope flags. */
-const compressedFlag = 0b01;
-const endStreamFlag = 0b10;
 /** Decoded batches waiting for the handler before the stream stops reading (the handler bounds what it holds itself). */
 const maxQueuedBatches = 2;
 
@@ -88,33 +86,13 @@ async function writeAcks(stream: http2.ServerHttp2Stream, acks: AsyncIterable<Pu
   try {
     for await (const ack of acks) {
       if (stream.destroyed || stream.closed) return;
-      if (!stream.write(frame(0, toBinary(PublishStreamResponseSchema, ack)))) await drained(stream);
+      if (!stream.write(connectEnvelope(0, toBinary(PublishStreamResponseSchema, ack)))) await drained(stream);
     }
   } catch (caught) {
     error = ConnectError.from(caught, Code.Internal);
   }
   if (stream.destroyed || stream.closed) return;
-  stream.end(frame(endStreamFlag, Buffer.from(JSON.stringify(endStreamToJson(new Headers(), error, {})))));
-}
-
-function frame(flags: number, body: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = flags;
-  out.writeUInt32BE(body.length, 1);
-  out.set(body, 5);
-  return out;
-}
-
-function drained(stream: http2.ServerHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      stream.off("drain", done);
-      stream.off("close", done);
-      resolve();
-    };
-    stream.on("drain", done);
-    stream.on("close", done);
-  });
+  stream.end(connectEnvelope(endStreamFlag, Buffer.from(JSON.stringify(endStreamToJson(new Headers(), error, {})))));
 }
 
 /**
