@@ -105,7 +105,9 @@ async function writeAcks(stream: http2.ServerHttp2Stream, acks: AsyncIterable<Pu
 class BatchReader implements AsyncIterable<PublishStreamRequest> {
   private readonly decoder = new PublishedEnvelopeDecoder();
   private readonly ready: PublishStreamRequest[] = [];
-  private pending: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet taken as envelopes. */
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   private ended = false;
   private failure: ConnectError | undefined;
   private wake: (() => void) | undefined;
@@ -118,7 +120,7 @@ class BatchReader implements AsyncIterable<PublishStreamRequest> {
     stream.on("error", () => {});
     stream.on("data", (chunk: Buffer) => this.take(chunk));
     stream.on("end", () => {
-      if (this.pending.length > 0) this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+      if (this.buffered > 0) this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
       this.ended = true;
       this.notify();
     });
@@ -146,26 +148,35 @@ class BatchReader implements AsyncIterable<PublishStreamRequest> {
 
   private take(chunk: Buffer): void {
     if (this.failure !== undefined) return;
-    let bytes = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    while (bytes.length >= 5) {
-      const flags = bytes[0];
-      const length = bytes.readUInt32BE(1);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    // Joined only once a whole envelope is there: a large message arriving in
+    // many chunks is copied once, not once per chunk.
+    while (this.buffered >= 5) {
+      const head = this.chunks[0].length >= 5 ? this.chunks[0] : this.join();
+      const length = head.readUInt32BE(1);
       if (length > this.readMaxBytes) {
         this.fail(new ConnectError(`message size ${length} is larger than configured readMaxBytes ${this.readMaxBytes}`, Code.ResourceExhausted));
         return;
       }
-      if (bytes.length < 5 + length) break;
-      const body = bytes.subarray(5, 5 + length);
-      bytes = bytes.subarray(5 + length);
-      if (!this.accept(flags, body)) {
+      if (this.buffered < 5 + length) break;
+      const bytes = this.join();
+      const rest = bytes.subarray(5 + length);
+      this.chunks = rest.length === 0 ? [] : [rest];
+      this.buffered = rest.length;
+      if (!this.accept(bytes[0], bytes.subarray(5, 5 + length))) {
         this.notify();
         return;
       }
     }
-    // A copy: a partial envelope must not keep the whole chunk alive.
-    this.pending = bytes.length === 0 ? Buffer.alloc(0) : Buffer.from(bytes);
     if (this.ready.length >= maxQueuedBatches) this.stream.pause();
     this.notify();
+  }
+
+  /** The buffered chunks as one. */
+  private join(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
+    return this.chunks[0];
   }
 
   private accept(flags: number, body: Buffer): boolean {

@@ -1,8 +1,10 @@
 import * as http2 from "node:http2";
 import { connect } from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PublishStreamRequestSchema, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { createCorrelationClient } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
 import { eventually } from "../helpers/eventually.js";
 
@@ -35,7 +37,7 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   }
 
   /** Sends `bytes` as the whole request; answers the acks (event ids per batch) and the end-of-stream message. */
-  async function exchange(bytes: Buffer, path: "lean" | "stock"): Promise<{ status: number; acks: number[]; end: unknown }> {
+  async function exchange(bytes: Buffer, path: "lean" | "stock", pieceBytes = bytes.length): Promise<{ status: number; acks: number[]; end: unknown }> {
     const headers: http2.OutgoingHttpHeaders = {
       ":method": "POST",
       ":path": "/corrbus.v1.CorrelationService/PublishStream",
@@ -49,7 +51,11 @@ describe("PublishStream framing on the lean path and through connect-node", () =
     let status = 0;
     request.on("response", (response) => (status = Number(response[":status"])));
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.end(bytes);
+    for (let at = 0; at + pieceBytes < bytes.length; at += pieceBytes) {
+      // One DATA frame each, the next written only once this one is handed to the socket.
+      await new Promise((resolve) => request.write(bytes.subarray(at, at + pieceBytes), resolve));
+    }
+    request.end(bytes.subarray(Math.floor((bytes.length - 1) / pieceBytes) * pieceBytes));
     await new Promise((resolve, reject) => {
       request.on("end", resolve);
       request.on("error", reject);
@@ -100,6 +106,15 @@ describe("PublishStream framing on the lean path and through connect-node", () =
     expect(garbage.end).toMatchObject({ error: { code: "internal" } });
   });
 
+  it("should read envelopes that arrive split over many small DATA frames", async () => {
+    const bytes = Buffer.concat([envelope(0, batch("events.framing.a", "events.framing.b")), envelope(0, batch("events.framing.c")), envelope(0, batch("events.Bad"))]);
+    const whole = await same(bytes);
+    const lean = await exchange(bytes, "lean", 7);
+    leanExchanges++;
+    expect(lean).toEqual(whole);
+    expect(lean.acks).toEqual([2, 1]);
+  });
+
   it("should refuse a request cut off inside an envelope, and skip an end-of-stream envelope from the client", async () => {
     const whole = envelope(0, batch("events.framing.a"));
     const cut = await same(Buffer.concat([whole, whole.subarray(0, whole.length - 3)]));
@@ -115,5 +130,39 @@ describe("PublishStream framing on the lean path and through connect-node", () =
     await eventually("a log line per lean stream", () => leanStreams() >= leanExchanges);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(leanStreams()).toBe(leanExchanges);
+  });
+});
+
+describe("a lean PublishStream when the broker shuts down", () => {
+  it("should ack what it accepted and end with UNAVAILABLE", async () => {
+    const broker = await startBrokerProcess();
+    const client = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "shutdown" });
+    try {
+      async function* endless() {
+        for (;;) {
+          yield { envelopes: [client.envelope("events.framing.shutdown", "x")] };
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      let acked = 0n;
+      let stopping: Promise<number | null> | undefined;
+      const error = await (async () => {
+        for await (const ack of client.service.publishStream(endless())) {
+          acked = ack.eventIds[ack.eventIds.length - 1];
+          stopping ??= broker.stop();
+        }
+      })().then(
+        () => undefined,
+        (caught: unknown) => ConnectError.from(caught),
+      );
+      expect([error?.code, error?.rawMessage]).toEqual([Code.Unavailable, "broker shutting down"]);
+      expect(await stopping).toBe(0);
+      const stopped = broker.logs.find((line) => line.msg === "stopped") as { stats?: { lastEventId?: number } } | undefined;
+      // Every event the broker took was acked before the end.
+      expect(BigInt(stopped?.stats?.lastEventId ?? -1)).toBe(acked);
+    } finally {
+      client.close();
+      await broker.stop();
+    }
   });
 });
