@@ -17,7 +17,9 @@ import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corr
  * Anything unusual (metadata not last in the envelope or given twice,
  * fields of the request other than the envelope, a huge sequence number, a
  * malformed byte) goes to fromBinary whole, so answers and errors are
- * fromBinary's. One remembered metadata: nothing grows.
+ * fromBinary's: also where fromBinary accepts what a bounded decode of the
+ * parts refuses (it reads a nested message past the end of the one holding
+ * it). One remembered metadata: nothing grows.
  */
 export class PublishedEnvelopeDecoder {
   private last: { shared: Buffer; meta: CorrelationMetadata } | undefined;
@@ -25,25 +27,34 @@ export class PublishedEnvelopeDecoder {
   /** PublishRequest.envelope of `body` (undefined when the request has none). */
   decode(request: Uint8Array): EventEnvelope | undefined {
     const body = asBuffer(request);
-    const range = envelopeRange(body);
-    const meta = range === undefined ? undefined : metadataRange(body, range.start, range.end);
-    if (range === undefined || meta === undefined) return fromBinary(PublishRequestSchema, body).envelope;
-    return this.envelope(body, range.start, range.end, meta);
+    try {
+      const range = envelopeRange(body);
+      const meta = range === undefined ? undefined : metadataRange(body, range.start, range.end);
+      if (range !== undefined && meta !== undefined) return this.envelope(body, range.start, range.end, meta);
+    } catch {
+      // Malformed: fromBinary below decides (it accepts some bytes a bounded decode of the parts refuses).
+    }
+    return fromBinary(PublishRequestSchema, body).envelope;
   }
 
   /** PublishStreamRequest.envelopes of `body`. */
   decodeBatch(request: Uint8Array): EventEnvelope[] {
     const body = asBuffer(request);
-    const envelopes: EventEnvelope[] = [];
-    for (let at = 0; at < body.length; at = cursor.next) {
-      if (!cursor.field(body, at, body.length) || cursor.tag !== 0x0a) return fromBinary(PublishStreamRequestSchema, body).envelopes;
-      const start = cursor.valueStart;
-      const end = cursor.next;
-      const meta = metadataRange(body, start, end);
-      envelopes.push(meta === undefined ? fromBinary(EventEnvelopeSchema, body.subarray(start, end)) : this.envelope(body, start, end, meta));
-      cursor.next = end;
+    try {
+      const envelopes: EventEnvelope[] = [];
+      for (let at = 0; at < body.length; at = cursor.next) {
+        if (!cursor.field(body, at, body.length) || cursor.tag !== 0x0a) return fromBinary(PublishStreamRequestSchema, body).envelopes;
+        const start = cursor.valueStart;
+        const end = cursor.next;
+        const meta = metadataRange(body, start, end);
+        envelopes.push(meta === undefined ? fromBinary(EventEnvelopeSchema, body.subarray(start, end)) : this.envelope(body, start, end, meta));
+        cursor.next = end;
+      }
+      return envelopes;
+    } catch {
+      // As in decode: a nested message running past its envelope's end is read on by fromBinary, refused here.
+      return fromBinary(PublishStreamRequestSchema, body).envelopes;
     }
-    return envelopes;
   }
 
   private envelope(body: Buffer, start: number, end: number, meta: { fieldStart: number; valueStart: number }): EventEnvelope {

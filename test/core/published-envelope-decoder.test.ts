@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { PublishedEnvelopeDecoder } from "../../src/core/published-envelope-decoder.js";
 import { metadataInit, text, timestamp } from "./message-arbitraries.js";
 
@@ -65,6 +65,28 @@ describe("PublishedEnvelopeDecoder", () => {
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it("should decode PublishStream batches as fromBinary does: runs of envelopes sharing metadata, odd layouts and damaged bytes included", () => {
+    fc.assert(
+      fc.property(envelopeInit, metadataInit, metadataInit, fc.array(fc.array(step, { maxLength: 8 }), { minLength: 1, maxLength: 4 }), (init, first, second, batches) => {
+        const decoder = new PublishedEnvelopeDecoder();
+        for (const steps of batches) {
+          // A PublishStreamRequest is its envelopes, each as field 1: the same framing as a PublishRequest's one envelope.
+          const bytes = Buffer.concat(
+            steps.map(({ which, sequenceNumber, final, unknownInMetadata, metadataFirst }) =>
+              encode(init, which === -1 ? undefined : metadataOf(which === 0 ? first : second, sequenceNumber, final, unknownInMetadata), metadataFirst),
+            ),
+          );
+          const damage = steps.find((one) => one.damage !== undefined)?.damage;
+          if (damage !== undefined && bytes.length > 0) bytes[damage[0] % bytes.length] = damage[1];
+          const ours = outcome(() => decoder.decodeBatch(bytes));
+          const theirs = outcome(() => fromBinary(PublishStreamRequestSchema, bytes).envelopes);
+          expect(ours).toEqual(theirs);
+        }
+      }),
+      { numRuns: 300 },
     );
   });
 
