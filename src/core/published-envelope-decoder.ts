@@ -4,10 +4,10 @@ import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/en
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 
 /**
- * Decodes the envelope of PublishRequests as fromBinary does, recognising a correlation's
- * metadata repeated from the request before: a publisher sends the same
- * metadata event after event with only sequence_number (field 4) and final
- * (field 9) changing, and decoding its strings and tag map was most of what
+ * Decodes the envelopes of PublishRequests and PublishStreamRequests as
+ * fromBinary does, recognising a correlation's metadata repeated from the
+ * event before: a publisher sends the same metadata event after event with
+ * only sequence_number (field 4) and final (field 9) changing, and decoding its strings and tag map was most of what
  * metadata added to a Publish in the broker (tight loop: request decode 2.4 µs
  * with metadata, 0.8 µs without). The repeat's other fields are compared as
  * bytes with the last metadata decoded; when they are equal, the event gets a
@@ -142,7 +142,8 @@ function sharedBytes(bytes: Uint8Array): Buffer | undefined {
 
 /**
  * Walks wire-format fields without allocating: each call leaves its results
- * in the fields (one shared instance; the walks above never interleave).
+ * in the fields. One shared instance: a batch's walk over its envelopes keeps
+ * what it needs in locals before walking inside one, and puts `next` back.
  */
 class WireCursor {
   /** The last field's tag as written (field number << 3 | wire type). */
