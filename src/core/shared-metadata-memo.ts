@@ -1,33 +1,48 @@
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 
 /**
- * The last correlation metadata seen, compared by its shared fields (all but
- * the per-event sequence_number and final). A collector repeats the same
- * metadata event after event (a batch is mostly one correlation), so the
- * broker checks, keys and looks up that metadata once, and a client encodes
- * it once, and the repeats are recognised with a few string comparisons.
- * Each pass over an event's metadata costs far more inside the broker than in
- * a loop of its own (caches are cold between calls: probe, Publish with
+ * Correlation metadata seen lately, one entry per correlation id, compared by
+ * its shared fields (all but the per-event sequence_number and final). A
+ * collector repeats the same metadata event after event (a batch is mostly
+ * one correlation), so the broker checks, keys and looks up that metadata
+ * once, and a client encodes it once, and the repeats are recognised with a
+ * few string comparisons. Several collectors publishing at once interleave
+ * their correlations, hence an entry per correlation rather than only the
+ * last one (probe, two publishers alternating: every lookup missed). Each
+ * pass over an event's metadata costs far more inside the broker than in a
+ * loop of its own (caches are cold between calls: probe, Publish with
  * metadata, broker CPU 10-20 µs more per call than without, against ~5 µs in
  * a tight loop).
- * The memo keeps a copy of the compared values, not the message: a caller
- * that changes its metadata object in place (a tag added, a stage renamed)
- * gets a miss, never a stale answer. One entry: nothing grows.
+ * Entries keep a copy of the compared values, not the message: a caller that
+ * changes its metadata object in place (a tag added, a stage renamed) gets a
+ * miss, never a stale answer. At most `capacity` entries, the oldest dropped
+ * first.
  */
 export class SharedMetadataMemo<T> {
-  private last: SharedFields | undefined;
-  private value: T | undefined;
+  private readonly entries = new Map<string, { shared: SharedFields; value: T }>();
+
+  constructor(
+    /** Correlations remembered at once. */
+    readonly capacity = 64,
+  ) {}
+
+  /** Correlations remembered now. */
+  get size(): number {
+    return this.entries.size;
+  }
 
   /** What was remembered for metadata whose shared fields equal `meta`'s, if any. */
   get(meta: CorrelationMetadata): T | undefined {
-    const last = this.last;
-    return last !== undefined && matches(last, meta) ? this.value : undefined;
+    const entry = this.entries.get(meta.correlationId);
+    return entry !== undefined && matches(entry.shared, meta) ? entry.value : undefined;
   }
 
-  /** Remembers `value` for `meta` (replacing the previous entry; metadata with unknown fields is not remembered). */
+  /** Remembers `value` for `meta` (replacing what its correlation had; metadata with unknown fields is not remembered). */
   set(meta: CorrelationMetadata, value: T): void {
-    this.last = hasUnknown(meta) ? undefined : snapshot(meta);
-    this.value = this.last === undefined ? undefined : value;
+    this.entries.delete(meta.correlationId);
+    if (hasUnknown(meta)) return;
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(meta.correlationId, { shared: snapshot(meta), value });
   }
 }
 

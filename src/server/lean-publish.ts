@@ -27,11 +27,14 @@ export function createLeanPublish(
   readMaxBytes: number,
   identify: (stream: http2.ServerHttp2Stream) => PeerIdentity,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
-  const decoder = new PublishedEnvelopeDecoder();
+  // One per connection: a collector repeats its own metadata, and collectors publishing at once would take turns in one.
+  const decoders = new WeakMap<http2.Http2Session, PublishedEnvelopeDecoder>();
+  const sessionless = new PublishedEnvelopeDecoder();
   return (stream, headers) => {
     if (!isLeanUnary(headers, publishPath)) return false;
     // Read now: once the stream is reset it has no session to ask.
     const peer = identify(stream);
+    const decoder = decoderOf(decoders, stream.session) ?? sessionless;
     readBody(stream, readMaxBytes, (body) => {
       try {
         let envelope;
@@ -51,6 +54,16 @@ export function createLeanPublish(
     });
     return true;
   };
+}
+
+function decoderOf(decoders: WeakMap<http2.Http2Session, PublishedEnvelopeDecoder>, session: http2.Http2Session | undefined): PublishedEnvelopeDecoder | undefined {
+  if (session === undefined) return undefined;
+  let decoder = decoders.get(session);
+  if (decoder === undefined) {
+    decoder = new PublishedEnvelopeDecoder();
+    decoders.set(session, decoder);
+  }
+  return decoder;
 }
 
 /** PublishResponse { event_id = 1, delivered_count = 2, received_at = 3 }, written by hand (tests compare it with toBinary). */

@@ -31,7 +31,7 @@ describe("SharedMetadataMemo", () => {
     );
   });
 
-  it("should answer what was remembered only for metadata equal to the last one", () => {
+  it("should answer what was remembered only for metadata equal to what its correlation last had", () => {
     const memo = new SharedMetadataMemo<string>();
     const first = create(CorrelationMetadataSchema, { correlationId: "a", rootCorrelationId: "a", correlationTags: { k: "v" }, sequenceNumber: 1n });
     memo.set(first, "remembered");
@@ -52,5 +52,38 @@ describe("SharedMetadataMemo", () => {
     memo.set(meta, "again");
     (meta.startedAt as { nanos: number }).nanos = 9;
     expect(memo.get(meta)).toBeUndefined();
+  });
+
+  it("should keep interleaved correlations apart, and at most `capacity` of them, the oldest dropped first", () => {
+    const memo = new SharedMetadataMemo<string>(3);
+    const meta = (id: string, stage = "scan") => create(CorrelationMetadataSchema, { correlationId: id, rootCorrelationId: id, workflowStage: stage });
+    memo.set(meta("a"), "A");
+    memo.set(meta("b"), "B");
+    expect([memo.get(meta("a")), memo.get(meta("b"))]).toEqual(["A", "B"]);
+    // A correlation's new metadata replaces its entry.
+    memo.set(meta("a", "collect"), "A2");
+    expect([memo.get(meta("a")), memo.get(meta("a", "collect")), memo.size]).toEqual([undefined, "A2", 2]);
+    memo.set(meta("c"), "C");
+    memo.set(meta("d"), "D");
+    expect(memo.size).toBe(3);
+    expect([memo.get(meta("b")), memo.get(meta("a", "collect")), memo.get(meta("c")), memo.get(meta("d"))]).toEqual([undefined, "A2", "C", "D"]);
+  });
+
+  it("should never answer for metadata it was not given, however many correlations come and go", () => {
+    fc.assert(
+      fc.property(fc.array(metadata, { maxLength: 40 }), fc.integer({ min: 1, max: 4 }), (sequence, capacity) => {
+        const memo = new SharedMetadataMemo<string>(capacity);
+        const given: typeof sequence = [];
+        for (const meta of sequence) {
+          const answer = memo.get(meta);
+          // A hit names metadata set earlier whose shared fields equal these.
+          if (answer !== undefined) expect(sameSharedFields(given[Number(answer)], meta)).toBe(true);
+          memo.set(meta, String(given.length));
+          given.push(meta);
+          expect(memo.size).toBeLessThanOrEqual(capacity);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
