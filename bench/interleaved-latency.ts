@@ -14,7 +14,7 @@ export interface SeriesResult {
  * machine touches every series alike and their ratios hold within the run.
  */
 export async function timeInterleaved(
-  series: Record<string, () => Promise<unknown>>,
+  series: Record<string, (index: number) => Promise<unknown>>,
   options: { warmup: number; callsPerSeries: number; blocks: number },
 ): Promise<Record<string, SeriesResult>> {
   const names = Object.keys(series);

@@ -20,9 +20,10 @@ client processes, then prints one table and writes it here and to \`bench/result
   PublishRequest with metadata, served by a separate process) and the in-broker cost of the same
   query. The NATS JetStream figure is a reference from BASELINE.md, not measured by the bench.
 - **Latency** is sequential calls after a warm-up, reported as p50 / p99 (nearest rank) and calls
-  per second. The floor's echo and http2 POST and Publish with and without correlation metadata
-  take turns in blocks (ABCD ABCD…), so drift hits every series alike; the sequential correlation
-  overhead is the p50 difference. The 32-in-flight Publish variants alternate in 20 block pairs
+  per second. The floor's echo and http2 POST, Publish with and without correlation metadata, and
+  the same from two clients taking turns call by call (each its own connection and correlation,
+  as collectors publishing at once) take turns in blocks (ABCDEF ABCDEF…), so drift hits every
+  series alike; a correlation overhead is the p50 difference. The 32-in-flight Publish variants alternate in 20 block pairs
   (ABAB…, 1000 calls a block); their overhead is the median of the pairs' ratios, printed with
   the pairs' middle half (a single slow block moved a summed ratio by ten points).
 - **Rates** come from separate processes: PublishStream collectors (batches of 100, pipelined,

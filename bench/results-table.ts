@@ -54,6 +54,13 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
     "≤ 2 % [seed < 5 %, < 50 µs]",
   );
   add(
+    "Correlation overhead, sequential, two clients taking turns (each its own connection and correlation)",
+    `${signed(v("publish.overhead.alternating.us"), " µs")} (${signed(v("publish.overhead.alternating.pct"), " %")})`,
+    `p50 with ${us(v("publish.alternating.metadata.p50"))}, without ${us(v("publish.alternating.plain.p50"))}`,
+    x("publish.alternating.metadata.p50", "publish.alternating.plain.p50"),
+    "≤ 2 %",
+  );
+  add(
     `Publish, ${config.inFlight} calls in flight, with metadata`,
     `${rate(v("publish.inflight.metadata.rate"), "calls/s")} (overhead ${signed(v("publish.overhead.inflight.pct"), " %")} per call, median of ${config.inFlightBlocks} block pairs; middle half ${signed(v("publish.overhead.inflight.p25"), "")} to ${signed(v("publish.overhead.inflight.p75"), " %")})`,
     `without metadata ${rate(v("publish.inflight.plain.rate"), "calls/s")}`,

@@ -11,12 +11,16 @@ import { summarize } from "./percentiles.js";
  * Unix-socket echo and raw node:http2 POST of the bytes of a PublishRequest
  * with metadata, served by the floor-server child process) and Publish through
  * the TS client with correlation metadata (a child correlation: root and
- * parent ids, 3 tags, stage, source) and without.
+ * parent ids, 3 tags, stage, source) and without; and the same from two
+ * clients taking turns call by call (each its own connection and child
+ * correlation), as collectors publishing at once do.
  */
 export async function measureSequentialLatency(socketPath: string, config: BenchConfig, figures: FigureSet): Promise<void> {
   const floor = await startFloorServer();
   const client = createCorrelationClient({ socketPath, sourceProcess: "bench-publisher" });
+  const second = createCorrelationClient({ socketPath, sourceProcess: "bench-publisher-2" });
   const { root, child } = publishCorrelation(client.sourceProcess);
+  const secondChild = second.childCorrelation(root, child.workflowStage, { ...child.correlationTags, host: "host-1" });
   const bytes = encodedPublishRequest(publishTopic, child);
   const roundTrips: RoundTrip[] = [];
   try {
@@ -30,6 +34,9 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
         "floor.http2": () => h2.call(),
         "publish.sequential.metadata": () => client.publish(publishTopic, benchPayload, { correlation: child }),
         "publish.sequential.plain": () => client.publish(publishTopic, benchPayload),
+        "publish.alternating.metadata": (index) =>
+          index % 2 === 0 ? client.publish(publishTopic, benchPayload, { correlation: child }) : second.publish(publishTopic, benchPayload, { correlation: secondChild }),
+        "publish.alternating.plain": (index) => (index % 2 === 0 ? client : second).publish(publishTopic, benchPayload),
       },
       { warmup: config.warmupCalls, callsPerSeries: config.sequentialCalls, blocks: config.sequentialBlocks },
     );
@@ -38,6 +45,8 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
       "floor.http2": `raw node:http2 POST of ${bytes.length} B`,
       "publish.sequential.metadata": "Publish sequential with correlation metadata",
       "publish.sequential.plain": "Publish sequential without metadata",
+      "publish.alternating.metadata": "Publish sequential with correlation metadata, two clients taking turns",
+      "publish.alternating.plain": "Publish sequential without metadata, two clients taking turns",
     };
     for (const [id, result] of Object.entries(results)) {
       figures.setLatency(id, summarize(result.samples), labels[id], (result.samples.length / result.elapsedMs) * 1000);
@@ -47,9 +56,14 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
     const withoutP50 = figures.value("publish.sequential.plain.p50") as number;
     figures.set("publish.overhead.sequential.us", withP50 - withoutP50, "µs", "correlation overhead, sequential p50 (with − without)");
     figures.set("publish.overhead.sequential.pct", ((withP50 - withoutP50) / withoutP50) * 100, "%", "correlation overhead, sequential p50, of the p50 without metadata");
+    const takingTurnsWith = figures.value("publish.alternating.metadata.p50") as number;
+    const takingTurnsWithout = figures.value("publish.alternating.plain.p50") as number;
+    figures.set("publish.overhead.alternating.us", takingTurnsWith - takingTurnsWithout, "µs", "correlation overhead, two clients taking turns, p50 (with − without)");
+    figures.set("publish.overhead.alternating.pct", ((takingTurnsWith - takingTurnsWithout) / takingTurnsWithout) * 100, "%", "correlation overhead, two clients taking turns, of the p50 without metadata");
   } finally {
     for (const roundTrip of roundTrips) roundTrip.close();
     client.close();
+    second.close();
     await floor.stop();
   }
 }
