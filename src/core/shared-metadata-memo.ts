@@ -40,7 +40,8 @@ export class SharedMetadataMemo<T> {
   /** Remembers `value` for `meta` (replacing what its correlation had; metadata with unknown fields is not remembered). */
   set(meta: CorrelationMetadata, value: T): void {
     this.entries.delete(meta.correlationId);
-    if (hasUnknown(meta)) return;
+    // Unknown fields are not part of the snapshot: such metadata is never remembered (matches() refuses it too).
+    if (hasUnknown(meta) || (meta.startedAt !== undefined && hasUnknown(meta.startedAt))) return;
     if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
     this.entries.set(meta.correlationId, { shared: snapshot(meta), value });
   }
@@ -48,7 +49,7 @@ export class SharedMetadataMemo<T> {
 
 /** True when a and b agree on every field but sequence_number and final (false when either has unknown fields). */
 export function sameSharedFields(a: CorrelationMetadata, b: CorrelationMetadata): boolean {
-  return !hasUnknown(a) && matches(snapshot(a), b);
+  return !hasUnknown(a) && (a.startedAt === undefined || !hasUnknown(a.startedAt)) && matches(snapshot(a), b);
 }
 
 /** The shared fields of one metadata, copied (strings are immutable; the tags and the timestamp are not). */

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
@@ -40,6 +41,11 @@ describe("SharedMetadataMemo", () => {
     const unknown = create(CorrelationMetadataSchema, { ...first });
     unknown.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
     expect(memo.get(unknown)).toBeUndefined();
+    // Unknown fields in started_at are not in the snapshot either: never remembered, never matched.
+    const odd = create(CorrelationMetadataSchema, { ...first, correlationId: "b", startedAt: timestampFromMs(1000) });
+    (odd.startedAt as { $unknown?: unknown }).$unknown = [{ no: 9, wireType: 0, data: new Uint8Array([1]) }];
+    memo.set(odd, "odd");
+    expect(memo.get(create(CorrelationMetadataSchema, { ...odd, startedAt: timestampFromMs(1000) }))).toBeUndefined();
   });
 
   it("should miss after the remembered metadata was changed in place", () => {
