@@ -1,7 +1,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type PublishRequest, PublishRequestSchema, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { type FieldSizes, sizeOwnFields, varintSize, writeOwnFields, writeVarint } from "../core/envelope-encoding.js";
+import { type FieldSizes, hasUnknown, sizeOwnFields, varintSize, writeOwnFields, writeVarint } from "../core/envelope-encoding.js";
 import { type PreparedMetadata, RepeatingMetadataEncoder, writePreparedMetadata } from "../core/metadata-encoding.js";
 
 /**
@@ -72,6 +72,3 @@ function writeEnvelopes(plans: readonly EnvelopePlan[]): Uint8Array {
   return out;
 }
 
-function hasUnknown(message: { $unknown?: unknown[] }): boolean {
-  return message.$unknown !== undefined && message.$unknown.length > 0;
-}

@@ -99,7 +99,8 @@ export class FieldSizes {
   }
 }
 
-function hasUnknown(message: { $unknown?: unknown[] } | undefined): boolean {
+/** True when `message` carries fields this schema does not know (kept by protobuf-es, not by the hand encoders). */
+export function hasUnknown(message: { $unknown?: unknown[] } | undefined): boolean {
   return message?.$unknown !== undefined && message.$unknown.length > 0;
 }
 

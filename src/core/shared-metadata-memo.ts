@@ -1,4 +1,5 @@
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
+import { hasUnknown } from "./envelope-encoding.js";
 
 /**
  * Correlation metadata seen lately, one entry per correlation id, compared by
@@ -105,6 +106,3 @@ function matches(last: SharedFields, meta: CorrelationMetadata): boolean {
   return index === last.tags.length;
 }
 
-function hasUnknown(message: { $unknown?: unknown[] }): boolean {
-  return message.$unknown !== undefined && message.$unknown.length > 0;
-}
