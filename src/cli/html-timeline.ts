@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { clone, toJson } from "@bufbuild/protobuf";
 import { type GetTimelineResponse, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { timelineScript, timelineStyle } from "./html-timeline-script.js";
 
 /** Options of {@link renderTimelineHtml}. */
 export interface TimelineHtmlOptions {
@@ -18,6 +19,42 @@ export interface TimelineHtmlOptions {
 const keptPayloadBytes = 513;
 
 /**
+ * The page's script and style sheet, which npm run build compiles from src/cli/timeline-page/ and writes
+ * (scripts/build-timeline-page.mjs) next to this module once compiled. Run from its TypeScript source, as the
+ * tests do, this module finds them in dist/ all the same.
+ */
+const pageAssetUrl = new URL(
+  import.meta.url.includes("/dist/src/cli/") ? "./timeline-page.json" : "../../dist/src/cli/timeline-page.json",
+  import.meta.url,
+);
+
+/** The page's inline script and style, and their CSP source expressions. */
+interface TimelinePage {
+  script: string;
+  style: string;
+  scriptHash: string;
+  styleHash: string;
+}
+
+let timelinePage: TimelinePage | undefined;
+
+/** The page's script and style, read once. */
+function loadTimelinePage(): TimelinePage {
+  if (timelinePage !== undefined) return timelinePage;
+  const file = fileURLToPath(pageAssetUrl);
+  let asset: { script?: unknown; style?: unknown };
+  try {
+    asset = JSON.parse(readFileSync(file, "utf8")) as typeof asset;
+  } catch (error) {
+    throw new Error(`the HTML timeline's script and style are missing or unreadable at ${file}: npm run build writes them`, { cause: error });
+  }
+  const { script, style } = asset;
+  if (typeof script !== "string" || typeof style !== "string") throw new Error(`${file} holds no script and style: npm run build writes them`);
+  timelinePage = { script, style, scriptHash: sha256(script), styleHash: sha256(style) };
+  return timelinePage;
+}
+
+/**
  * One self-contained HTML document showing a workflow on a time axis: a lane
  * per publishing process, each correlation's stages as bars, events as marks,
  * parent→child links, orphans and sequence gaps flagged, and a details panel
@@ -25,11 +62,13 @@ const keptPayloadBytes = 513;
  *
  * The page loads nothing: style and script are inline, pinned by hash in a
  * Content-Security-Policy that also forbids every fetch, and the data sits in
- * a JSON block that the script reads. Event payloads and tags come from any
+ * a JSON block that the script reads (the script is src/cli/timeline-page/,
+ * joined into one by npm run build). Event payloads and tags come from any
  * publisher, so the data is escaped for its script block and the page inserts
  * every string as text, never as markup.
  */
 export function renderTimelineHtml(timeline: GetTimelineResponse, options: TimelineHtmlOptions = {}): string {
+  const page = loadTimelinePage();
   const title = options.title ?? `corrbus timeline ${rootIdOf(timeline)}`.trim();
   const data = {
     title,
@@ -39,8 +78,8 @@ export function renderTimelineHtml(timeline: GetTimelineResponse, options: Timel
   };
   const policy = [
     "default-src 'none'",
-    `script-src '${sha256(timelineScript)}'`,
-    `style-src '${sha256(timelineStyle)}'`,
+    `script-src '${page.scriptHash}'`,
+    `style-src '${page.styleHash}'`,
     "img-src data:",
     "base-uri 'none'",
     "form-action 'none'",
@@ -54,12 +93,12 @@ export function renderTimelineHtml(timeline: GetTimelineResponse, options: Timel
 <meta name="generator" content="corrbus timeline --html">
 <link rel="icon" href="data:,">
 <title>${escapeHtml(title)}</title>
-<style>${timelineStyle}</style>
+<style>${page.style}</style>
 </head>
 <body>
 <noscript>This page draws the timeline with JavaScript; enable it to see the chart.</noscript>
 <script type="application/json" id="corrbus-data">${scriptSafeJson(data)}</script>
-<script>${timelineScript}</script>
+<script>${page.script}</script>
 </body>
 </html>
 `;

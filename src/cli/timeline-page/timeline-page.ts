@@ -1,0 +1,51 @@
+// The script of the page that `corrbus timeline --html` writes (src/cli/html-timeline.ts). npm run build
+// compiles this folder (tsconfig.browser.json) and scripts/build-timeline-page.mjs joins the modules into the
+// page's one inline script, which the page's Content-Security-Policy pins by hash.
+//
+// It reads the JSON block #corrbus-data and draws the workflow with SVG: a lane per publishing process, each
+// correlation's stages as bars, events as marks, parent→child links, orphans and sequence gaps flagged, and a
+// details panel for what was clicked. When it is done, <html> carries data-rendered="true".
+
+import { createChart } from "./chart.js";
+import { createDetailsPanel } from "./details-panel.js";
+import { readPageData } from "./page-data.js";
+import { buildPageSkeleton } from "./page-skeleton.js";
+import { wirePlotInteraction } from "./plot-interaction.js";
+import { type Selected, applySelection } from "./selection.js";
+import { buildModel } from "./timeline-model.js";
+
+const data = readPageData();
+const model = buildModel(data);
+const page = buildPageSkeleton(data, model);
+const drawChart = createChart(page, model);
+let selected: Selected | null = null;
+const panel = createDetailsPanel(page.details, model, data.generatedAt, select);
+
+function select(what: Selected | null): void {
+  selected = what;
+  if (what === null) panel.showSummary();
+  else if (what.kind === "event") {
+    const ev = model.eventById.get(what.id);
+    if (ev !== undefined) panel.showEvent(ev);
+  } else panel.showCorrelation(what.id, what.stage);
+  applySelection(page.plot, selected);
+}
+
+/** Draws the chart anew (at the zoom and the window's width) and marks the selection in it again. */
+function render(): void {
+  drawChart();
+  applySelection(page.plot, selected);
+}
+
+wirePlotInteraction(page.plot, page.tooltip, model, select);
+page.zoom.addEventListener("change", render);
+// One redraw once the window stops changing size, not one per resize event.
+let resizeTimer = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(render, 100);
+});
+
+render();
+panel.showSummary();
+document.documentElement.setAttribute("data-rendered", "true");
