@@ -4,7 +4,7 @@ export type { CorrelationClient, CorrelationClientOptions, Payload, PublishOptio
 export type { EventSubscription, SubscribeOptions } from "./client/event-subscription.js";
 export { answerCorrelation, childCorrelation, newRootCorrelation } from "./client/correlation-helpers.js";
 export { SequenceCounter } from "./client/sequence-counter.js";
-export { defaultSocketPath } from "./core/default-socket-path.js";
+export { defaultSocketPath } from "./wire/default-socket-path.js";
 export { CorrelationService } from "../gen/corrbus/v1/service_pb.js";
 export * from "../gen/corrbus/v1/correlation_pb.js";
 export * from "../gen/corrbus/v1/envelope_pb.js";

@@ -1,5 +1,5 @@
 import { ConnectError } from "@connectrpc/connect";
-import { defaultSocketPath } from "../core/default-socket-path.js";
+import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
 import { DataDirectoryLockedError } from "../storage/index.js";
 import { connectErrorText } from "./cli-client.js";

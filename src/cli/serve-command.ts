@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { type BrokerLimits, defaultBrokerLimits } from "../core/broker-limits.js";
-import { defaultSocketPath } from "../core/default-socket-path.js";
+import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
 import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";
 import { UsageError } from "./usage-error.js";
@@ -31,6 +31,8 @@ Options:
   --max-connections N      connections open at once; more are closed (default 256)
   --silent-timeout-ms MS   close a connection that sends nothing this long
                            (default 10000)
+  --no-lean-paths          serve every call through connect-node (default: Connect
+                           binary calls take the lean paths; the same bytes on the wire)
   --max-payload N          largest payload in bytes (default 1048576)
   --subscriber-queue N     events queued per subscriber before it is cut off (default 10000)
   --max-subscribers N      concurrent subscribers (default 1024)
@@ -74,6 +76,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "max-connections": { type: "string" },
       limit: { type: "string", multiple: true, default: [] },
       "silent-timeout-ms": { type: "string" },
+      "no-lean-paths": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
@@ -120,6 +123,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     socketGroup: values["socket-group"],
     maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
+    leanPaths: !values["no-lean-paths"],
   });
   await new Promise<void>((resolve) => {
     onSignal = (signal) => {

@@ -6,12 +6,12 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CorrelationService, type PublishResponse } from "../../gen/corrbus/v1/service_pb.js";
-import { defaultSocketPath } from "../core/default-socket-path.js";
+import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
 import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
 import { createLeanUnary } from "./lean-unary.js";
-import { encodePublishRequest } from "./request-encoding.js";
+import { encodePublishRequest } from "../wire/publish-request-encoder.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { SequenceCounter } from "./sequence-counter.js";
@@ -24,6 +24,17 @@ export interface CorrelationClientOptions {
   sourceProcess?: string;
   /** Wire protocol. Default "connect" (binary): the broker serves "grpc" too. */
   protocol?: "connect" | "grpc";
+  /**
+   * Over Connect, publish, PublishStream, the queries and WaitForResults on
+   * the lean paths: the same requests and answers on the wire, written and
+   * read straight on the HTTP/2 session. Default true. The lean paths run
+   * without connect's interceptors (the client has one, for an unreachable
+   * broker, and the lean paths report that the same way), and a call that
+   * asks for response headers or trailers, or sends headers or context
+   * values, takes the stock client. False: every call through the stock
+   * client.
+   */
+  leanPaths?: boolean;
 }
 
 /** Payloads: bytes as they are, strings as UTF-8, anything else as JSON. */
@@ -79,7 +90,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   const stock = createClient(CorrelationService, transport);
   // Over Connect, publishing, the queries and WaitForResults take lean paths (same wire format); Subscribe stays stock.
   const service: Client<typeof CorrelationService> =
-    options.protocol === "grpc"
+    options.protocol === "grpc" || options.leanPaths === false
       ? stock
       : {
           ...stock,

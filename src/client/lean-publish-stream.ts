@@ -1,12 +1,12 @@
 import * as http2 from "node:http2";
 import { type MessageInitShape, create, fromBinary, isMessage } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
-import { codeFromHttpStatus, endStreamFromJson } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus, endStreamFromJson } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { connectEnvelope, drained, endStreamFlag } from "../core/connect-envelope.js";
+import { connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
 import { openLeanStream } from "./lean-stream.js";
-import { encodePublishStreamRequest } from "./request-encoding.js";
+import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
 
 type PublishStream = (
   requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>,

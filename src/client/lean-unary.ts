@@ -1,7 +1,7 @@
 import type * as http2 from "node:http2";
 import { type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
-import { codeFromHttpStatus, errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { codeFromHttpStatus, errorFromJsonBytes } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { openLeanStream } from "./lean-stream.js";
 

@@ -1,12 +1,11 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { encodeStampFields } from "./envelope-encoding.js";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
-import { SharedMetadataMemo } from "./shared-metadata-memo.js";
-import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, metadataKey, splitForStorage } from "./stored-envelope.js";
+import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
+import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage } from "../wire/stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag
@@ -18,12 +17,10 @@ import { type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, metadataKey, sp
 export class IndexedHistory {
   readonly events: EventHistory;
   private readonly templates = new MetadataTemplates();
-  /** The template key of the last metadata split (a repeat skips building and hashing the key again). */
-  private readonly keys = new SharedMetadataMemo<string>();
   /** The posting lists of the last metadata indexed (see postingsFor). */
   private readonly lastPostings = new SharedMetadataMemo<Postings>();
-  /** The template of the last event split (one entry: no growth). */
-  private recentTemplate: { key: string; bytes: Uint8Array } | undefined;
+  /** The template of the last event split: a repeat shares its bytes and key (one entry: no growth). */
+  private recentTemplate: KnownTemplate | undefined;
   private readonly byTag = new Map<string, PostingList>();
   private readonly byCorrelation = new Map<string, PostingList>();
   private readonly byRoot = new Map<string, PostingList>();
@@ -46,35 +43,24 @@ export class IndexedHistory {
 
   /** Splits a stamped event for storage (once: the journal and history share it). */
   split(event: EventEnvelope): SplitEnvelope {
-    const recent = this.recentTemplate;
-    const split = splitForStorage(
-      event,
-      (key) => (key === recent?.key ? recent.bytes : this.templates.peek(key)),
-      (meta) => this.keys.get(meta) ?? this.rememberKey(meta),
-    );
-    // A batch is split before any of it is stored: its events' shared metadata is encoded once, not per event.
-    if (split.templateKey !== undefined && split.templateKey !== recent?.key) this.recentTemplate = { key: split.templateKey, bytes: split.encodeTemplate() };
+    const split = splitForStorage(event, this.recentTemplate);
+    // A batch is split before any of it is stored: a repeat of the last metadata shares its template's bytes.
+    if (split.template !== undefined && split.template !== this.recentTemplate?.bytes) {
+      this.recentTemplate = { key: split.templateKey as string, bytes: this.templates.peek(split.templateKey as string) ?? split.template };
+    }
     return split;
-  }
-
-  /** Builds the template key of `meta` and remembers it for the events that repeat this metadata. */
-  private rememberKey(meta: CorrelationMetadata): string | undefined {
-    const key = metadataKey(meta);
-    if (key !== undefined) this.keys.set(meta, key);
-    return key;
   }
 
   /** The whole encoding of a split event, shared metadata included: what the journal stores. */
   encodeWhole(split: SplitEnvelope): Uint8Array {
-    const template = split.templateKey === undefined ? undefined : split.encodeTemplate();
-    return joinEnvelope(split, template);
+    return joinEnvelope(split);
   }
 
   /** Stores a stamped event (split already, or split here) and indexes it. */
   append(event: EventEnvelope, receivedAtMs: number, split: SplitEnvelope = this.split(event)): void {
     const id = Number(event.eventId);
     const { body, templateKey, encodedSize } = split;
-    const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey, split.encodeTemplate);
+    const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey, () => split.template as Uint8Array);
     this.events.append(id, receivedAtMs, body, templateId, encodedSize);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
@@ -131,7 +117,7 @@ export class IndexedHistory {
     const body = this.events.getBytes(id);
     if (body === undefined) return undefined;
     const templateId = this.events.getExtra(id) ?? 0;
-    const stamps = encodeStampFields(BigInt(id), timestampFromMs(this.events.getTime(id) as number));
+    const stamps = encodeStamps(BigInt(id), timestampFromMs(this.events.getTime(id) as number));
     return templateId === 0 ? Buffer.concat([body, stamps]) : Buffer.concat([body, stamps, this.templates.get(templateId)]);
   }
 

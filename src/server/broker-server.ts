@@ -11,15 +11,14 @@ import { type AccessPolicy, CorrelationBroker, type PeerIdentity } from "../core
 import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
-import { createLeanPublish } from "./lean-publish.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
-import { createLeanQueries } from "./lean-queries.js";
+import { createLeanUnaryRouter } from "./lean-unary-router.js";
 import { readPeerCredentials } from "./peer-credentials.js";
 import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.js";
 import { ConnectionGate } from "./connection-gate.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
-import { defaultSocketPath } from "../core/default-socket-path.js";
+import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } from "./socket-path.js";
 
 /** How to run the broker. */
@@ -46,6 +45,13 @@ export interface BrokerServerOptions {
   maxConnections?: number;
   /** A connection that sends nothing this long (ms) is closed. Default 10 s. */
   firstBytesTimeoutMs?: number;
+  /**
+   * Serve Connect-binary calls on the lean paths (the same service handlers
+   * without connect-node's per-call machinery; the same bytes on the wire).
+   * Default true; false sends every call through connect-node, to compare the
+   * two or to rule the lean paths out.
+   */
+  leanPaths?: boolean;
 }
 
 /** A running broker. */
@@ -104,15 +110,10 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: 128, initialWindowSize: receiveWindowBytes } }, handler);
   // A stream's session is gone once the stream is reset: unverified then (the stream has nobody to answer anyway).
   const identifyStream = (stream: http2.ServerHttp2Stream) => identifyPeer({ socket: stream.session?.socket });
-  takeStreamsFirst(
-    h2,
-    [
-      createLeanPublish(broker, readMaxBytes, identifyStream),
-      createLeanPublishStream(service, { readMaxBytes, shutdownSignal: shutdown.signal, identify: identifyStream, logger }),
-      createLeanQueries(service, { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream }),
-    ],
-    logger,
-  );
+  if (options.leanPaths ?? true) {
+    const lean = { readMaxBytes, maxTimeoutMs, shutdownSignal: shutdown.signal, identify: identifyStream };
+    takeStreamsFirst(h2, [createLeanUnaryRouter(service, lean), createLeanPublishStream(service, { ...lean, logger })], logger);
+  }
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
     session.setLocalWindowSize(receiveWindowBytes);

@@ -2,8 +2,8 @@ import { type Message, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
 import type { HandlerContext } from "@connectrpc/connect";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { encodingOf } from "../core/encoded-events.js";
-import { varintSize, writeVarint } from "../core/envelope-encoding.js";
+import { encodingOf } from "../wire/encoded-events.js";
+import { varintSize, writeVarint } from "../wire/varint.js";
 import type { CorrelationBroker } from "../core/correlation-broker.js";
 
 /**

@@ -2,7 +2,7 @@
 export { startBrokerServer } from "./broker-server.js";
 export type { BrokerServer, BrokerServerOptions } from "./broker-server.js";
 export { isNamedPipePath, SocketPathError } from "./socket-path.js";
-export { defaultSocketPath } from "../core/default-socket-path.js";
+export { defaultSocketPath } from "../wire/default-socket-path.js";
 export { createLogger, silentLogger } from "./logger.js";
 export type { Logger, LogLevel } from "./logger.js";
 export { defaultBrokerLimits } from "../core/broker-limits.js";

@@ -1,37 +1,33 @@
 import type * as http2 from "node:http2";
-import { toBinary } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ServiceImpl, createContextValues, createHandlerContext } from "@connectrpc/connect";
-import { endStreamToJson } from "@connectrpc/connect/protocol-connect";
+import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import { endStreamToJson } from "../wire/connect-internals.js";
 import { CorrelationService, type PublishStreamRequest, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { compressedFlag, connectEnvelope, drained, endStreamFlag } from "../core/connect-envelope.js";
-import type { PeerIdentity } from "../core/correlation-broker.js";
-import { PublishedEnvelopeDecoder } from "../core/published-envelope-decoder.js";
+import { compressedFlag, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { messageEncoder } from "../wire/message-encoder.js";
+import { PublishedEnvelopeDecoder } from "../wire/published-envelope-decoder.js";
 import type { Logger } from "./logger.js";
+import { type LeanCallOptions, isLeanCall, leanCallContext } from "./lean-call.js";
 import { peerIdentityKey } from "./peer-identity.js";
 
+const ackEncoder = messageEncoder(PublishStreamResponseSchema);
 const publishStreamPath = `/${CorrelationService.typeName}/${CorrelationService.method.publishStream.name}`;
 /** Decoded batches waiting for the handler before the stream stops reading (the handler bounds what it holds itself). */
 const maxQueuedBatches = 2;
 
-/** How the lean PublishStream is set up: the adapter's own limit and shutdown signal. */
-export interface LeanPublishStreamOptions {
-  readMaxBytes: number;
-  shutdownSignal: AbortSignal;
-  identify: (stream: http2.ServerHttp2Stream) => PeerIdentity;
+/** How the lean PublishStream is set up: the lean calls' options and where to log. */
+export interface LeanPublishStreamOptions extends LeanCallOptions {
   logger: Logger;
 }
 
 /**
- * PublishStream over the Connect protocol (binary, uncompressed, no
- * deadline) on the raw HTTP/2 stream: the service's own handler (ordering,
+ * PublishStream over the Connect protocol (binary, uncompressed) on the raw
+ * HTTP/2 stream, with the lean calls' one policy (leanCallContext): the service's own handler (ordering,
  * the ack pipeline, the ingest budget, errors), fed with batches read from
  * Connect envelopes and decoded by PublishedEnvelopeDecoder, which
  * recognises a correlation's metadata repeated through a batch instead of
- * decoding its strings and tags again (tight loop, batch of 100: 153 µs with
- * fromBinary, 107 µs). Acks go out as Connect envelopes, the end (and any
+ * decoding its strings and tags again. Acks go out as Connect envelopes, the end (and any
  * error) as Connect's end-of-stream message, with connect-node's messages and
- * codes for malformed input. gRPC, JSON, compression and deadlines go to the
- * adapter.
+ * codes for malformed input. gRPC, JSON and compression go to the adapter.
  *
  * Answers false when the stream is not such a call.
  */
@@ -40,29 +36,19 @@ export function createLeanPublishStream(
   options: LeanPublishStreamOptions,
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   return (stream, headers) => {
-    if (!isLeanPublishStream(headers)) return false;
-    // Read now: once the stream is reset it has no session to ask.
-    const peer = options.identify(stream);
+    if (headers[":path"] !== publishStreamPath || !isLeanCall(headers, "application/connect+proto", "connect-content-encoding")) return false;
+    const { context, error } = leanCallContext(stream, headers, CorrelationService.method.publishStream, "application/connect+proto", options);
+    stream.respond({ ":status": 200, "content-type": "application/connect+proto" });
+    if (error !== undefined) {
+      stream.on("error", () => {});
+      stream.end(connectEnvelope(endStreamFlag, endStreamBytes(error)));
+      return true;
+    }
     // One line per stream (collectors keep theirs open): which path served it, for operators and tests.
-    options.logger.log("debug", "PublishStream on the lean path", { pid: peer.pid });
+    options.logger.log("debug", "PublishStream on the lean path", { pid: context.values.get(peerIdentityKey).pid });
     const requests = new BatchReader(stream, options.readMaxBytes);
-    const gone = new AbortController();
-    stream.once("close", () => gone.abort(new ConnectError("the client closed the call", Code.Canceled)));
-    const context = createHandlerContext({
-      service: CorrelationService,
-      method: CorrelationService.method.publishStream,
-      protocolName: "connect",
-      requestMethod: "POST",
-      url: `http://localhost${publishStreamPath}`,
-      timeoutMs: undefined,
-      requestSignal: gone.signal,
-      shutdownSignal: options.shutdownSignal,
-      requestHeader: { "content-type": "application/connect+proto" },
-      contextValues: createContextValues().set(peerIdentityKey, peer),
-    });
     // The client leaving or the broker shutting down ends the requests; accepted batches are still acked.
     context.signal.addEventListener("abort", () => requests.fail(ConnectError.from(context.signal.reason, Code.Canceled)), { once: true });
-    stream.respond({ ":status": 200, "content-type": "application/connect+proto" });
     writeAcks(stream, service.publishStream(requests, context) as AsyncIterable<PublishStreamResponse>)
       // Nothing a stream does may take the broker down.
       .catch((error: unknown) => options.logger.log("warn", "lean PublishStream failed", { error: String(error) }))
@@ -71,28 +57,24 @@ export function createLeanPublishStream(
   };
 }
 
-function isLeanPublishStream(headers: http2.IncomingHttpHeaders): boolean {
-  if (headers[":method"] !== "POST" || headers[":path"] !== publishStreamPath) return false;
-  if (headers["content-type"] !== "application/connect+proto" || headers["connect-timeout-ms"] !== undefined) return false;
-  const encoding = headers["connect-content-encoding"];
-  if (encoding !== undefined && encoding !== "identity") return false;
-  const version = headers["connect-protocol-version"];
-  return version === undefined || version === "1";
-}
-
 /** Writes each ack as a Connect envelope (waiting while the stream's buffer is full), then the end-of-stream message. */
 async function writeAcks(stream: http2.ServerHttp2Stream, acks: AsyncIterable<PublishStreamResponse>): Promise<void> {
   let error: ConnectError | undefined;
   try {
     for await (const ack of acks) {
       if (stream.destroyed || stream.closed) return;
-      if (!stream.write(connectEnvelope(0, toBinary(PublishStreamResponseSchema, ack)))) await drained(stream);
+      if (!stream.write(connectEnvelope(0, ackEncoder.encode(ack)))) await drained(stream);
     }
   } catch (caught) {
     error = ConnectError.from(caught, Code.Internal);
   }
   if (stream.destroyed || stream.closed) return;
-  stream.end(connectEnvelope(endStreamFlag, Buffer.from(JSON.stringify(endStreamToJson(new Headers(), error, {})))));
+  stream.end(connectEnvelope(endStreamFlag, endStreamBytes(error)));
+}
+
+/** Connect's end-of-stream message: JSON with the error, if any. */
+function endStreamBytes(error: ConnectError | undefined): Uint8Array {
+  return Buffer.from(JSON.stringify(endStreamToJson(new Headers(), error, {})));
 }
 
 /**

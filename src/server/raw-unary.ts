@@ -1,22 +1,12 @@
 import type * as http2 from "node:http2";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { codeToHttpStatus, errorToJsonBytes } from "../wire/connect-internals.js";
 
 /**
  * The pieces of a unary call served on a raw HTTP/2 stream with the Connect
- * protocol (binary, uncompressed), shared by the lean paths: the request
- * shape they take, the body, the answer and Connect's error format.
+ * protocol (binary, uncompressed): the body, the answer and Connect's error
+ * format.
  */
-
-/** True for a Connect binary unary POST to `path` that a lean path can serve; anything else is left to connect-node. */
-export function isLeanUnary(headers: http2.IncomingHttpHeaders, path: string): boolean {
-  if (headers[":method"] !== "POST" || headers[":path"] !== path) return false;
-  if (headers["content-type"] !== "application/proto") return false;
-  const encoding = headers["content-encoding"];
-  if (encoding !== undefined && encoding !== "identity") return false;
-  const version = headers["connect-protocol-version"];
-  return version === undefined || version === "1";
-}
 
 /** Reads the request body (at most `readMaxBytes`, else RESOURCE_EXHAUSTED) and hands it to `onBody`. */
 export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, onBody: (body: Buffer) => void): void {

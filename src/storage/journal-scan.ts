@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { rememberReceived } from "../wire/encoded-events.js";
 import { readJournalRecord } from "./journal-record.js";
 
 /** A problem found while reading the journal. */
@@ -70,7 +71,8 @@ function scanSegment(
   while (offset < data.length) {
     const read = readJournalRecord(data, offset);
     if (read.kind === "record") {
-      const envelope = fromBinary(EventEnvelopeSchema, read.envelope);
+      // The record's bytes are what history keeps: fields this broker does not know survive a restart too.
+      const envelope = rememberReceived(fromBinary(EventEnvelopeSchema, read.envelope), read.envelope);
       const id = Number(envelope.eventId);
       if (id > report.lastId) {
         visit(envelope, info.name);

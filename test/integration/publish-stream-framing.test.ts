@@ -8,21 +8,29 @@ import { createCorrelationClient } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
 import { eventually } from "../helpers/eventually.js";
 
-// The broker serves PublishStream over Connect binary on its own lean path and
-// leaves calls with a deadline to connect-node: the same bytes sent both ways
-// must get the same acks and the same end (error code and message).
+// The broker serves PublishStream over Connect binary on its own lean path;
+// one started with --no-lean-paths serves it through connect-node: the same
+// bytes sent to both must get the same acks and the same end (error code and
+// message).
 describe("PublishStream framing on the lean path and through connect-node", () => {
   let broker: BrokerProcess;
+  let stockBroker: BrokerProcess;
   let session: http2.ClientHttp2Session;
+  let stockSession: http2.ClientHttp2Session;
 
   beforeAll(async () => {
-    broker = await startBrokerProcess(["--limit", "maxPayloadBytes=4096"]);
+    [broker, stockBroker] = await Promise.all([
+      startBrokerProcess(["--limit", "maxPayloadBytes=4096"]),
+      startBrokerProcess(["--limit", "maxPayloadBytes=4096", "--no-lean-paths"]),
+    ]);
     session = http2.connect("http://localhost", { createConnection: () => connect(broker.socketPath) });
+    stockSession = http2.connect("http://localhost", { createConnection: () => connect(stockBroker.socketPath) });
   });
 
   afterAll(async () => {
     session.close();
-    await broker.stop();
+    stockSession.close();
+    await Promise.all([broker.stop(), stockBroker.stop()]);
   });
 
   const batch = (...topics: string[]) =>
@@ -37,16 +45,16 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   }
 
   /** Sends `bytes` as the whole request; answers the acks (event ids per batch) and the end-of-stream message. */
-  async function exchange(bytes: Buffer, path: "lean" | "stock", pieceBytes = bytes.length): Promise<{ status: number; acks: number[]; end: unknown }> {
+  async function exchange(bytes: Buffer, path: "lean" | "stock", pieceBytes = bytes.length, deadline?: string): Promise<{ status: number; acks: number[]; end: unknown }> {
     const headers: http2.OutgoingHttpHeaders = {
       ":method": "POST",
       ":path": "/corrbus.v1.CorrelationService/PublishStream",
       "content-type": "application/connect+proto",
       "connect-protocol-version": "1",
     };
-    // connect-node serves what the lean path declines: a call with a deadline.
-    if (path === "stock") headers["connect-timeout-ms"] = "60000";
-    const request = session.request(headers);
+    // A deadline takes the same path as a call without one.
+    if (deadline !== undefined) headers["connect-timeout-ms"] = deadline;
+    const request = (path === "lean" ? session : stockSession).request(headers);
     const chunks: Buffer[] = [];
     let status = 0;
     request.on("response", (response) => (status = Number(response[":status"])));
@@ -124,12 +132,27 @@ describe("PublishStream framing on the lean path and through connect-node", () =
     expect(flagged).toEqual({ status: 200, acks: [1, 3], end: {} });
   });
 
-  it("should have served exactly the calls without a deadline on the lean path (its debug log line per stream)", async () => {
-    const leanStreams = () => broker.logs.filter((line) => line.msg === "PublishStream on the lean path").length;
+  it("should answer a call with a deadline as one without, and refuse a malformed deadline as connect-node does", async () => {
+    const bytes = envelope(0, batch("events.framing.deadline"));
+    const lean = await exchange(bytes, "lean", bytes.length, "60000");
+    const stock = await exchange(bytes, "stock", bytes.length, "60000");
+    expect(lean).toEqual(stock);
+    expect(lean.end).toEqual({});
+    const badLean = await exchange(bytes, "lean", bytes.length, "soon");
+    const badStock = await exchange(bytes, "stock", bytes.length, "soon");
+    expect(badLean).toEqual(badStock);
+    expect((badLean.end as { error?: { code?: string } }).error?.code).toBe("invalid_argument");
+    // The malformed deadline is refused before the call is served: one more stream served.
+    leanExchanges += 1;
+  });
+
+  it("should have served every call on the lean path, and none with --no-lean-paths (its debug log line per stream)", async () => {
+    const leanStreams = (of: BrokerProcess) => of.logs.filter((line) => line.msg === "PublishStream on the lean path").length;
     expect(leanExchanges).toBeGreaterThan(0);
-    await eventually("a log line per lean stream", () => leanStreams() >= leanExchanges);
+    await eventually("a log line per lean stream", () => leanStreams(broker) >= leanExchanges);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(leanStreams()).toBe(leanExchanges);
+    expect(leanStreams(broker)).toBe(leanExchanges);
+    expect(leanStreams(stockBroker)).toBe(0);
   });
 });
 

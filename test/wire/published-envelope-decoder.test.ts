@@ -1,11 +1,15 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone, create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { PublishedEnvelopeDecoder } from "../../src/core/published-envelope-decoder.js";
-import { metadataInit, text, timestamp } from "./message-arbitraries.js";
+import { PublishedEnvelopeDecoder } from "../../src/wire/published-envelope-decoder.js";
+import { messageArbitrary } from "./schema-arbitraries.js";
+
+// Every field of the schema's metadata and envelope, from the descriptors: a field added to proto/ is exercised too.
+const metadataInit = messageArbitrary(CorrelationMetadataSchema);
+type MetadataInit = typeof metadataInit extends fc.Arbitrary<infer T> ? T : never;
 
 /** One request of a run: which of two metadata (or none), its per-event fields, and how its bytes are bent. */
 const step = fc.record({
@@ -16,9 +20,11 @@ const step = fc.record({
   metadataFirst: fc.boolean(),
   damage: fc.option(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { nil: undefined, freq: 4 }),
 });
-type EnvelopeInit = { topic: string; payload: Uint8Array; timestamp?: { seconds: bigint; nanos: number }; publisherProcessId: number };
-type MetadataInit = typeof metadataInit extends fc.Arbitrary<infer T> ? T : never;
-const envelopeInit: fc.Arbitrary<EnvelopeInit> = fc.record({ topic: text, payload: fc.uint8Array({ maxLength: 64 }), timestamp, publisherProcessId: fc.oneof(fc.nat(), fc.constant(2 ** 32 - 1)) });
+const envelopeInit = messageArbitrary(EventEnvelopeSchema).map((envelope) => {
+  envelope.correlationMetadata = undefined;
+  return envelope;
+});
+type EnvelopeInit = typeof envelopeInit extends fc.Arbitrary<infer T> ? T : never;
 
 function encode(init: EnvelopeInit, meta: ReturnType<typeof metadataOf> | undefined, metadataFirst: boolean): Uint8Array {
   const own = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, init));
@@ -30,7 +36,9 @@ function encode(init: EnvelopeInit, meta: ReturnType<typeof metadataOf> | undefi
 }
 
 function metadataOf(init: MetadataInit, sequenceNumber: bigint, final: boolean, unknown: boolean) {
-  const meta = create(CorrelationMetadataSchema, { ...init, sequenceNumber, final });
+  const meta = clone(CorrelationMetadataSchema, init);
+  meta.sequenceNumber = sequenceNumber;
+  meta.final = final;
   if (unknown) meta.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([5]) }];
   return meta;
 }

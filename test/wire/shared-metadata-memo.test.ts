@@ -1,10 +1,10 @@
-import { create } from "@bufbuild/protobuf";
+import { clone, create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
-import { SharedMetadataMemo, sameSharedFields } from "../../src/core/shared-metadata-memo.js";
-import { metadataKey } from "../../src/core/stored-envelope.js";
+import { SharedMetadataMemo } from "../../src/wire/shared-metadata-memo.js";
+import { messageArbitrary } from "./schema-arbitraries.js";
 
 // Few distinct values, so that equal metadata comes up often.
 const pick = <T>(...values: T[]) => fc.constantFrom(...values);
@@ -23,12 +23,29 @@ const metadata = fc
   .map((init) => create(CorrelationMetadataSchema, init));
 
 describe("SharedMetadataMemo", () => {
-  it("should call metadata the same exactly when their template keys are equal", () => {
+  it("should call metadata of one correlation the same exactly when their shared fields encode alike", () => {
     fc.assert(
       fc.property(metadata, metadata, (a, b) => {
-        expect(sameSharedFields(a, b)).toBe(metadataKey(a) === metadataKey(b));
+        const memo = new SharedMetadataMemo<number>();
+        memo.set(a, 1);
+        const same = a.correlationId === b.correlationId && Buffer.from(sharedBytes(a)).equals(sharedBytes(b));
+        expect(memo.get(b) === 1).toBe(same);
       }),
       { numRuns: 3000 },
+    );
+  });
+
+  it("should tell apart metadata that differ in any field of the schema but the per-event ones (fields from the descriptors)", () => {
+    fc.assert(
+      fc.property(messageArbitrary(CorrelationMetadataSchema), messageArbitrary(CorrelationMetadataSchema), fc.boolean(), (a, other, unknown) => {
+        const b = clone(CorrelationMetadataSchema, other);
+        b.correlationId = a.correlationId;
+        if (unknown) b.$unknown = [{ no: 99, wireType: 0, data: new Uint8Array([1]) }];
+        const memo = new SharedMetadataMemo<number>();
+        memo.set(a, 1);
+        expect(memo.get(b) === 1).toBe(Buffer.from(sharedBytes(a)).equals(sharedBytes(b)));
+      }),
+      { numRuns: 1000 },
     );
   });
 
@@ -83,7 +100,7 @@ describe("SharedMetadataMemo", () => {
         for (const meta of sequence) {
           const answer = memo.get(meta);
           // A hit names metadata set earlier whose shared fields equal these.
-          if (answer !== undefined) expect(sameSharedFields(given[Number(answer)], meta)).toBe(true);
+          if (answer !== undefined) expect(Buffer.from(sharedBytes(given[Number(answer)])).equals(sharedBytes(meta))).toBe(true);
           memo.set(meta, String(given.length));
           given.push(meta);
           expect(memo.size).toBeLessThanOrEqual(capacity);
@@ -93,3 +110,11 @@ describe("SharedMetadataMemo", () => {
     );
   });
 });
+
+/** The metadata's encoding without its per-event fields: what decides whether two metadata share a template. */
+function sharedBytes(meta: ReturnType<typeof create<typeof CorrelationMetadataSchema>>): Uint8Array {
+  const shared = clone(CorrelationMetadataSchema, meta);
+  shared.sequenceNumber = 0n;
+  shared.final = false;
+  return toBinary(CorrelationMetadataSchema, shared);
+}

@@ -1,22 +1,25 @@
+import { compressedFlag, encodeEnvelope, endStreamFlag } from "./connect-internals.js";
+
 /**
  * Connect's streaming framing, shared by the lean PublishStream of the client
  * and of the broker: each message is an envelope of a flags byte, a 4-byte
- * big-endian length and the message; the server's last one carries the
- * end-of-stream flag and JSON (the error, if any).
+ * big-endian length and the message (connect's own encodeEnvelope writes
+ * it); the server's last one carries the end-of-stream flag and JSON (the
+ * error, if any).
  */
-
-/** Flag of an envelope whose message is compressed. */
-export const compressedFlag = 0b01;
-/** Flag of the end-of-stream envelope. */
-export const endStreamFlag = 0b10;
+export { compressedFlag, endStreamFlag };
 
 /** `body` framed as a Connect envelope with `flags`. */
-export function connectEnvelope(flags: number, body: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out[0] = flags;
-  out.writeUInt32BE(body.length, 1);
-  out.set(body, 5);
-  return out;
+export function connectEnvelope(flags: number, body: Uint8Array): Uint8Array {
+  return encodeEnvelope(flags, body);
+}
+
+/** Bytes of an envelope's head: the flags byte and the length. */
+export const envelopeHeadBytes = 5;
+
+/** The message length an envelope's head announces (`head` holds at least envelopeHeadBytes bytes). */
+export function envelopeLength(head: Buffer): number {
+  return head.readUInt32BE(1);
 }
 
 /** Resolves when a stream whose write answered false drains, or closes (then nothing more is written). */

@@ -2,6 +2,16 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { rememberReceived } from "./encoded-events.js";
+import { finalField, metadataField, sequenceNumberField } from "./metadata-fields.js";
+import { WireReader, lengthDelimitedWireType, tagOf, varintWireType } from "./wire-reader.js";
+
+/** PublishRequest.envelope and PublishStreamRequest.envelopes: length-delimited, from the descriptors. */
+const requestEnvelopeTag = tagOf(PublishRequestSchema.field.envelope.number, lengthDelimitedWireType);
+const batchEnvelopeTag = tagOf(PublishStreamRequestSchema.field.envelopes.number, lengthDelimitedWireType);
+const metadataTag = tagOf(metadataField, lengthDelimitedWireType);
+const sequenceTag = tagOf(sequenceNumberField, varintWireType);
+const finalTag = tagOf(finalField, varintWireType);
 
 /**
  * Decodes the envelopes of PublishRequests and PublishStreamRequests as
@@ -19,7 +29,9 @@ import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corr
  * malformed byte) goes to fromBinary whole, so answers and errors are
  * fromBinary's: also where fromBinary accepts what a bounded decode of the
  * parts refuses (it reads a nested message past the end of the one holding
- * it). One remembered metadata: nothing grows.
+ * it). One remembered metadata: nothing grows. Each envelope decoded here
+ * keeps the bytes it was decoded from (rememberReceived): storage keeps those,
+ * so fields the broker does not know pass through.
  */
 export class PublishedEnvelopeDecoder {
   private last: { shared: Buffer; meta: CorrelationMetadata } | undefined;
@@ -37,17 +49,18 @@ export class PublishedEnvelopeDecoder {
     return fromBinary(PublishRequestSchema, body).envelope;
   }
 
+
   /** PublishStreamRequest.envelopes of `body`. */
   decodeBatch(request: Uint8Array): EventEnvelope[] {
     const body = asBuffer(request);
     try {
       const envelopes: EventEnvelope[] = [];
       for (let at = 0; at < body.length; at = cursor.next) {
-        if (!cursor.field(body, at, body.length) || cursor.tag !== 0x0a) return fromBinary(PublishStreamRequestSchema, body).envelopes;
+        if (!cursor.field(body, at, body.length) || cursor.tag !== batchEnvelopeTag) return fromBinary(PublishStreamRequestSchema, body).envelopes;
         const start = cursor.valueStart;
         const end = cursor.next;
         const meta = metadataRange(body, start, end);
-        envelopes.push(meta === undefined ? fromBinary(EventEnvelopeSchema, body.subarray(start, end)) : this.envelope(body, start, end, meta));
+        envelopes.push(meta === undefined ? plainEnvelope(body, start, end) : this.envelope(body, start, end, meta));
         cursor.next = end;
       }
       return envelopes;
@@ -60,7 +73,7 @@ export class PublishedEnvelopeDecoder {
   private envelope(body: Buffer, start: number, end: number, meta: { fieldStart: number; valueStart: number }): EventEnvelope {
     const envelope = fromBinary(EventEnvelopeSchema, body.subarray(start, meta.fieldStart));
     envelope.correlationMetadata = this.metadata(body.subarray(meta.valueStart, end));
-    return envelope;
+    return rememberReceived(envelope, body.subarray(start, end));
   }
 
   private metadata(bytes: Buffer): CorrelationMetadata {
@@ -74,9 +87,14 @@ export class PublishedEnvelopeDecoder {
   }
 }
 
+function plainEnvelope(body: Buffer, start: number, end: number): EventEnvelope {
+  const bytes = body.subarray(start, end);
+  return rememberReceived(fromBinary(EventEnvelopeSchema, bytes), bytes);
+}
+
 /** Where the envelope of a request that is exactly `1: envelope` lies; undefined for any other shape. */
 function envelopeRange(body: Uint8Array): { start: number; end: number } | undefined {
-  if (body.length < 2 || body[0] !== 0x0a) return undefined;
+  if (body.length < 2 || body[0] !== requestEnvelopeTag) return undefined;
   const next = cursor.varint(body, 1);
   if (next < 0 || next + cursor.value !== body.length) return undefined;
   return { start: next, end: body.length };
@@ -87,7 +105,7 @@ function metadataRange(body: Uint8Array, start: number, end: number): { fieldSta
   let found: { fieldStart: number; valueStart: number } | undefined;
   for (let at = start; at < end; at = cursor.next) {
     if (!cursor.field(body, at, end)) return undefined;
-    if (cursor.tag === 0x32) {
+    if (cursor.tag === metadataTag) {
       if (found !== undefined) return undefined;
       found = { fieldStart: at, valueStart: cursor.valueStart };
     } else if (found !== undefined) {
@@ -117,9 +135,11 @@ function perEventFields(bytes: Buffer, shared: Buffer): { sequence: number; fina
   };
   for (let at = 0; at < bytes.length; at = cursor.next) {
     if (!cursor.field(bytes, at, bytes.length)) return undefined;
-    if (cursor.tag !== 0x20 && cursor.tag !== 0x48) continue;
+    if (cursor.tag !== sequenceTag && cursor.tag !== finalTag) continue;
     if (!matchRun(at)) return undefined;
-    if (cursor.tag === 0x20) {
+    if (cursor.tag === sequenceTag) {
+      // Past 2^49 (the reader's Number range) fromBinary decodes it.
+      if (cursor.value < 0) return undefined;
       sequence = cursor.value;
     } else {
       if (cursor.next !== at + 2 || cursor.value > 1) return undefined;
@@ -135,72 +155,12 @@ function sharedBytes(bytes: Uint8Array): Buffer | undefined {
   const parts: Uint8Array[] = [];
   for (let at = 0; at < bytes.length; at = cursor.next) {
     if (!cursor.field(bytes, at, bytes.length)) return undefined;
-    if (cursor.tag !== 0x20 && cursor.tag !== 0x48) parts.push(bytes.subarray(at, cursor.next));
+    if (cursor.tag !== sequenceTag && cursor.tag !== finalTag) parts.push(bytes.subarray(at, cursor.next));
   }
   return Buffer.concat(parts);
 }
 
-/**
- * Walks wire-format fields without allocating: each call leaves its results
- * in the fields. One shared instance: a batch's walk over its envelopes keeps
- * what it needs in locals before walking inside one, and puts `next` back.
- */
-class WireCursor {
-  /** The last field's tag as written (field number << 3 | wire type). */
-  tag = 0;
-  /** The last varint read: a varint field's value, or a length. */
-  value = 0;
-  /** Where the last field's value starts (after its length, for length-delimited fields). */
-  valueStart = 0;
-  /** Where the field after the last one starts. */
-  next = 0;
-
-  /** Reads the field at `at`; false when it is malformed, runs past `end` or is a group. */
-  field(bytes: Uint8Array, at: number, end: number): boolean {
-    let next = this.varint(bytes, at);
-    if (next < 0) return false;
-    this.tag = this.value;
-    this.valueStart = next;
-    switch (this.tag & 7) {
-      case 0:
-        next = this.varint(bytes, next);
-        break;
-      case 1:
-        next += 8;
-        break;
-      case 2:
-        next = this.varint(bytes, next);
-        this.valueStart = next;
-        next = next < 0 ? -1 : next + this.value;
-        break;
-      case 5:
-        next += 4;
-        break;
-      default:
-        return false;
-    }
-    this.next = next;
-    return next >= 0 && next <= end;
-  }
-
-  /** Reads a varint of at most 7 bytes (49 bits: tags, lengths, plausible sequence numbers) into `value`; answers where it ends, or -1. */
-  varint(bytes: Uint8Array, at: number): number {
-    let value = 0;
-    let scale = 1;
-    for (let index = at; index < at + 7 && index < bytes.length; index++) {
-      const byte = bytes[index];
-      value += (byte & 0x7f) * scale;
-      if (byte < 0x80) {
-        this.value = value;
-        return index + 1;
-      }
-      scale *= 128;
-    }
-    return -1;
-  }
-}
-
-const cursor = new WireCursor();
+const cursor = new WireReader();
 
 /** A Buffer view of `bytes` (the server reads Buffers already), for native comparisons. */
 function asBuffer(bytes: Uint8Array): Buffer {

@@ -1,0 +1,48 @@
+import { clone } from "@bufbuild/protobuf";
+import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import { messageEquality } from "./message-equality.js";
+import { isPerEventMetadataField } from "./metadata-fields.js";
+
+/** Every field of CorrelationMetadata but the per-event ones, unknown fields included, from the descriptor. */
+const sameSharedFields = messageEquality(CorrelationMetadataSchema, (field) => !isPerEventMetadataField(field.number));
+
+/**
+ * Correlation metadata seen lately, one entry per correlation id, compared by
+ * its shared fields (all but the per-event sequence_number and final). A
+ * collector repeats the same metadata event after event (a batch is mostly
+ * one correlation), so the broker checks and indexes that metadata once, and
+ * a client encodes it once, and the repeats are recognised by comparing
+ * fields. Several collectors publishing at once interleave their
+ * correlations, hence an entry per correlation rather than only the last one.
+ * The comparison is compiled from the descriptor, so a field added to the
+ * schema takes part in it. Entries keep a copy of the metadata, not the
+ * message: a caller that changes its metadata object in place (a tag added, a
+ * stage renamed) gets a miss, never a stale answer. At most `capacity`
+ * entries, the oldest dropped first.
+ */
+export class SharedMetadataMemo<T> {
+  private readonly entries = new Map<string, { shared: CorrelationMetadata; value: T }>();
+
+  constructor(
+    /** Correlations remembered at once. */
+    readonly capacity = 64,
+  ) {}
+
+  /** Correlations remembered now. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** What was remembered for metadata whose shared fields equal `meta`'s, if any. */
+  get(meta: CorrelationMetadata): T | undefined {
+    const entry = this.entries.get(meta.correlationId);
+    return entry !== undefined && sameSharedFields(entry.shared, meta) ? entry.value : undefined;
+  }
+
+  /** Remembers `value` for `meta`, replacing what its correlation had. */
+  set(meta: CorrelationMetadata, value: T): void {
+    this.entries.delete(meta.correlationId);
+    if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(meta.correlationId, { shared: clone(CorrelationMetadataSchema, meta), value });
+  }
+}

@@ -1,0 +1,200 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity } from "../../gen/corrbus/v1/envelope_pb.js";
+import { receivedBytesOf } from "./encoded-events.js";
+import { messageEncoder } from "./message-encoder.js";
+import { columnStampFields, isPerEventMetadataField, metadataField, stampFields, topicField } from "./metadata-fields.js";
+import { varintSize, writeVarint } from "./varint.js";
+import { WireReader, lengthDelimitedWireType, tagOf } from "./wire-reader.js";
+
+/**
+ * An envelope split for storage, from the bytes the publisher sent: `body`
+ * holds every field as the publisher wrote it (fields this broker does not
+ * know included, untouched), but for the broker's stamps and the shared part
+ * of the correlation metadata, plus the publisher identity and the per-event
+ * part of the metadata (sequence_number, final). `template` is the shared
+ * part of the metadata as a field of its own, stored once for the many events
+ * that repeat it. Protobuf merges repeated occurrences of a message field, so
+ * `body ‖ stamps ‖ template` decodes to the stamped envelope, and any protobuf
+ * library can read it. event_id and received_at are left out of `body`:
+ * history keeps them in its columns and puts them back on reading.
+ */
+export interface SplitEnvelope {
+  body: Uint8Array;
+  /** The shared metadata as an EventEnvelope field (tag, length, bytes); undefined without metadata. */
+  template: Uint8Array | undefined;
+  /** Identifies the template (its bytes as a string); undefined without metadata. */
+  templateKey: string | undefined;
+  /** The event_id and received_at fields, for the whole encoding (the journal's). */
+  stamps: Uint8Array;
+  /** Size of the envelope's whole encoding with one metadata field: what history's byte bound counts. */
+  encodedSize: number;
+}
+
+/** A template already stored: a split whose shared metadata has the same bytes takes it instead of a copy of its own. */
+export interface KnownTemplate {
+  key: string;
+  bytes: Uint8Array;
+}
+
+const stampEncoder = messageEncoder(EventEnvelopeSchema, (field) => columnStampFields.has(field.number));
+const publisherEncoder = messageEncoder(EventEnvelopeSchema, (field) => field.number === EventEnvelopeSchema.field.publisher.number);
+const metadataTag = tagOf(metadataField, lengthDelimitedWireType);
+const reader = new WireReader();
+
+/**
+ * Splits a stamped envelope for storage (see SplitEnvelope). Its source is
+ * the bytes it was received as, when a decoder kept them, else its encoding
+ * from the schema (toBinary keeps every field, unknown ones too).
+ */
+export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate): SplitEnvelope {
+  const received = receivedBytesOf(event);
+  const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(toBinary(EventEnvelopeSchema, event));
+  if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
+  const publisher = encodePublisher(event);
+  const stamps = stampEncoder.encode(event);
+  const { source, own, ownSize, meta } = parts;
+  if (meta === undefined) {
+    const body = join(source, own, ownSize, undefined, publisher);
+    return { body, template: undefined, templateKey: undefined, stamps, encodedSize: body.length + stamps.length };
+  }
+  let template: Uint8Array;
+  let templateKey: string;
+  const shared = sliceRanges(source, meta.shared, meta.sharedSize, metadataTag);
+  if (recent !== undefined && Buffer.from(recent.bytes.buffer, recent.bytes.byteOffset, recent.bytes.length).equals(shared)) {
+    template = recent.bytes;
+    templateKey = recent.key;
+  } else {
+    template = shared;
+    templateKey = Buffer.from(shared.buffer, shared.byteOffset, shared.length).toString("latin1");
+  }
+  const body = join(source, own, ownSize, meta, publisher);
+  const metaSize = meta.sharedSize + meta.perEventSize;
+  const encodedSize = ownSize + publisher.length + stamps.length + varintSize(metadataTag) + varintSize(metaSize) + metaSize;
+  return { body, template, templateKey, stamps, encodedSize };
+}
+
+/** The whole envelope in one buffer (fields in another order than toBinary's, which decoders accept): what the journal stores. */
+export function joinEnvelope(split: SplitEnvelope): Uint8Array {
+  return Buffer.concat(split.template === undefined ? [split.body, split.stamps] : [split.body, split.stamps, split.template]);
+}
+
+/** The event_id and received_at fields of a stored event, from history's columns. */
+export function encodeStamps(eventId: bigint, receivedAt: Timestamp): Uint8Array {
+  return stampEncoder.encode({ eventId, receivedAt } as EventEnvelope);
+}
+
+/** Decodes a stored envelope from its body, stamps and, when it has one, its metadata template. */
+export function decodeStoredEnvelope(body: Uint8Array, template?: Uint8Array): EventEnvelope {
+  if (template === undefined) return fromBinary(EventEnvelopeSchema, body);
+  return fromBinary(EventEnvelopeSchema, Buffer.concat([body, template]));
+}
+
+/**
+ * Reads the topic of an encoded envelope without decoding the rest: a filter
+ * by topic over many stored events then costs a few bytes each. Falls back to
+ * a full decode when the topic is not the first field (where protobuf
+ * libraries write it).
+ */
+export function peekTopic(bytes: Uint8Array): string {
+  if (reader.field(bytes, 0, bytes.length) && reader.tag === tagOf(topicField, lengthDelimitedWireType)) {
+    return Buffer.from(bytes.buffer, bytes.byteOffset + reader.valueStart, reader.next - reader.valueStart).toString("utf8");
+  }
+  return fromBinary(EventEnvelopeSchema, bytes).topic;
+}
+
+/** Ranges [start, end) of the source, alternating. */
+type Ranges = number[];
+
+interface EnvelopeParts {
+  source: Uint8Array;
+  /** The fields kept as they are: all but the stamps and the metadata. */
+  own: Ranges;
+  ownSize: number;
+  meta: { shared: Ranges; sharedSize: number; perEvent: Ranges; perEventSize: number } | undefined;
+}
+
+/** The envelope's fields sorted into parts; undefined when the bytes cannot be walked here or carry the metadata twice. */
+function walkEnvelope(source: Uint8Array): EnvelopeParts | undefined {
+  const own: Ranges = [];
+  let ownSize = 0;
+  let metaStart = -1;
+  let metaEnd = -1;
+  for (let at = 0; at < source.length; at = reader.next) {
+    if (!reader.field(source, at, source.length)) return undefined;
+    const number = reader.tag >>> 3;
+    if (number === metadataField && (reader.tag & 7) === lengthDelimitedWireType) {
+      // Given twice, the metadata is merged: only the generated encoder's canonical bytes say how.
+      if (metaStart >= 0) return undefined;
+      metaStart = reader.valueStart;
+      metaEnd = reader.next;
+    } else if (!stampFields.has(number)) {
+      own.push(at, reader.next);
+      ownSize += reader.next - at;
+    }
+  }
+  if (metaStart < 0) return { source, own, ownSize, meta: undefined };
+  const shared: Ranges = [];
+  const perEvent: Ranges = [];
+  let sharedSize = 0;
+  let perEventSize = 0;
+  for (let at = metaStart; at < metaEnd; at = reader.next) {
+    if (!reader.field(source, at, metaEnd)) return undefined;
+    if (isPerEventMetadataField(reader.tag >>> 3)) {
+      perEvent.push(at, reader.next);
+      perEventSize += reader.next - at;
+    } else {
+      shared.push(at, reader.next);
+      sharedSize += reader.next - at;
+    }
+  }
+  return { source, own, ownSize, meta: { shared, sharedSize, perEvent, perEventSize } };
+}
+
+/** The body: own fields, the per-event metadata as a field 6 of its own (when there is any), the publisher. */
+function join(source: Uint8Array, own: Ranges, ownSize: number, meta: EnvelopeParts["meta"], publisher: Uint8Array): Uint8Array {
+  const perEventSize = meta?.perEventSize ?? 0;
+  const metaField = perEventSize > 0 ? varintSize(metadataTag) + varintSize(perEventSize) + perEventSize : 0;
+  const out = Buffer.allocUnsafe(ownSize + metaField + publisher.length);
+  let at = copyRanges(source, own, out, 0);
+  if (meta !== undefined && perEventSize > 0) {
+    at = writeVarint(out, at, metadataTag);
+    at = writeVarint(out, at, perEventSize);
+    at = copyRanges(source, meta.perEvent, out, at);
+  }
+  out.set(publisher, at);
+  return out;
+}
+
+/** The ranges as the value of one length-delimited field with `tag`. */
+function sliceRanges(source: Uint8Array, ranges: Ranges, size: number, tag: number): Uint8Array {
+  const out = Buffer.allocUnsafe(varintSize(tag) + varintSize(size) + size);
+  let at = writeVarint(out, 0, tag);
+  at = writeVarint(out, at, size);
+  copyRanges(source, ranges, out, at);
+  return out;
+}
+
+function copyRanges(source: Uint8Array, ranges: Ranges, out: Uint8Array, start: number): number {
+  let at = start;
+  for (let index = 0; index < ranges.length; index += 2) {
+    out.set(source.subarray(ranges[index], ranges[index + 1]), at);
+    at += ranges[index + 1] - ranges[index];
+  }
+  return at;
+}
+
+/**
+ * The publisher field, encoded once per identity: a connection stamps the
+ * same, never-modified identity message on every event. Kept on the message
+ * under a symbol (protobuf-es reads fields by descriptor and ignores it).
+ */
+const encodedPublisher = Symbol("corrbus.encodedPublisher");
+
+function encodePublisher(event: EventEnvelope): Uint8Array {
+  const identity = event.publisher as (PublisherIdentity & { [encodedPublisher]?: Uint8Array }) | undefined;
+  if (identity === undefined) return empty;
+  return (identity[encodedPublisher] ??= publisherEncoder.encode(event));
+}
+
+const empty = new Uint8Array(0);

@@ -1,0 +1,64 @@
+import { clone, create, createRegistry, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { rememberReceived } from "../../src/wire/encoded-events.js";
+import { decodeStoredEnvelope, joinEnvelope, splitForStorage } from "../../src/wire/stored-envelope.js";
+import { messageArbitrary } from "./schema-arbitraries.js";
+
+/** Unknown fields (a newer schema's) on the envelope and its metadata, sometimes. */
+const unknown = fc.option(fc.tuple(fc.integer({ min: 100, max: 2000 }), fc.uint8Array({ maxLength: 20 })), { nil: undefined });
+
+/** A stamped event as the broker stores it: every field of the schema, from the descriptors, and unknown ones. */
+const stamped = fc.tuple(messageArbitrary(EventEnvelopeSchema), unknown, unknown).map(([event, onEnvelope, onMetadata]) => {
+  if (onEnvelope !== undefined) event.$unknown = [{ no: onEnvelope[0], wireType: 2, data: Uint8Array.from([onEnvelope[1].length, ...onEnvelope[1]]) }];
+  if (onMetadata !== undefined && event.correlationMetadata !== undefined) {
+    event.correlationMetadata.$unknown = [{ no: onMetadata[0], wireType: 2, data: Uint8Array.from([onMetadata[1].length, ...onMetadata[1]]) }];
+  }
+  return event;
+});
+
+const withUnknown = { registry: createRegistry(), unknown: true };
+
+function expectSplitOf(event: EventEnvelope): void {
+  const split = splitForStorage(event);
+  const whole = joinEnvelope(split);
+  expect(equals(EventEnvelopeSchema, fromBinary(EventEnvelopeSchema, whole), event, withUnknown)).toBe(true);
+  expect(split.encodedSize).toBe(toBinary(EventEnvelopeSchema, event).length);
+  const stored = decodeStoredEnvelope(split.body, split.template);
+  expect(equals(EventEnvelopeSchema, stored, { ...event, eventId: 0n, receivedAt: undefined }, withUnknown)).toBe(true);
+}
+
+describe("splitForStorage", () => {
+  it("should split every stamped event so that body ‖ stamps ‖ template decodes to it, unknown fields included, and count its size", () => {
+    fc.assert(fc.property(stamped, expectSplitOf), { numRuns: 500 });
+  });
+
+  it("should keep the bytes an envelope was received as, but for the stamps the broker wrote over", () => {
+    fc.assert(
+      fc.property(stamped, messageArbitrary(EventEnvelopeSchema), (sent, stamps) => {
+        // A publisher's bytes, stamps included (they are ignored); the broker then stamps its own on the decoded message.
+        const bytes = toBinary(EventEnvelopeSchema, sent);
+        const received = rememberReceived(fromBinary(EventEnvelopeSchema, bytes), bytes);
+        received.eventId = stamps.eventId;
+        received.receivedAt = stamps.receivedAt;
+        received.publisher = stamps.publisher;
+        const expected = clone(EventEnvelopeSchema, sent);
+        expected.eventId = stamps.eventId;
+        expected.receivedAt = stamps.receivedAt;
+        expected.publisher = stamps.publisher;
+        expect(equals(EventEnvelopeSchema, fromBinary(EventEnvelopeSchema, joinEnvelope(splitForStorage(received))), expected, withUnknown)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("should merge metadata given twice as every protobuf decoder does", () => {
+    const first = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { correlationMetadata: { correlationId: "a", workflowStage: "one" } }));
+    const second = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { correlationMetadata: { sourceProcess: "x" } }));
+    const bytes = Buffer.concat([first, second]);
+    const decoded = rememberReceived(fromBinary(EventEnvelopeSchema, bytes), bytes);
+    const stored = fromBinary(EventEnvelopeSchema, joinEnvelope(splitForStorage(decoded)));
+    expect(stored.correlationMetadata).toMatchObject({ correlationId: "a", workflowStage: "one", sourceProcess: "x" });
+  });
+});
