@@ -27,13 +27,19 @@ export interface BrokerProcess {
   kill(): Promise<NodeJS.Signals | null>;
 }
 
+/** Options of startBrokerProcess beyond its arguments. */
+export interface BrokerProcessOptions {
+  /** The `corrbus` command to run (default: the repository's bin/corrbus.js), e.g. a scratch build's. */
+  cliPath?: string;
+}
+
 /** Starts `corrbus serve` with `args` on a new socket and waits until it listens. */
-export async function startBrokerProcess(args: string[] = [], socketPath?: string): Promise<BrokerProcess> {
+export async function startBrokerProcess(args: string[] = [], socketPath?: string, options: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const directory = mkdtempSync(join(tmpdir(), "corrbus-test-"));
   const path = socketPath ?? join(directory, "run", "corrbus.sock");
   // A journal in the test's own directory unless the test says otherwise.
   const storage = args.includes("--in-memory") || args.includes("--data-dir") ? [] : ["--data-dir", join(directory, "data")];
-  const child = spawn(process.execPath, [cliPath, "serve", "--socket", path, "--log-level", "debug", ...storage, ...args], {
+  const child = spawn(process.execPath, [options.cliPath ?? cliPath, "serve", "--socket", path, "--log-level", "debug", ...storage, ...args], {
     stdio: ["ignore", "inherit", "pipe"],
   });
   const logs: Record<string, unknown>[] = [];
