@@ -281,11 +281,12 @@ function valueCodecOf(field: DescField & { fieldKind: "scalar" | "enum" | "messa
 }
 
 function messageValue(schema: DescMessage): ValueCodec {
-  // Looked up at call time: the nested message may still be compiling (recursive types).
+  // Looked up on first use: the nested message may still be compiling (recursive types).
+  let nested: Compiled | undefined;
   return {
     wireType: lengthDelimited,
-    size: (value) => compiledMessage(schema).size(value),
-    write: (value, out, start) => compiledMessage(schema).write(value, out, start),
+    size: (value) => (nested ??= compiledMessage(schema)).size(value),
+    write: (value, out, start) => (nested ??= compiledMessage(schema)).write(value, out, start),
   };
 }
 

@@ -64,7 +64,9 @@ function singularEquality(field: DescField): (a: Value, b: Value) => boolean {
 }
 
 function messageValueEquality(schema: DescMessage): (a: Value, b: Value) => boolean {
-  return (a, b) => (a === undefined || b === undefined ? a === b : a === b || equalityOf(schema)(a, b));
+  // Looked up on first use: the nested message may still be compiling (recursive types).
+  let nested: MessageEquality | undefined;
+  return (a, b) => (a === undefined || b === undefined ? a === b : a === b || (nested ??= equalityOf(schema))(a, b));
 }
 
 function scalarEquality(type: ScalarType): (a: Value, b: Value) => boolean {
@@ -82,13 +84,15 @@ function listEqual(a: Value[], b: Value[], element: (a: Value, b: Value) => bool
 
 /** Same entries in the same order: the order is part of the encoding. */
 function mapEqual(a: Record<string, Value>, b: Record<string, Value>, value: (a: Value, b: Value) => boolean): boolean {
-  const keys = Object.keys(b);
-  let index = 0;
-  for (const key in a) {
-    if (keys[index] !== key || !value(a[key], b[key])) return false;
-    index++;
+  if (a === b) return true;
+  const left = Object.keys(a);
+  const right = Object.keys(b);
+  if (left.length !== right.length) return false;
+  for (let index = 0; index < left.length; index++) {
+    const key = left[index];
+    if (right[index] !== key || !value(a[key], b[key])) return false;
   }
-  return index === keys.length;
+  return true;
 }
 
 function unknownEqual(a: { no: number; wireType: number; data: Uint8Array }[] | undefined, b: typeof a): boolean {
