@@ -4,7 +4,7 @@ import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, endStreamFromJson } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { type ConnectEnvelope, EnvelopeSplitter, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
 import { openLeanStream } from "./lean-stream.js";
 import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
 
@@ -79,15 +79,10 @@ async function sendBatches(stream: http2.ClientHttp2Stream, requests: AsyncItera
   if (!stream.closed && !stream.destroyed) stream.end();
 }
 
-interface Frame {
-  flags: number;
-  data: Uint8Array;
-}
-
 /** Splits the response into Connect envelopes, queued until read (bounded: the stream pauses). */
 class AckReader {
-  private readonly frames: Frame[] = [];
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly frames: ConnectEnvelope[] = [];
+  private readonly envelopes = new EnvelopeSplitter();
   private failure: ConnectError | undefined;
   private ended = false;
   private wake: (() => void) | undefined;
@@ -104,8 +99,8 @@ class AckReader {
     });
     stream.on("data", (chunk: Buffer) => {
       sessionManager.notifyResponseByteRead(stream);
-      this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-      this.split();
+      this.envelopes.push(chunk);
+      for (let envelope = this.envelopes.next(); envelope !== undefined; envelope = this.envelopes.next()) this.frames.push(envelope);
       if (this.frames.length >= maxQueuedAcks) stream.pause();
       this.notify();
     });
@@ -126,7 +121,7 @@ class AckReader {
     this.notify();
   }
 
-  async next(): Promise<Frame> {
+  async next(): Promise<ConnectEnvelope> {
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
       const frame = this.frames.shift();
@@ -136,15 +131,6 @@ class AckReader {
       }
       if (this.ended) throw new ConnectError("the broker ended the stream without an end-of-stream message", Code.Unavailable);
       await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private split(): void {
-    while (this.pending.length >= 5) {
-      const length = this.pending.readUInt32BE(1);
-      if (this.pending.length < 5 + length) return;
-      this.frames.push({ flags: this.pending[0], data: this.pending.subarray(5, 5 + length) });
-      this.pending = this.pending.subarray(5 + length);
     }
   }
 

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { endStreamToJson } from "../wire/connect-internals.js";
 import { CorrelationService, type PublishStreamRequest, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { compressedFlag, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { EnvelopeSplitter, compressedFlag, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
 import { messageEncoder } from "../wire/message-encoder.js";
 import { PublishedEnvelopeDecoder } from "../wire/published-envelope-decoder.js";
 import type { Logger } from "./logger.js";
@@ -87,22 +87,21 @@ function endStreamBytes(error: ConnectError | undefined): Uint8Array {
 class BatchReader implements AsyncIterable<PublishStreamRequest> {
   private readonly decoder = new PublishedEnvelopeDecoder();
   private readonly ready: PublishStreamRequest[] = [];
-  /** Received bytes not yet taken as envelopes. */
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly envelopes: EnvelopeSplitter;
   private ended = false;
   private failure: ConnectError | undefined;
   private wake: (() => void) | undefined;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
-    private readonly readMaxBytes: number,
+    readMaxBytes: number,
   ) {
+    this.envelopes = new EnvelopeSplitter(readMaxBytes);
     // A reset or broken stream closes; "close" ends the requests.
     stream.on("error", () => {});
     stream.on("data", (chunk: Buffer) => this.take(chunk));
     stream.on("end", () => {
-      if (this.buffered > 0) this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+      if (this.envelopes.buffered > 0) this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
       this.ended = true;
       this.notify();
     });
@@ -130,35 +129,23 @@ class BatchReader implements AsyncIterable<PublishStreamRequest> {
 
   private take(chunk: Buffer): void {
     if (this.failure !== undefined) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
-    // Joined only once a whole envelope is there: a large message arriving in
-    // many chunks is copied once, not once per chunk.
-    while (this.buffered >= 5) {
-      const head = this.chunks[0].length >= 5 ? this.chunks[0] : this.join();
-      const length = head.readUInt32BE(1);
-      if (length > this.readMaxBytes) {
-        this.fail(new ConnectError(`message size ${length} is larger than configured readMaxBytes ${this.readMaxBytes}`, Code.ResourceExhausted));
+    this.envelopes.push(chunk);
+    for (;;) {
+      let envelope;
+      try {
+        envelope = this.envelopes.next();
+      } catch (error) {
+        this.fail(new ConnectError((error as Error).message, Code.ResourceExhausted));
         return;
       }
-      if (this.buffered < 5 + length) break;
-      const bytes = this.join();
-      const rest = bytes.subarray(5 + length);
-      this.chunks = rest.length === 0 ? [] : [rest];
-      this.buffered = rest.length;
-      if (!this.accept(bytes[0], bytes.subarray(5, 5 + length))) {
+      if (envelope === undefined) break;
+      if (!this.accept(envelope.flags, envelope.data)) {
         this.notify();
         return;
       }
     }
     if (this.ready.length >= maxQueuedBatches) this.stream.pause();
     this.notify();
-  }
-
-  /** The buffered chunks as one. */
-  private join(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.buffered)];
-    return this.chunks[0];
   }
 
   private accept(flags: number, body: Buffer): boolean {

@@ -1,9 +1,13 @@
 import { sizeDelimitedPeek } from "@bufbuild/protobuf/wire";
+import { JournalRecordSchema } from "../../gen/corrbus/v1/journal_pb.js";
+import { varintSize, writeVarint } from "../wire/varint.js";
+import { WireReader, lengthDelimitedWireType, tagOf } from "../wire/wire-reader.js";
 import { crc32c } from "./crc32c.js";
 
-/** JournalRecord field 1 (envelope, length-delimited) and field 2 (crc32c, fixed32). */
-const envelopeTag = (1 << 3) | 2;
-const crcTag = (2 << 3) | 5;
+/** JournalRecord.envelope (length-delimited) and .crc32c (fixed32), from the descriptor. */
+const envelopeTag = tagOf(JournalRecordSchema.field.envelope.number, lengthDelimitedWireType);
+const crcTag = tagOf(JournalRecordSchema.field.crc32c.number, 5);
+const reader = new WireReader();
 
 /** A record larger than this is a corrupt length, not a record (the broker's own limits stay far below). */
 export const maxRecordBytes = 64 * 1024 * 1024;
@@ -58,43 +62,13 @@ export function readJournalRecord(data: Uint8Array, offset: number): RecordRead 
   if (next > data.length) return { kind: "torn", reason: `the data ends ${next - data.length} bytes before the record's end` };
   const record = data.subarray(start, next);
   if (record[0] !== envelopeTag) return { kind: "corrupt", reason: "the record does not start with its envelope", next };
-  const [envelopeLength, envelopeStart] = readVarint(record, 1);
-  const envelopeEnd = envelopeStart + envelopeLength;
-  if (envelopeEnd + 5 !== record.length || record[envelopeEnd] !== crcTag) {
+  const envelopeStart = reader.varint(record, 1);
+  const envelopeEnd = envelopeStart + reader.value;
+  if (envelopeStart < 0 || envelopeEnd + 5 !== record.length || record[envelopeEnd] !== crcTag) {
     return { kind: "corrupt", reason: "the record's fields do not add up to its length", next };
   }
   const envelope = record.subarray(envelopeStart, envelopeEnd);
   const stored = new DataView(record.buffer, record.byteOffset + envelopeEnd + 1, 4).getUint32(0, true);
   if (stored !== crc32c(envelope)) return { kind: "corrupt", reason: "checksum mismatch", next };
   return { kind: "record", envelope, next };
-}
-
-function varintSize(value: number): number {
-  let size = 1;
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) size++;
-  return size;
-}
-
-function writeVarint(out: Uint8Array, offset: number, value: number): number {
-  let rest = value;
-  while (rest >= 0x80) {
-    out[offset++] = (rest & 0x7f) | 0x80;
-    rest = Math.floor(rest / 128);
-  }
-  out[offset++] = rest;
-  return offset;
-}
-
-function readVarint(bytes: Uint8Array, offset: number): [number, number] {
-  let value = 0;
-  let factor = 1;
-  let index = offset;
-  while (index < bytes.length) {
-    const byte = bytes[index++];
-    value += (byte & 0x7f) * factor;
-    if ((byte & 0x80) === 0) return [value, index];
-    factor *= 128;
-    if (factor > 2 ** 35) break;
-  }
-  return [Number.MAX_SAFE_INTEGER, index];
 }
