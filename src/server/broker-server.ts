@@ -185,6 +185,8 @@ function takeStreamsFirst(
       for (const take of lean) if (take(stream, headers)) return;
     } catch (error) {
       logger.log("warn", "stream failed before it reached a handler", { path: headers[":path"], error: String(error) });
+      // Whatever the stream does next has nobody to report to: an unheard 'error' would end the process.
+      stream.on("error", () => {});
       if (!stream.headersSent && !stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
       return;
     }

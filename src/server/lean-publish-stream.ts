@@ -37,10 +37,11 @@ export function createLeanPublishStream(
 ): (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean {
   return (stream, headers) => {
     if (headers[":path"] !== publishStreamPath || !isLeanCall(headers, "application/connect+proto", "connect-content-encoding")) return false;
+    // A reset or broken stream has nobody to answer; "close" ends the call. Before anything that may throw.
+    stream.on("error", () => {});
     const { context, error } = leanCallContext(stream, headers, CorrelationService.method.publishStream, "application/connect+proto", options);
     stream.respond({ ":status": 200, "content-type": "application/connect+proto" });
     if (error !== undefined) {
-      stream.on("error", () => {});
       stream.end(connectEnvelope(endStreamFlag, endStreamBytes(error)));
       return true;
     }
@@ -97,8 +98,6 @@ class BatchReader implements AsyncIterable<PublishStreamRequest> {
     readMaxBytes: number,
   ) {
     this.envelopes = new EnvelopeSplitter(readMaxBytes);
-    // A reset or broken stream closes; "close" ends the requests.
-    stream.on("error", () => {});
     stream.on("data", (chunk: Buffer) => this.take(chunk));
     stream.on("end", () => {
       if (this.envelopes.buffered > 0) this.fail(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));

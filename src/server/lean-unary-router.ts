@@ -47,6 +47,8 @@ export function createLeanUnaryRouter(
     const path = headers[":path"];
     const route = path === undefined ? undefined : routes.get(path);
     if (route === undefined || !isLeanCall(headers, "application/proto", "content-encoding")) return false;
+    // A reset or broken stream has nobody to answer. Before anything that may throw.
+    stream.on("error", () => {});
     const { context, error } = leanCallContext(stream, headers, route.method, "application/proto", options);
     readBody(stream, options.readMaxBytes, (body) => {
       if (error !== undefined) {

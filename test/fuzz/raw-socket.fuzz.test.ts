@@ -988,4 +988,34 @@ describe("a live broker under a raw-socket fuzzer", () => {
       expect(end.rss).toBeLessThan(base.rss + rssBoundBytes);
     }
   }, 180_000);
+
+  /** Cases a random run found killing the broker, replayed on every run (the randomized run above stays). */
+  const regressions = [
+    // A lean PublishStream answered before its stream had an 'error' listener: the protocol error that followed ended the process.
+    { seed: 609163111, index: 2288 },
+  ];
+
+  for (const { seed: caseSeed, index } of regressions) {
+    it(`should survive the case that once killed it: FUZZ_SEED=${caseSeed} FUZZ_CASE=${index}`, async () => {
+      const captured = await captureRequests(broker.socketPath);
+      // Generated as the run that found it generated it: the same seed and number of cases.
+      const fuzzCase = fc.sample(caseArb(captured), { seed: caseSeed, numRuns: minimumCiCases })[index];
+      // As in the run that found it: an idle live subscriber beside the case.
+      const watcherClient = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-regression-watcher" });
+      const watcherAbort = new AbortController();
+      const watcher = watcherClient.service.subscribe({ patterns: ["events.fuzz.after.#"] }, { signal: watcherAbort.signal })[Symbol.asyncIterator]();
+      try {
+        expect((await watcher.next()).value?.subscribed).toBe(true);
+        watcher.next().catch(() => {});
+        await playCase(broker.socketPath, fuzzCase);
+        await sleep(300);
+        expect((await stats(broker.socketPath)).eventsPublished, `the broker stopped answering after case ${index} (${fuzzCase.kind})`).toBeGreaterThanOrEqual(0n);
+        await sleep(700);
+        expect(broker.child.exitCode, `the broker exited after case ${index} (${fuzzCase.kind})`).toBeNull();
+      } finally {
+        watcherAbort.abort();
+        watcherClient.close();
+      }
+    });
+  }
 });
