@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { type BrokerLimits, defaultBrokerLimits } from "../core/broker-limits.js";
+import { type BrokerLimits, defaultBrokerLimits } from "../core/validation/broker-limits.js";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
 import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";

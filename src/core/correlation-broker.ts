@@ -1,19 +1,19 @@
 import { create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { type BrokerLimits, validateBrokerLimits } from "./broker-limits.js";
-import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./broker-errors.js";
-import { checkName, checkUuid, validateEnvelope, validateTags } from "./envelope-validation.js";
-import { IndexedHistory } from "./indexed-history.js";
+import { type BrokerLimits, validateBrokerLimits } from "./validation/broker-limits.js";
+import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./validation/broker-errors.js";
+import { checkName, checkUuid, validateEnvelope, validateTags } from "./validation/envelope-validation.js";
+import { IndexedHistory } from "./history/indexed-history.js";
 import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
-import { InvalidInputError } from "./invalid-input-error.js";
-import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./result-waiter.js";
+import { InvalidInputError } from "./validation/invalid-input-error.js";
+import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
-import { Subscription, type SubscriptionOptions } from "./subscription.js";
-import { type TopicPattern, parseTopicPattern, topicMatches } from "./topic-pattern.js";
-import { TopicRouter } from "./topic-router.js";
-import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./workflow-tracker.js";
+import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
+import { type TopicPattern, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
+import { TopicRouter } from "./routing/topic-router.js";
+import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
 
 /**
  * Durable storage of accepted events, in event_id order (the journal, in

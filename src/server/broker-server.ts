@@ -6,7 +6,7 @@ import type { Server } from "node:net";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
-import type { BrokerLimits } from "../core/broker-limits.js";
+import type { BrokerLimits } from "../core/validation/broker-limits.js";
 import { type AccessPolicy, CorrelationBroker, type PeerIdentity } from "../core/correlation-broker.js";
 import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
 import { createCorrelationService } from "./correlation-service.js";

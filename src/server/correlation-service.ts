@@ -18,8 +18,8 @@ import {
 import type { CorrelationBroker, PublishResult } from "../core/correlation-broker.js";
 import type { Journal } from "../storage/index.js";
 import type { ConnectionStats } from "./connection-gate.js";
-import { InvalidInputError } from "../core/invalid-input-error.js";
-import type { WaitReason } from "../core/result-waiter.js";
+import { InvalidInputError } from "../core/validation/invalid-input-error.js";
+import type { WaitReason } from "../core/tracking/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
 import { AckPipeline } from "./ack-pipeline.js";

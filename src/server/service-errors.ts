@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { InvalidFieldSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "../core/broker-errors.js";
-import { InvalidInputError, LineageError } from "../core/invalid-input-error.js";
-import { SubscriberCutOffError } from "../core/subscription.js";
+import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "../core/validation/broker-errors.js";
+import { InvalidInputError, LineageError } from "../core/validation/invalid-input-error.js";
+import { SubscriberCutOffError } from "../core/routing/subscription.js";
 
 /**
  * Maps domain errors to wire codes, in one place: bad input → INVALID_ARGUMENT

@@ -7,7 +7,7 @@ import {
   WorkflowStateSchema,
 } from "../../gen/corrbus/v1/workflow_pb.js";
 import type { CorrelationView } from "../core/correlation-broker.js";
-import { WorkflowTracker } from "../core/workflow-tracker.js";
+import { WorkflowTracker } from "../core/tracking/workflow-tracker.js";
 
 const statusCodes = {
   open: CompletionStatus.OPEN,

@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { CapacityError } from "../core/broker-errors.js";
+import { CapacityError } from "../core/validation/broker-errors.js";
 import type { EventJournal } from "../core/correlation-broker.js";
 import { encodeJournalRecord } from "./journal-record.js";
 import { type JournalProblem, scanJournal } from "./journal-scan.js";

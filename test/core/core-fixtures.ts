@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import type { BrokerLimits } from "../../src/core/broker-limits.js";
+import type { BrokerLimits } from "../../src/core/validation/broker-limits.js";
 import { CorrelationBroker, type PeerIdentity } from "../../src/core/correlation-broker.js";
-import { InvalidInputError } from "../../src/core/invalid-input-error.js";
+import { InvalidInputError } from "../../src/core/validation/invalid-input-error.js";
 
 /** A peer whose pid the kernel did not vouch for. */
 export const unverifiedPeer: PeerIdentity = { verified: false };

@@ -31,7 +31,7 @@ import {
   SubscribeRequestSchema,
   WaitForResultsRequestSchema,
 } from "../../gen/corrbus/v1/service_pb.js";
-import type { BrokerLimits } from "../../src/core/broker-limits.js";
+import type { BrokerLimits } from "../../src/core/validation/broker-limits.js";
 import { CorrelationBroker, type PeerIdentity } from "../../src/core/correlation-broker.js";
 import { createCorrelationService } from "../../src/server/correlation-service.js";
 import { peerIdentityKey } from "../../src/server/peer-identity.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SubscriberQueue } from "../../src/core/subscriber-queue.js";
+import { SubscriberQueue } from "../../../src/core/routing/subscriber-queue.js";
 
 describe("SubscriberQueue", () => {
   describe("push", () => {

@@ -1,11 +1,11 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { CorrelationMetadata } from "../../../gen/corrbus/v1/correlation_pb.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
-import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
-import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage } from "../wire/stored-envelope.js";
+import { SharedMetadataMemo } from "../../wire/shared-metadata-memo.js";
+import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage } from "../../wire/stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag

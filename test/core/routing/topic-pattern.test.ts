@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { InvalidInputError } from "../../src/core/invalid-input-error.js";
-import { parseTopicPattern, topicLimits, topicMatches, validateTopic } from "../../src/core/topic-pattern.js";
-import { expectInvalidInput } from "./core-fixtures.js";
+import { InvalidInputError } from "../../../src/core/validation/invalid-input-error.js";
+import { parseTopicPattern, topicLimits, topicMatches, validateTopic } from "../../../src/core/routing/topic-pattern.js";
+import { expectInvalidInput } from "../core-fixtures.js";
 
 describe("topic-pattern", () => {
   describe("topicMatches", () => {

@@ -1,6 +1,6 @@
-import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { LineageError } from "./invalid-input-error.js";
+import type { CorrelationMetadata } from "../../../gen/corrbus/v1/correlation_pb.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { LineageError } from "../validation/invalid-input-error.js";
 
 /** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
 export const correlationCaps = {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { CapacityError, NotFoundError } from "../../src/core/broker-errors.js";
-import { defaultBrokerLimits, validateBrokerLimits } from "../../src/core/broker-limits.js";
-import type { CorrelationBroker } from "../../src/core/correlation-broker.js";
-import { InvalidInputError, LineageError } from "../../src/core/invalid-input-error.js";
-import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { CapacityError, NotFoundError } from "../../../src/core/validation/broker-errors.js";
+import { defaultBrokerLimits, validateBrokerLimits } from "../../../src/core/validation/broker-limits.js";
+import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
+import { InvalidInputError, LineageError } from "../../../src/core/validation/invalid-input-error.js";
+import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
 
 const smallLimits = {
   maxPayloadBytes: 16,

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { CapacityError } from "../../src/core/broker-errors.js";
-import type { CorrelationBroker, PeerIdentity } from "../../src/core/correlation-broker.js";
-import type { WaitOutcome } from "../../src/core/result-waiter.js";
-import type { Subscription } from "../../src/core/subscription.js";
-import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+import { CapacityError } from "../../../src/core/validation/broker-errors.js";
+import type { CorrelationBroker, PeerIdentity } from "../../../src/core/correlation-broker.js";
+import type { WaitOutcome } from "../../../src/core/tracking/result-waiter.js";
+import type { Subscription } from "../../../src/core/routing/subscription.js";
+import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
 
 const task = uuidFor(1);
 

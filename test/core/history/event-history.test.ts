@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { EventHistory } from "../../src/core/event-history.js";
-import { PostingList } from "../../src/core/posting-list.js";
+import { EventHistory } from "../../../src/core/history/event-history.js";
+import { PostingList } from "../../../src/core/history/posting-list.js";
 
 function bytesOf(id: number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);

@@ -1,5 +1,5 @@
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { encodingOf } from "../wire/encoded-events.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { encodingOf } from "../../wire/encoded-events.js";
 import { SubscriberQueue } from "./subscriber-queue.js";
 import { type TopicPattern, topicMatches } from "./topic-pattern.js";
 

@@ -2,11 +2,11 @@ import { toBinary, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import type { CorrelationBroker, TagQuery } from "../../src/core/correlation-broker.js";
-import { IndexedHistory } from "../../src/core/indexed-history.js";
-import { parseTopicPattern, topicMatches } from "../../src/core/topic-pattern.js";
-import { createTestBroker, envelope, expectInvalidInput, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../../gen/corrbus/v1/envelope_pb.js";
+import type { CorrelationBroker, TagQuery } from "../../../src/core/correlation-broker.js";
+import { IndexedHistory } from "../../../src/core/history/indexed-history.js";
+import { parseTopicPattern, topicMatches } from "../../../src/core/routing/topic-pattern.js";
+import { createTestBroker, envelope, expectInvalidInput, uuidFor, unverifiedPeer } from "../core-fixtures.js";
 
 const tagKeys = ["host", "inv", "user"];
 const tagValues = ["a", "b", "c"];

@@ -1,4 +1,4 @@
-import { InvalidInputError } from "./invalid-input-error.js";
+import { InvalidInputError } from "../validation/invalid-input-error.js";
 
 /** Limits of topic syntax (DESIGN §2). */
 export const topicLimits = {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { NumberColumn } from "../../src/core/number-column.js";
+import { NumberColumn } from "../../../src/core/history/number-column.js";
 
 describe("NumberColumn", () => {
   it("should behave as an array with push at the end and shift at the front", () => {

@@ -1,9 +1,9 @@
 import { timestampMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
-import type { CorrelationBroker } from "../../src/core/correlation-broker.js";
-import { LineageError } from "../../src/core/invalid-input-error.js";
-import { correlationCaps } from "../../src/core/workflow-tracker.js";
-import { createTestBroker, envelope, type MetaInit, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
+import { LineageError } from "../../../src/core/validation/invalid-input-error.js";
+import { correlationCaps } from "../../../src/core/tracking/workflow-tracker.js";
+import { createTestBroker, envelope, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
 
 const root = uuidFor(1);
 const child = uuidFor(2);

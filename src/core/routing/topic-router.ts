@@ -1,4 +1,4 @@
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import type { Subscription } from "./subscription.js";
 
 /**

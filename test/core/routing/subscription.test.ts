@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
-import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { type ReplaySource, SubscriberCutOffError, Subscription } from "../../src/core/subscription.js";
-import { parseTopicPattern } from "../../src/core/topic-pattern.js";
-import { createTestBroker, envelope, unverifiedPeer } from "./core-fixtures.js";
+import { type EventEnvelope, EventEnvelopeSchema } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { type ReplaySource, SubscriberCutOffError, Subscription } from "../../../src/core/routing/subscription.js";
+import { parseTopicPattern } from "../../../src/core/routing/topic-pattern.js";
+import { createTestBroker, envelope, unverifiedPeer } from "../core-fixtures.js";
 
 const noHistory: ReplaySource = {
   firstId: () => 0,

@@ -1,5 +1,5 @@
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { type TopicPattern, topicMatches } from "./topic-pattern.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { type TopicPattern, topicMatches } from "../routing/topic-pattern.js";
 import { type CorrelationState, WorkflowTracker } from "./workflow-tracker.js";
 
 /** Why a wait ended (mirrors corrbus.v1.CompletionReason). */

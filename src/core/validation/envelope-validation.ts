@@ -1,7 +1,7 @@
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import type { BrokerLimits } from "./broker-limits.js";
 import { InvalidInputError } from "./invalid-input-error.js";
-import { validateTopic } from "./topic-pattern.js";
+import { validateTopic } from "../routing/topic-pattern.js";
 
 /**
  * Checks everything a publisher sets on an envelope against the limits.
