@@ -14,7 +14,8 @@
 import { create } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { CorrelationBroker, type PeerIdentity } from "../../src/core/correlation-broker.js";
+import type { PeerIdentity } from "../../src/core/broker-ports.js";
+import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import type { BenchConfig } from "../bench-config.js";
 import { benchPayload, benchUuid, idSpace, matchingTags, taggedEnvelope, workflowEnvelope, workflowRootId } from "../bench-workload.js";
 import { summarize } from "../percentiles.js";

@@ -14,111 +14,17 @@ import { Subscription, type SubscriptionOptions } from "./routing/subscription.j
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
 import { TopicRouter } from "./routing/topic-router.js";
 import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
-
-/**
- * Durable storage of accepted events, in event_id order (the journal, in
- * src/storage). The core only needs these two calls.
- */
-export interface EventJournal {
-  /** Persists stamped events (their whole encodings, in id order); resolves once durable under the journal's policy. */
-  append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void>;
-  /** Events with id <= `throughId` left history: storage that holds only those may go. */
-  release(throughId: number): void;
-}
-
-/** Who may do what. */
-export interface AccessPolicy {
-  /**
-   * Uids allowed to publish to control.# (tasks for collectors). Undefined:
-   * everyone. The server passes the broker's own uid and root, plus any
-   * --control-uid. Peers the kernel could not vouch for (Windows pipes, whose
-   * ACL already restricts access) are not checked.
-   */
-  controlUids?: readonly number[];
-}
-
-/** Who is on the other end of a connection, as the transport knows it. */
-export interface PeerIdentity {
-  /** Kernel-reported pid, uid, gid when `verified`. */
-  pid?: number;
-  uid?: number;
-  gid?: number;
-  /** True when the kernel vouched for the ids. */
-  verified: boolean;
-}
-
-/** The broker's answer to an accepted event. */
-export interface PublishResult {
-  eventId: number;
-  deliveredCount: number;
-  receivedAtMs: number;
-}
-
-/** A subscribe call, as the service layer hands it over. */
-export interface SubscribeInput {
-  patterns: readonly string[];
-  queueGroup: string;
-  name: string;
-  statedPid: number;
-  fromEventId?: number;
-  fromTimeMs?: number;
-}
-
-/** A FindByTag query. */
-export interface TagQuery {
-  tags: Record<string, string>;
-  topicPattern: string;
-  sinceMs?: number;
-  untilMs?: number;
-  /** 0 for the default. */
-  limit: number;
-  /** Continue after this event id (from a page token); 0 to start. */
-  cursor: number;
-  oldestFirst: boolean;
-}
-
-/** One page of FindByTag. */
-export interface TagQueryPage {
-  ids: number[];
-  /** Cursor for the next page, or 0 on the last page. */
-  nextCursor: number;
-}
-
-/** A correlation as timeline and workflow queries show it. */
-export interface CorrelationView {
-  state: CorrelationState;
-  orphan: boolean;
-  childIds: string[];
-  /** False when the tracker had forgotten it and it was rebuilt from stored events. */
-  tracked: boolean;
-}
-
-/** Counters for GetStats. */
-export interface BrokerStats {
-  eventsPublished: number;
-  eventsStored: number;
-  bytesStored: number;
-  eventsEvicted: number;
-  historyMaxEvents: number;
-  historyMaxBytes: number;
-  eventsDelivered: number;
-  subscribers: number;
-  subscribersCutOff: number;
-  eventsDropped: number;
-  publishesRejected: number;
-  workflowsActive: number;
-  workflowsExpired: number;
-  workflowsEvicted: number;
-  lineageRejected: number;
-  orphans: number;
-  waiters: number;
-  lastEventId: number;
-  startedAtMs: number;
-  eventsRestored: number;
-  eventsExpired: number;
-  permissionDenied: number;
-  indexes: { tags: number; correlations: number; roots: number; templates: number };
-}
+import type {
+  AccessPolicy,
+  BrokerStats,
+  CorrelationView,
+  EventJournal,
+  PeerIdentity,
+  PublishResult,
+  SubscribeInput,
+  TagQuery,
+  TagQueryPage,
+} from "./broker-ports.js";
 
 const defaultFindLimit = 100;
 const defaultTimelineLimit = 10_000;

@@ -15,7 +15,8 @@ import {
   SubscribeResponseSchema,
   WaitForResultsResponseSchema,
 } from "../../gen/corrbus/v1/service_pb.js";
-import type { CorrelationBroker, PublishResult } from "../core/correlation-broker.js";
+import type { CorrelationBroker } from "../core/correlation-broker.js";
+import type { PublishResult } from "../core/broker-ports.js";
 import type { Journal } from "../storage/index.js";
 import type { ConnectionStats } from "./connection-gate.js";
 import { InvalidInputError } from "../core/validation/invalid-input-error.js";

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext, createContextValues, createHandlerContext } from "@connectrpc/connect";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
-import type { PeerIdentity } from "../core/correlation-broker.js";
+import type { PeerIdentity } from "../core/broker-ports.js";
 import { parseTimeout } from "../wire/connect-internals.js";
 import { peerIdentityKey } from "./peer-identity.js";
 

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
-import type { PeerIdentity } from "../core/correlation-broker.js";
+import type { PeerIdentity } from "../core/broker-ports.js";
 
 /**
  * Reads the credentials of the process at the other end of a Unix socket from

@@ -1,5 +1,5 @@
 import { createContextKey } from "@connectrpc/connect";
-import type { PeerIdentity } from "../core/correlation-broker.js";
+import type { PeerIdentity } from "../core/broker-ports.js";
 
 /**
  * The connection's peer as the transport knows it (kernel credentials where

@@ -6,7 +6,7 @@ import {
   type WorkflowState,
   WorkflowStateSchema,
 } from "../../gen/corrbus/v1/workflow_pb.js";
-import type { CorrelationView } from "../core/correlation-broker.js";
+import type { CorrelationView } from "../core/broker-ports.js";
 import { WorkflowTracker } from "../core/tracking/workflow-tracker.js";
 
 const statusCodes = {

@@ -3,7 +3,7 @@ import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { CapacityError } from "../core/validation/broker-errors.js";
-import type { EventJournal } from "../core/correlation-broker.js";
+import type { EventJournal } from "../core/broker-ports.js";
 import { encodeJournalRecord } from "./journal-record.js";
 import { type JournalProblem, scanJournal } from "./journal-scan.js";
 

@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { BrokerLimits } from "../../src/core/validation/broker-limits.js";
-import { CorrelationBroker, type PeerIdentity } from "../../src/core/correlation-broker.js";
+import type { PeerIdentity } from "../../src/core/broker-ports.js";
+import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { InvalidInputError } from "../../src/core/validation/invalid-input-error.js";
 
 /** A peer whose pid the kernel did not vouch for. */

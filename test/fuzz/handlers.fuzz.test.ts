@@ -32,7 +32,8 @@ import {
   WaitForResultsRequestSchema,
 } from "../../gen/corrbus/v1/service_pb.js";
 import type { BrokerLimits } from "../../src/core/validation/broker-limits.js";
-import { CorrelationBroker, type PeerIdentity } from "../../src/core/correlation-broker.js";
+import type { PeerIdentity } from "../../src/core/broker-ports.js";
+import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { createCorrelationService } from "../../src/server/correlation-service.js";
 import { peerIdentityKey } from "../../src/server/peer-identity.js";
 import { byteMutations } from "./mutations.js";

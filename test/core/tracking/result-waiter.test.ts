@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CapacityError } from "../../../src/core/validation/broker-errors.js";
-import type { CorrelationBroker, PeerIdentity } from "../../../src/core/correlation-broker.js";
+import type { PeerIdentity } from "../../../src/core/broker-ports.js";
+import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
 import type { WaitOutcome } from "../../../src/core/tracking/result-waiter.js";
 import type { Subscription } from "../../../src/core/routing/subscription.js";
 import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
