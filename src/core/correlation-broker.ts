@@ -8,6 +8,7 @@ import { IndexedHistory } from "./history/indexed-history.js";
 import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
+import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
@@ -40,8 +41,7 @@ export class CorrelationBroker {
   private readonly history: IndexedHistory;
   private readonly router: TopicRouter;
   private readonly tracker: WorkflowTracker;
-  private readonly waiters = new Map<string, Set<PendingWait>>();
-  private waiterCount = 0;
+  private readonly waiters: WaiterRegistry;
   private lastEventId = 0;
   private lastReceivedMs = 0;
   private nextSubscriptionId = 1;
@@ -70,13 +70,14 @@ export class CorrelationBroker {
   ) {
     this.limits = validateBrokerLimits(limits);
     this.startedAtMs = now();
+    this.waiters = new WaiterRegistry(this.limits.maxWaiters);
     this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
     this.router = new TopicRouter((subscription) => this.tracker.recipientGone(subscription.id, this.now()));
     this.tracker = new WorkflowTracker(
       this.limits.maxActiveWorkflows,
       this.limits.workflowIdleMs,
       this.limits.maxLineageDepth,
-      (state, event) => this.wakeWaiters(state, event),
+      (state, event) => this.waiters.wake(state, event),
     );
   }
 
@@ -236,9 +237,7 @@ export class CorrelationBroker {
     if (timeoutMs > this.limits.maxWaitMs) {
       throw new InvalidInputError("timeout", `${timeoutMs} ms exceeds the limit of ${this.limits.maxWaitMs} ms (maxWaitMs)`);
     }
-    if (this.waiterCount >= this.limits.maxWaiters) {
-      throw new CapacityError(`${this.waiterCount} waiters reached the limit of ${this.limits.maxWaiters} (maxWaiters)`);
-    }
+    this.waiters.checkRoom();
     const waiter = new ResultWaiter({ ...input, resultPattern });
     const list = this.history.correlationList(input.correlationId);
     for (let i = 0; list !== undefined && i < list.size; i++) {
@@ -256,11 +255,11 @@ export class CorrelationBroker {
       pending.finish = (outcome) => {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
-        this.removeWaiter(input.correlationId, pending);
+        this.waiters.remove(input.correlationId, pending);
         resolve(outcome);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.addWaiter(input.correlationId, pending);
+      this.waiters.add(input.correlationId, pending);
     });
   }
 
@@ -354,9 +353,7 @@ export class CorrelationBroker {
 
   /** Ends every subscription and wait (shutdown). */
   close(): void {
-    for (const set of this.waiters.values()) {
-      for (const pending of [...set]) pending.finish(pending.waiter.deadline(this.tracker.get(pending.waiter.condition.correlationId)));
-    }
+    this.waiters.finishAll((pending) => pending.waiter.deadline(this.tracker.get(pending.waiter.condition.correlationId)));
   }
 
   stats(): BrokerStats {
@@ -377,7 +374,7 @@ export class CorrelationBroker {
       workflowsEvicted: this.tracker.evicted,
       lineageRejected: this.tracker.lineageRejected,
       orphans: this.tracker.orphans,
-      waiters: this.waiterCount,
+      waiters: this.waiters.count,
       lastEventId: this.lastEventId,
       startedAtMs: this.startedAtMs,
       eventsRestored: this.restoredCount,
@@ -492,33 +489,6 @@ export class CorrelationBroker {
     return { events, nextId };
   }
 
-  private addWaiter(correlationId: string, pending: PendingWait): void {
-    let set = this.waiters.get(correlationId);
-    if (set === undefined) {
-      set = new Set();
-      this.waiters.set(correlationId, set);
-    }
-    set.add(pending);
-    this.waiterCount++;
-  }
-
-  private removeWaiter(correlationId: string, pending: PendingWait): void {
-    const set = this.waiters.get(correlationId);
-    if (set === undefined || !set.delete(pending)) return;
-    this.waiterCount--;
-    if (set.size === 0) this.waiters.delete(correlationId);
-  }
-
-  private wakeWaiters(state: CorrelationState, event: EventEnvelope | undefined): void {
-    const set = this.waiters.get(state.id);
-    if (set === undefined) return;
-    for (const pending of [...set]) {
-      if (event !== undefined) pending.waiter.observe(event);
-      const outcome = pending.waiter.evaluate(state);
-      if (outcome !== undefined) pending.finish(outcome);
-    }
-  }
-
   private correlationsOf(rootId: string, tracked: CorrelationState[]): CorrelationView[] {
     const states = new Map(tracked.map((state) => [state.id, state]));
     const all = [...tracked];
@@ -557,11 +527,6 @@ export class CorrelationBroker {
     }
     return state;
   }
-}
-
-interface PendingWait {
-  waiter: ResultWaiter;
-  finish: (outcome: WaitOutcome) => void;
 }
 
 /** Breadth-first from the root; correlations not reachable from it (orphans) follow, oldest first. */
