@@ -92,8 +92,8 @@ export class CorrelationBroker {
   /** `publish` for a batch, atomically: every envelope is checked before any is accepted. */
   publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch = true): PublishResult[] {
     if (this.journal !== undefined) throw new Error("this broker has a journal: publish with submit()");
-    this.check(envelopes, peer, asBatch);
-    return envelopes.map((envelope) => this.commit(this.stamp(envelope, peer)));
+    const lineages = this.check(envelopes, peer, asBatch);
+    return envelopes.map((envelope, index) => this.commit(this.stamp(envelope, peer, lineages[index])));
   }
 
   /**
@@ -107,8 +107,8 @@ export class CorrelationBroker {
     // Checked and stamped now, synchronously: a refusal is thrown before this
     // returns, so a caller pipelining batches knows at once that nothing after
     // the refused one may go on.
-    this.check(envelopes, peer, asBatch);
-    const stamped = envelopes.map((envelope) => this.stamp(envelope, peer));
+    const lineages = this.check(envelopes, peer, asBatch);
+    const stamped = envelopes.map((envelope, index) => this.stamp(envelope, peer, lineages[index]));
     // Encoded once: the journal writes it whole, history keeps it split.
     const splits = stamped.map((envelope) => this.history.split(envelope));
     const wholes = splits.map((split) => this.history.encodeWhole(split));
@@ -144,8 +144,13 @@ export class CorrelationBroker {
     this.lastEventId = Math.max(this.lastEventId, id);
   }
 
-  /** Refuses the whole batch on the first invalid envelope, lineage conflict or denied topic; changes nothing but counters. */
-  private check(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): void {
+  /**
+   * Refuses the whole batch on the first invalid envelope, lineage conflict or
+   * denied topic; changes nothing but counters. Answers each envelope's
+   * lineage (by index; undefined without correlation metadata), which stamp
+   * remembers instead of working it out again.
+   */
+  private check(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): (Lineage | undefined)[] {
     try {
       this.checkAccess(envelopes, peer);
       if (envelopes.length > this.limits.maxBatchEnvelopes) {
@@ -153,13 +158,16 @@ export class CorrelationBroker {
       }
       const batchLineage = new Map<string, Lineage>();
       const lookup = (id: string) => batchLineage.get(id) ?? this.pendingLineage.get(id);
-      envelopes.forEach((envelope, index) => {
+      return envelopes.map((envelope, index) => {
         try {
           const meta = envelope.correlationMetadata;
           const checkedBefore = meta !== undefined && this.checkedMetadata.get(meta) === true;
           validateEnvelope(envelope, this.limits, checkedBefore);
           if (meta !== undefined && !checkedBefore) this.checkedMetadata.set(meta, true);
-          if (meta !== undefined) batchLineage.set(meta.correlationId, this.tracker.checkLineage(meta, lookup));
+          if (meta === undefined) return undefined;
+          const lineage = this.tracker.checkLineage(meta, lookup);
+          batchLineage.set(meta.correlationId, lineage);
+          return lineage;
         } catch (error) {
           throw error instanceof InvalidInputError && asBatch ? error.under(`envelopes[${index}]`) : error;
         }
@@ -395,8 +403,13 @@ export class CorrelationBroker {
     );
   }
 
-  /** Assigns the event id and receive time and stamps the publisher; remembers its lineage until commit. */
-  private stamp(envelope: EventEnvelope, peer: PeerIdentity): EventEnvelope {
+  /**
+   * Assigns the event id and receive time and stamps the publisher; remembers
+   * the envelope's lineage, as check() found it, until commit. Within a batch
+   * check() saw the same earlier envelopes stamp has pending, so its lineage
+   * is the one stamp would work out.
+   */
+  private stamp(envelope: EventEnvelope, peer: PeerIdentity, lineage: Lineage | undefined): EventEnvelope {
     const id = ++this.lastEventId;
     // Receive times never decrease, so time ranges map to id ranges.
     const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
@@ -405,8 +418,8 @@ export class CorrelationBroker {
     envelope.receivedAt = timestampFromMs(receivedAtMs);
     envelope.publisher = this.identify(envelope.publisherProcessId, peer);
     const meta = envelope.correlationMetadata;
-    if (meta !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
-      this.pendingLineage.set(meta.correlationId, this.tracker.checkLineage(meta, (key) => this.pendingLineage.get(key)));
+    if (meta !== undefined && lineage !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
+      this.pendingLineage.set(meta.correlationId, lineage);
     }
     return envelope;
   }
