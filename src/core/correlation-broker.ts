@@ -9,7 +9,7 @@ import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
-import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
+import { receivedBytesOf, rememberEncoding, rememberReceived, withoutPayload } from "../wire/encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
@@ -404,7 +404,8 @@ export class CorrelationBroker {
   }
 
   /**
-   * Assigns the event id and receive time and stamps the publisher; remembers
+   * Answers a stamped copy of the envelope (the caller's message is left as it
+   * was): the event id, the receive time and the publisher. Remembers
    * the envelope's lineage, as check() found it, until commit. Within a batch
    * check() saw the same earlier envelopes stamp has pending, so its lineage
    * is the one stamp would work out.
@@ -414,14 +415,21 @@ export class CorrelationBroker {
     // Receive times never decrease, so time ranges map to id ranges.
     const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
     this.lastReceivedMs = receivedAtMs;
-    envelope.eventId = BigInt(id);
-    envelope.receivedAt = timestampFromMs(receivedAtMs);
-    envelope.publisher = this.identify(envelope.publisherProcessId, peer);
+    // A shallow copy keeps $typeName, unknown fields and every field but the stamps shared with the request.
+    const stamped: EventEnvelope = {
+      ...envelope,
+      eventId: BigInt(id),
+      receivedAt: timestampFromMs(receivedAtMs),
+      publisher: this.identify(envelope.publisherProcessId, peer),
+    };
+    // The bytes it was received as are not enumerable, so the spread leaves them: storage keeps those bytes.
+    const received = receivedBytesOf(envelope);
+    if (received !== undefined) rememberReceived(stamped, received);
     const meta = envelope.correlationMetadata;
     if (meta !== undefined && lineage !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
       this.pendingLineage.set(meta.correlationId, lineage);
     }
-    return envelope;
+    return stamped;
   }
 
   /** Stores, tracks and routes a stamped event. */

@@ -1,4 +1,7 @@
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { rememberReceived } from "../../src/wire/encoded-events.js";
 import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
 
 const root = uuidFor(1);
@@ -20,6 +23,18 @@ describe("CorrelationBroker", () => {
       expect(event.publisher?.pid).toBe(31);
       expect(event.receivedAt).toBeDefined();
       expect(control.queued).toBe(0);
+    });
+
+    it("should stamp a copy, leaving the caller's message as it was but keeping the bytes it was received as", async () => {
+      const { broker } = createTestBroker();
+      // Field 999 (varint 7), unknown to the schema: only the received bytes hold it, the decoded message drops it.
+      const received = new Uint8Array([...toBinary(EventEnvelopeSchema, envelope("events.a", { correlationId: root })), 0xb8, 0x3e, 0x07]);
+      const event = rememberReceived(fromBinary(EventEnvelopeSchema, received, { readUnknownFields: false }), received);
+      const [result] = await broker.submit([event], unverifiedPeer, false);
+      expect([event.eventId, event.receivedAt, event.publisher]).toEqual([0n, undefined, undefined]);
+      const stored = fromBinary(EventEnvelopeSchema, broker.eventBytes(result.eventId) as Uint8Array);
+      expect(stored.eventId).toBe(BigInt(result.eventId));
+      expect(stored.$unknown?.map((field) => field.no)).toEqual([999]);
     });
 
     it("should store and route an event without correlation but track nothing", () => {

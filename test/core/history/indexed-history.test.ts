@@ -1,8 +1,8 @@
-import { toBinary, toJson } from "@bufbuild/protobuf";
+import { create, toBinary, toJson } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type EventEnvelope, EventEnvelopeSchema } from "../../../gen/corrbus/v1/envelope_pb.js";
+import { type EventEnvelope, EventEnvelopeSchema, PublisherIdentitySchema } from "../../../gen/corrbus/v1/envelope_pb.js";
 import type { TagQuery } from "../../../src/core/broker-ports.js";
 import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
 import { IndexedHistory } from "../../../src/core/history/indexed-history.js";
@@ -212,7 +212,10 @@ describe("IndexedHistory", () => {
               const meta = correlationOf(spec);
               const event = envelope(spec.topic, { ...meta, correlationTags: spec.tags }, { payload: new Uint8Array(spec.payloadBytes) });
               const result = broker.publish(event, unverifiedPeer);
-              const bytes = toBinary(EventEnvelopeSchema, event).length;
+              // The size of the event as stamped (the caller's message stays unstamped): an unverified peer's stated pid.
+              const publisher = create(PublisherIdentitySchema, { pid: event.publisherProcessId, statedPid: event.publisherProcessId, verified: false });
+              const stamped = { ...event, eventId: BigInt(result.eventId), receivedAt: timestampFromMs(result.receivedAtMs), publisher };
+              const bytes = toBinary(EventEnvelopeSchema, stamped).length;
               modelAppend(
                 model,
                 { id: result.eventId, topic: spec.topic, tags: spec.tags, correlationId: meta.correlationId, rootId: meta.rootCorrelationId, bytes, receivedAtMs: result.receivedAtMs },

@@ -50,8 +50,12 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
         clock.now += step;
         const event = envelope("events.a", { correlationId: root });
         const result = broker.publish(event, unverifiedPeer);
-        expect(event.eventId).toBe(BigInt(result.eventId));
-        expect(timestampMs(event.receivedAt ?? { seconds: 0n, nanos: 0 } as never)).toBe(result.receivedAtMs);
+        // The stamps go on the stored copy; the caller's message is left as it was.
+        const stored = broker.event(result.eventId);
+        expect(stored?.eventId).toBe(BigInt(result.eventId));
+        expect(timestampMs(stored?.receivedAt ?? { seconds: 0n, nanos: 0 } as never)).toBe(result.receivedAtMs);
+        expect(event.eventId).toBe(0n);
+        expect(event.receivedAt).toBeUndefined();
         seen.push({ id: result.eventId, at: result.receivedAtMs });
       }
       expect(seen.map((s) => s.id)).toEqual([1, 2, 3, 4, 5, 6]);
