@@ -6,7 +6,7 @@
 //   GetTimeline = broker.timeline + broker.eventBytes(id) for each id
 // (what the handlers do for gRPC and Connect-proto clients: stored bytes, no
 // decoding; JSON clients additionally pay a decode per event)
-//   wake-up     = broker.publish() of the completing event → waitForResults resolves
+//   wake-up     = broker.accept + commit of the completing event → waitForResults resolves
 // It runs in its own process so its million-event heap never disturbs the
 // client-side measurements of the bench process.
 //   node in-broker.js --config JSON
@@ -48,7 +48,7 @@ function load(first: number, count: number, envelope: (index: number) => EventEn
   for (let from = first; from < first + count; from += config.streamBatch) {
     const batch: EventEnvelope[] = [];
     for (let index = from; index < Math.min(first + count, from + config.streamBatch); index++) batch.push(envelope(index));
-    broker.publishBatch(batch, peer);
+    broker.commit(broker.accept(batch, peer, true));
   }
   report({ type: "loaded", events: count, stored: broker.stats().eventsStored, ms: performance.now() - start });
 }
@@ -88,7 +88,7 @@ async function timeWakeUp(calls: number): Promise<void> {
     let wokeAt = 0;
     waiting.then(() => (wokeAt = performance.now()));
     const start = performance.now();
-    broker.publish(resultEnvelope(correlationId), peer);
+    broker.commit(broker.accept([resultEnvelope(correlationId)], peer, false));
     const outcome = await waiting;
     if (!outcome.complete) throw new Error(`wait ${correlationId} ended ${outcome.reason}`);
     if (index >= warmup) samples.push((wokeAt - start) * 1000);

@@ -31,7 +31,7 @@ function load(target: CorrelationBroker, from: number, count: number): void {
   for (let start = from; start < from + count; start += batchSize) {
     const batch: EventEnvelope[] = [];
     for (let index = start; index < Math.min(from + count, start + batchSize); index++) batch.push(taggedEnvelope(index));
-    target.publishBatch(batch, { verified: false });
+    target.commit(target.accept(batch, { verified: false }, true));
   }
 }
 
@@ -47,7 +47,7 @@ for (const size of sizes) {
   while (loaded < size) {
     const batch: EventEnvelope[] = [];
     for (let index = loaded; index < Math.min(size, loaded + batchSize); index++) batch.push(taggedEnvelope(index));
-    broker.publishBatch(batch, { verified: false });
+    broker.commit(broker.accept(batch, { verified: false }, true));
     loaded += batch.length;
   }
   collect();

@@ -1,6 +1,8 @@
 // The broker's ports: what the core asks of its surroundings (journal, access policy, the peer a
 // transport vouches for) and the shapes of what it answers. Kept apart from the broker so the
 // storage and server layers can name them without reaching into its implementation.
+import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { SplitEnvelope } from "../wire/stored-envelope.js";
 import type { CorrelationState } from "./tracking/workflow-tracker.js";
 
 /**
@@ -33,6 +35,17 @@ export interface PeerIdentity {
   gid?: number;
   /** True when the kernel vouched for the ids. */
   verified: boolean;
+}
+
+/**
+ * A batch checked and stamped by `CorrelationBroker.accept`, not yet
+ * committed: the stamped events, each split for history and encoded whole for
+ * the journal and subscribers (all three by index).
+ */
+export interface AcceptedEvents {
+  readonly stamped: readonly EventEnvelope[];
+  readonly splits: readonly SplitEnvelope[];
+  readonly wholes: readonly Uint8Array[];
 }
 
 /** The broker's answer to an accepted event. */

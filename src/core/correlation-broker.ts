@@ -17,6 +17,7 @@ import { TopicRouter } from "./routing/topic-router.js";
 import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
 import type {
   AccessPolicy,
+  AcceptedEvents,
   BrokerStats,
   CorrelationView,
   EventJournal,
@@ -82,21 +83,6 @@ export class CorrelationBroker {
   }
 
   /**
-   * Validates, stamps, stores, tracks and routes one envelope at once: the
-   * in-memory path (no journal). With a journal, use `submit`.
-   */
-  publish(envelope: EventEnvelope, peer: PeerIdentity): PublishResult {
-    return this.publishBatch([envelope], peer, false)[0];
-  }
-
-  /** `publish` for a batch, atomically: every envelope is checked before any is accepted. */
-  publishBatch(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch = true): PublishResult[] {
-    if (this.journal !== undefined) throw new Error("this broker has a journal: publish with submit()");
-    const lineages = this.check(envelopes, peer, asBatch);
-    return envelopes.map((envelope, index) => this.commit(this.stamp(envelope, peer, lineages[index])));
-  }
-
-  /**
    * The durable path: checks every envelope (refusing the whole batch on the
    * first bad one), stamps them, hands them to the journal and, once it holds
    * them under its fsync policy, stores, tracks and routes them. Subscribers
@@ -107,18 +93,40 @@ export class CorrelationBroker {
     // Checked and stamped now, synchronously: a refusal is thrown before this
     // returns, so a caller pipelining batches knows at once that nothing after
     // the refused one may go on.
+    const accepted = this.accept(envelopes, peer, asBatch);
+    if (this.journal === undefined) return Promise.resolve(this.commit(accepted));
+    const records = accepted.stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: accepted.wholes[index] }));
+    return this.journal.append(records).then(
+      () => this.commit(accepted),
+      (error) => {
+        for (const envelope of accepted.stamped) this.forgetPending(envelope);
+        if (error instanceof CapacityError) throw error;
+        throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
+      },
+    );
+  }
+
+  /**
+   * The first half of `submit`, synchronous: checks the batch (throwing on the
+   * first refusal, nothing accepted), stamps every envelope and encodes it
+   * once. The answer goes to the journal, then to `commit`.
+   */
+  accept(envelopes: readonly EventEnvelope[], peer: PeerIdentity, asBatch: boolean): AcceptedEvents {
     const lineages = this.check(envelopes, peer, asBatch);
     const stamped = envelopes.map((envelope, index) => this.stamp(envelope, peer, lineages[index]));
     // Encoded once: the journal writes it whole, history keeps it split.
     const splits = stamped.map((envelope) => this.history.split(envelope));
     const wholes = splits.map((split) => this.history.encodeWhole(split));
-    const commitAll = () => stamped.map((envelope, index) => this.commit(envelope, splits[index], wholes[index]));
-    if (this.journal === undefined) return Promise.resolve(commitAll());
-    return this.journal.append(stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: wholes[index] }))).then(commitAll, (error) => {
-      for (const envelope of envelopes) this.forgetPending(envelope);
-      if (error instanceof CapacityError) throw error;
-      throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
-    });
+    return { stamped, splits, wholes };
+  }
+
+  /**
+   * The second half of `submit`, synchronous: stores, tracks and routes
+   * accepted events, in order. With a journal, only once the journal holds
+   * them, so nobody sees an event a crash could take back.
+   */
+  commit(accepted: AcceptedEvents): PublishResult[] {
+    return accepted.stamped.map((envelope, index) => this.commitOne(envelope, accepted.splits[index], accepted.wholes[index]));
   }
 
   /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */
@@ -433,12 +441,12 @@ export class CorrelationBroker {
   }
 
   /** Stores, tracks and routes a stamped event. */
-  private commit(envelope: EventEnvelope, split: SplitEnvelope = this.history.split(envelope), whole?: Uint8Array): PublishResult {
+  private commitOne(envelope: EventEnvelope, split: SplitEnvelope, whole: Uint8Array): PublishResult {
     const receivedAtMs = timestampMs(envelope.receivedAt as Timestamp);
     const firstBefore = this.history.events.firstId;
     this.history.append(envelope, receivedAtMs, split);
     // Subscribers are sent these bytes; nobody encodes the event again.
-    rememberEncoding(envelope, whole ?? this.history.encodeWhole(split));
+    rememberEncoding(envelope, whole);
     this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { rememberReceived } from "../../src/wire/encoded-events.js";
 import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
+import { publishNow } from "./publish-now.js";
 
 const root = uuidFor(1);
 const childA = uuidFor(2);
@@ -16,7 +17,7 @@ describe("CorrelationBroker", () => {
       const { broker } = createTestBroker();
       const all = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "all", statedPid: 0 }, unverifiedPeer);
       const control = broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "ctl", statedPid: 0 }, unverifiedPeer);
-      const result = broker.publish(envelope("events.process.started", undefined, { pid: 31 }), unverifiedPeer);
+      const result = publishNow(broker, envelope("events.process.started", undefined, { pid: 31 }), unverifiedPeer);
       expect(result.deliveredCount).toBe(1);
       const [event] = (await all.next(10)) ?? [];
       expect(event.eventId).toBe(BigInt(result.eventId));
@@ -39,7 +40,7 @@ describe("CorrelationBroker", () => {
 
     it("should store and route an event without correlation but track nothing", () => {
       const { broker } = createTestBroker();
-      broker.publish(envelope("control.scan"), unverifiedPeer);
+      publishNow(broker, envelope("control.scan"), unverifiedPeer);
       const stats = broker.stats();
       expect([stats.eventsStored, stats.workflowsActive]).toEqual([1, 0]);
     });
@@ -51,7 +52,7 @@ describe("CorrelationBroker", () => {
       broker.subscribe({ patterns: ["events.#"], queueGroup: "g", name: "b", statedPid: 0 }, unverifiedPeer);
       broker.subscribe({ patterns: ["events.#"], queueGroup: "g", name: "c", statedPid: 0 }, unverifiedPeer);
       clock.now += 5;
-      for (let i = 0; i < 5; i++) broker.publish(envelope("events.a", { correlationId: uuidFor(10 + i) }), unverifiedPeer);
+      for (let i = 0; i < 5; i++) publishNow(broker, envelope("events.a", { correlationId: uuidFor(10 + i) }), unverifiedPeer);
       broker.unsubscribe(a);
       expect(broker.stats()).toMatchObject({
         eventsPublished: 5,
@@ -76,7 +77,7 @@ describe("CorrelationBroker", () => {
       const { broker, clock } = test;
       const publish = (correlationId: string, parentCorrelationId?: string, stage = "") => {
         clock.now += 1;
-        return broker.publish(
+        return publishNow(broker, 
           envelope("events.a", { correlationId, parentCorrelationId, rootCorrelationId: root, workflowStage: stage }),
           unverifiedPeer,
         ).eventId;
@@ -111,9 +112,9 @@ describe("CorrelationBroker", () => {
 
     it("should rebuild correlations the tracker forgot from stored events", () => {
       const { broker } = createTestBroker({ maxActiveWorkflows: 1 });
-      broker.publish(envelope("events.a", { correlationId: root, workflowStage: "s" }), unverifiedPeer);
-      broker.publish(envelope("events.a", { correlationId: root }), unverifiedPeer);
-      broker.publish(envelope("events.a", { correlationId: childA, parentCorrelationId: root, rootCorrelationId: root }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: root, workflowStage: "s" }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: root }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: childA, parentCorrelationId: root, rootCorrelationId: root }), unverifiedPeer);
       const views = broker.timeline(root, 0, 0).correlations;
       expect(views.map((view) => [view.state.id, view.tracked, view.state.totalEvents])).toEqual([
         [root, false, 2],

@@ -37,6 +37,7 @@ import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { createCorrelationService } from "../../src/server/correlation-service.js";
 import { peerIdentityKey } from "../../src/server/peer-identity.js";
 import { byteMutations } from "./mutations.js";
+import { publishBatchNow } from "../core/publish-now.js";
 
 const seed = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) : Date.now() ^ (Math.random() * 0x7fffffff);
 const runsScale = process.env.FUZZ_RUNS !== undefined ? Number(process.env.FUZZ_RUNS) : 1;
@@ -529,7 +530,7 @@ async function checkInvariants(broker: CorrelationBroker, service: Service): Pro
   // Push every event out of history: no index may keep an entry for one of them.
   const flush = Array.from({ length: limits.historyMaxEvents as number }, () => create(EventEnvelopeSchema, { topic: "events.fuzz.flush" }));
   for (let i = 0; i < flush.length; i += limits.maxBatchEnvelopes as number) {
-    broker.publishBatch(flush.slice(i, i + (limits.maxBatchEnvelopes as number)), { verified: false });
+    publishBatchNow(broker, flush.slice(i, i + (limits.maxBatchEnvelopes as number)), { verified: false });
   }
   expect(indexSizes(broker)).toEqual({ tags: 0, correlations: 0, roots: 0, templates: 0 });
 }

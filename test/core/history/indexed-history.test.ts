@@ -8,6 +8,7 @@ import type { CorrelationBroker } from "../../../src/core/correlation-broker.js"
 import { IndexedHistory } from "../../../src/core/history/indexed-history.js";
 import { parseTopicPattern, topicMatches } from "../../../src/core/routing/topic-pattern.js";
 import { createTestBroker, envelope, expectInvalidInput, uuidFor, unverifiedPeer } from "../core-fixtures.js";
+import { publishNow } from "../publish-now.js";
 
 const tagKeys = ["host", "inv", "user"];
 const tagValues = ["a", "b", "c"];
@@ -211,7 +212,7 @@ describe("IndexedHistory", () => {
               clock.now += spec.clockStep;
               const meta = correlationOf(spec);
               const event = envelope(spec.topic, { ...meta, correlationTags: spec.tags }, { payload: new Uint8Array(spec.payloadBytes) });
-              const result = broker.publish(event, unverifiedPeer);
+              const result = publishNow(broker, event, unverifiedPeer);
               // The size of the event as stamped (the caller's message stays unstamped): an unverified peer's stated pid.
               const publisher = create(PublisherIdentitySchema, { pid: event.publisherProcessId, statedPid: event.publisherProcessId, verified: false });
               const stamped = { ...event, eventId: BigInt(result.eventId), receivedAt: timestampFromMs(result.receivedAtMs), publisher };
@@ -284,7 +285,7 @@ describe("CorrelationBroker.findByTag", () => {
       clock.now += 1;
       const tags: Record<string, string> = i <= 8 ? { ...inv } : { investigation_id: "INC-9" };
       if (i % 3 === 0) tags.host = "db1";
-      broker.publish(
+      publishNow(broker, 
         envelope(i % 2 === 1 ? "events.process.started" : "events.network.connected", { correlationId: uuidFor(1), correlationTags: tags }),
         unverifiedPeer,
       );
@@ -321,7 +322,7 @@ describe("CorrelationBroker.findByTag", () => {
 
     it("should use the default page size of 100 for limit 0 and refuse one over the maximum", () => {
       const { broker } = createTestBroker({ maxFindLimit: 150 });
-      for (let i = 0; i < 120; i++) broker.publish(envelope("events.a", { correlationId: uuidFor(1), correlationTags: inv }), unverifiedPeer);
+      for (let i = 0; i < 120; i++) publishNow(broker, envelope("events.a", { correlationId: uuidFor(1), correlationTags: inv }), unverifiedPeer);
       const page = broker.findByTag({ tags: inv, topicPattern: "", limit: 0, cursor: 0, oldestFirst: true });
       expect(page.ids).toHaveLength(100);
       expect(page.nextCursor).toBe(100);
@@ -373,9 +374,9 @@ describe("CorrelationBroker.findByTag", () => {
 
     it("should not confuse tag pairs whose key and value join to the same text", () => {
       const { broker } = createTestBroker();
-      broker.publish(envelope("events.a", { correlationId: uuidFor(1), correlationTags: { "a\u0000b": "c" } }), unverifiedPeer);
-      broker.publish(envelope("events.a", { correlationId: uuidFor(1), correlationTags: { a: "b\u0000c" } }), unverifiedPeer);
-      broker.publish(envelope("events.a", { correlationId: uuidFor(1), correlationTags: { a: "b\u0000c", "a\u0000b": "c" } }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: uuidFor(1), correlationTags: { "a\u0000b": "c" } }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: uuidFor(1), correlationTags: { a: "b\u0000c" } }), unverifiedPeer);
+      publishNow(broker, envelope("events.a", { correlationId: uuidFor(1), correlationTags: { a: "b\u0000c", "a\u0000b": "c" } }), unverifiedPeer);
       expect(broker.findByTag({ tags: { a: "b\u0000c" }, topicPattern: "", limit: 0, cursor: 0, oldestFirst: true }).ids).toEqual([2, 3]);
       expect(broker.findByTag({ tags: { "a\u0000b": "c" }, topicPattern: "", limit: 0, cursor: 0, oldestFirst: true }).ids).toEqual([1, 3]);
     });

@@ -4,6 +4,7 @@ import { type EventEnvelope, EventEnvelopeSchema } from "../../../gen/corrbus/v1
 import { type ReplaySource, SubscriberCutOffError, Subscription } from "../../../src/core/routing/subscription.js";
 import { parseTopicPattern } from "../../../src/core/routing/topic-pattern.js";
 import { createTestBroker, envelope, unverifiedPeer } from "../core-fixtures.js";
+import { publishNow } from "../publish-now.js";
 
 const noHistory: ReplaySource = {
   firstId: () => 0,
@@ -104,13 +105,13 @@ describe("Subscription", () => {
       const { broker } = createTestBroker({ subscriberQueueEvents: 2 });
       const slow = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "slow", statedPid: 1 }, unverifiedPeer);
       const other = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "other", statedPid: 2 }, unverifiedPeer);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(ids(await slow.next(10))).toEqual([1]);
       expect(ids(await other.next(10))).toEqual([1]);
-      broker.publish(envelope("events.a"), unverifiedPeer);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(ids(await other.next(10))).toEqual([2, 3]);
-      const fourth = broker.publish(envelope("events.a"), unverifiedPeer);
+      const fourth = publishNow(broker, envelope("events.a"), unverifiedPeer);
 
       // The slow one was cut off on the 4th event; the other still got it.
       expect(fourth.deliveredCount).toBe(1);
@@ -140,7 +141,7 @@ describe("Subscription", () => {
     it("should switch from replay to live without a gap or a duplicate", async () => {
       const { broker } = createTestBroker({ subscriberQueueEvents: 100 });
       const topics = ["events.a", "events.b", "events.a", "events.a", "events.b", "events.a"];
-      for (const topic of topics) broker.publish(envelope(topic), unverifiedPeer);
+      for (const topic of topics) publishNow(broker, envelope(topic), unverifiedPeer);
       const subscription = broker.subscribe(
         { patterns: ["events.a"], queueGroup: "", name: "late", statedPid: 3, fromEventId: 2 },
         unverifiedPeer,
@@ -149,16 +150,16 @@ describe("Subscription", () => {
       const seen: number[] = [];
       seen.push(...ids(await subscription.next(1)));
       // Published while the subscriber is still replaying: read from history, not queued.
-      const during = broker.publish(envelope("events.a"), unverifiedPeer);
+      const during = publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(during.deliveredCount).toBe(1);
       expect(subscription.queued).toBe(0);
-      broker.publish(envelope("events.b"), unverifiedPeer);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.b"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       while (subscription.replaying) seen.push(...ids(await subscription.next(2)));
       // Now live: new events go through the queue.
-      broker.publish(envelope("events.a"), unverifiedPeer);
-      broker.publish(envelope("events.b"), unverifiedPeer);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.b"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(subscription.queued).toBe(2);
       while (subscription.queued > 0) seen.push(...ids(await subscription.next(10)));
 
@@ -173,43 +174,43 @@ describe("Subscription", () => {
 
     it("should not skip the newest event when a replay step ends just before it", async () => {
       const { broker } = createTestBroker();
-      for (let i = 0; i < 5; i++) broker.publish(envelope("events.a"), unverifiedPeer);
+      for (let i = 0; i < 5; i++) publishNow(broker, envelope("events.a"), unverifiedPeer);
       const subscription = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "", statedPid: 3, fromEventId: 1 }, unverifiedPeer);
       expect(ids(await subscription.next(4))).toEqual([1, 2, 3, 4]);
       expect(subscription.replaying).toBe(true);
       expect(ids(await subscription.next(4))).toEqual([5]);
       expect(subscription.replaying).toBe(false);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(ids(await subscription.next(4))).toEqual([6]);
     });
 
     it("should go live at once when the replay point is past the newest event", async () => {
       const { broker } = createTestBroker();
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       const subscription = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "", statedPid: 3, fromEventId: 2 }, unverifiedPeer);
       const waiting = subscription.next(10);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       expect(ids(await waiting)).toEqual([2]);
       expect(subscription.replaying).toBe(false);
     });
 
     it("should replay from a receive time", async () => {
       const { broker, clock } = createTestBroker();
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       clock.now += 1000;
       const since = clock.now;
-      broker.publish(envelope("events.a"), unverifiedPeer);
-      broker.publish(envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
+      publishNow(broker, envelope("events.a"), unverifiedPeer);
       const subscription = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "", statedPid: 3, fromTimeMs: since }, unverifiedPeer);
       expect(ids(await subscription.next(10))).toEqual([2, 3]);
     });
 
     it("should cut off a replay that falls behind history eviction", async () => {
       const { broker } = createTestBroker({ historyMaxEvents: 4 });
-      for (let i = 0; i < 4; i++) broker.publish(envelope("events.a"), unverifiedPeer);
+      for (let i = 0; i < 4; i++) publishNow(broker, envelope("events.a"), unverifiedPeer);
       const subscription = broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "", statedPid: 3, fromEventId: 1 }, unverifiedPeer);
       expect(ids(await subscription.next(2))).toEqual([1, 2]);
-      for (let i = 0; i < 4; i++) broker.publish(envelope("events.a"), unverifiedPeer);
+      for (let i = 0; i < 4; i++) publishNow(broker, envelope("events.a"), unverifiedPeer);
       const error = await subscription.next(2).then(
         () => undefined,
         (reason: unknown) => reason,

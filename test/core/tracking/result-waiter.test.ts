@@ -5,6 +5,7 @@ import type { CorrelationBroker } from "../../../src/core/correlation-broker.js"
 import type { WaitOutcome } from "../../../src/core/tracking/result-waiter.js";
 import type { Subscription } from "../../../src/core/routing/subscription.js";
 import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
+import { publishNow } from "../publish-now.js";
 
 const task = uuidFor(1);
 
@@ -28,7 +29,7 @@ function wait(
 }
 
 function publish(broker: CorrelationBroker, topic: string, meta: Partial<MetaInit> = {}, peer: PeerIdentity = unverifiedPeer) {
-  return broker.publish(envelope(topic, { correlationId: task, ...meta }), peer).eventId;
+  return publishNow(broker, envelope(topic, { correlationId: task, ...meta }), peer).eventId;
 }
 
 function collector(broker: CorrelationBroker, name: string, queueGroup = "", peer: PeerIdentity = unverifiedPeer): Subscription {
@@ -166,7 +167,7 @@ describe("CorrelationBroker.waitForResults", () => {
       const netmon = collector(broker, "netmon");
       const outcome = wait(broker);
       const watched = watch(outcome);
-      const taskResult = broker.publish(envelope("control.scan", { correlationId: task, sourceProcess: "agent" }), unverifiedPeer);
+      const taskResult = publishNow(broker, envelope("control.scan", { correlationId: task, sourceProcess: "agent" }), unverifiedPeer);
       expect(taskResult.deliveredCount).toBe(2);
       expect(ids(await procmon.next(10))).toEqual([taskResult.eventId]);
       expect(ids(await netmon.next(10))).toEqual([taskResult.eventId]);
@@ -225,7 +226,7 @@ describe("CorrelationBroker.waitForResults", () => {
       collector(broker, "procmon", "", { verified: true, pid: 500, uid: 0, gid: 0 });
       const outcome = wait(broker);
       publish(broker, "control.scan");
-      broker.publish(envelope("events.r", { correlationId: task, sourceProcess: "renamed", final: true }), { verified: true, pid: 500, uid: 0, gid: 0 });
+      publishNow(broker, envelope("events.r", { correlationId: task, sourceProcess: "renamed", final: true }), { verified: true, pid: 500, uid: 0, gid: 0 });
       expect(await outcome).toMatchObject({ complete: true, reason: "all_recipients_answered" });
     });
 
@@ -233,7 +234,7 @@ describe("CorrelationBroker.waitForResults", () => {
       const { broker } = createTestBroker();
       broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "procmon", statedPid: 500 }, unverifiedPeer);
       publish(broker, "control.scan");
-      broker.publish(envelope("events.r", { correlationId: task, sourceProcess: "renamed", final: true }, { pid: 500 }), unverifiedPeer);
+      publishNow(broker, envelope("events.r", { correlationId: task, sourceProcess: "renamed", final: true }, { pid: 500 }), unverifiedPeer);
       expect(await wait(broker, {}, 20)).toMatchObject({ complete: false, reason: "deadline", pendingSources: ["procmon"] });
     });
 
@@ -284,7 +285,7 @@ describe("CorrelationBroker.waitForResults", () => {
       const { broker } = createTestBroker();
       broker.subscribe({ patterns: ["events.#"], queueGroup: "", name: "listener", statedPid: 0 }, unverifiedPeer);
       const outcome = wait(broker);
-      const result = broker.publish(envelope("control.scan", { correlationId: task }), unverifiedPeer);
+      const result = publishNow(broker, envelope("control.scan", { correlationId: task }), unverifiedPeer);
       expect(result.deliveredCount).toBe(0);
       expect(await outcome).toEqual({
         complete: false,
@@ -324,7 +325,7 @@ describe("CorrelationBroker.waitForResults", () => {
       collector(broker, "auditor");
       const outcome = wait(broker);
       const watched = watch(outcome);
-      expect(broker.publish(envelope("control.scan", { correlationId: task }), unverifiedPeer).deliveredCount).toBe(2);
+      expect(publishNow(broker, envelope("control.scan", { correlationId: task }), unverifiedPeer).deliveredCount).toBe(2);
       const picked = w1.queued === 1 ? "worker-1" : "worker-2";
       expect(w1.queued + w2.queued).toBe(1);
       const deliveries = [...broker.workflow(task).state.deliveries.values()].map((d) => [d.subscriberName, d.queueGroup]);

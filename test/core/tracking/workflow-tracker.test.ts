@@ -4,13 +4,14 @@ import type { CorrelationBroker } from "../../../src/core/correlation-broker.js"
 import { LineageError } from "../../../src/core/validation/invalid-input-error.js";
 import { correlationCaps } from "../../../src/core/tracking/workflow-tracker.js";
 import { createTestBroker, envelope, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
+import { publishBatchNow, publishNow } from "../publish-now.js";
 
 const root = uuidFor(1);
 const child = uuidFor(2);
 const grandchild = uuidFor(3);
 
 function publish(broker: CorrelationBroker, topic: string, meta?: MetaInit, pid = 4242) {
-  return broker.publish(envelope(topic, meta, { pid }), unverifiedPeer);
+  return publishNow(broker, envelope(topic, meta, { pid }), unverifiedPeer);
 }
 
 /** Runs `action`, which must throw a LineageError; answers it. */
@@ -29,7 +30,7 @@ function expectRefusedUnchanged(broker: CorrelationBroker, meta: MetaInit): Line
   const before = broker.stats();
   const head = broker.headEventId;
   const event = envelope("events.a", meta);
-  const error = expectLineageError(() => broker.publish(event, unverifiedPeer));
+  const error = expectLineageError(() => publishNow(broker, event, unverifiedPeer));
   expect(event.eventId).toBe(0n);
   expect(broker.headEventId).toBe(head);
   expect(broker.stats()).toEqual({
@@ -49,7 +50,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       for (const step of steps) {
         clock.now += step;
         const event = envelope("events.a", { correlationId: root });
-        const result = broker.publish(event, unverifiedPeer);
+        const result = publishNow(broker, event, unverifiedPeer);
         // The stamps go on the stored copy; the caller's message is left as it was.
         const stored = broker.event(result.eventId);
         expect(stored?.eventId).toBe(BigInt(result.eventId));
@@ -78,7 +79,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
 
     it("should stamp a verified publisher with the kernel's ids and flag a stated pid that disagrees", () => {
       const { broker } = createTestBroker();
-      const { eventId } = broker.publish(envelope("events.a", undefined, { pid: 777 }), { verified: true, pid: 900, uid: 1000, gid: 1001 });
+      const { eventId } = publishNow(broker, envelope("events.a", undefined, { pid: 777 }), { verified: true, pid: 900, uid: 1000, gid: 1001 });
       const publisher = broker.event(eventId)?.publisher;
       expect([publisher?.pid, publisher?.uid, publisher?.gid, publisher?.verified]).toEqual([900, 1000, 1001, true]);
       expect([publisher?.statedPid, publisher?.statedPidMismatch]).toEqual([777, true]);
@@ -89,7 +90,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       publish(broker, "events.a");
       const event = envelope("events.a");
       event.eventId = 999n;
-      const result = broker.publish(event, unverifiedPeer);
+      const result = publishNow(broker, event, unverifiedPeer);
       expect(result.eventId).toBe(2);
       expect(broker.event(2)?.eventId).toBe(2n);
     });
@@ -153,7 +154,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
 
     it("should record the verified pid of a participant", () => {
       const { broker } = createTestBroker();
-      broker.publish(envelope("events.a", { correlationId: root, sourceProcess: "procmon" }, { pid: 1 }), { verified: true, pid: 321, uid: 0, gid: 0 });
+      publishNow(broker, envelope("events.a", { correlationId: root, sourceProcess: "procmon" }, { pid: 1 }), { verified: true, pid: 321, uid: 0, gid: 0 });
       expect(broker.workflow(root).state.participants.get("procmon")).toMatchObject({ pid: 321, verified: true });
     });
   });
@@ -322,7 +323,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
 
     it("should check lineage within a batch and refuse the whole batch atomically", () => {
       const { broker } = createTestBroker();
-      const results = broker.publishBatch(
+      const results = publishBatchNow(broker, 
         [
           envelope("events.a", { correlationId: root }),
           envelope("events.a", { correlationId: child, parentCorrelationId: root, rootCorrelationId: root }),
@@ -333,7 +334,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       const before = broker.stats();
       let error: unknown;
       try {
-        broker.publishBatch(
+        publishBatchNow(broker, 
           [
             envelope("events.a", { correlationId: uuidFor(20) }),
             envelope("events.a", { correlationId: uuidFor(21), parentCorrelationId: uuidFor(20), rootCorrelationId: root }),

@@ -5,6 +5,7 @@ import { defaultBrokerLimits, validateBrokerLimits } from "../../../src/core/val
 import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
 import { InvalidInputError, LineageError } from "../../../src/core/validation/invalid-input-error.js";
 import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor, unverifiedPeer } from "../core-fixtures.js";
+import { publishBatchNow, publishNow } from "../publish-now.js";
 
 const smallLimits = {
   maxPayloadBytes: 16,
@@ -30,7 +31,7 @@ function expectRefused(broker: CorrelationBroker, event: EventEnvelope, field: s
   const listener = broker.subscribe({ patterns: ["#"], queueGroup: "", name: "listener", statedPid: 0 }, unverifiedPeer);
   const before = broker.stats();
   const head = broker.headEventId;
-  const error = expectInvalidInput(() => broker.publish(event, unverifiedPeer));
+  const error = expectInvalidInput(() => publishNow(broker, event, unverifiedPeer));
   expect(error).not.toBeInstanceOf(LineageError);
   expect(error.field).toBe(field);
   expect(error.description).toBe(description);
@@ -51,7 +52,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
   describe("payload", () => {
     it("should accept a payload of exactly the limit", () => {
       const { broker } = createTestBroker(smallLimits);
-      expect(broker.publish(envelope("events.a", undefined, { payload: new Uint8Array(16) }), unverifiedPeer).eventId).toBe(1);
+      expect(publishNow(broker, envelope("events.a", undefined, { payload: new Uint8Array(16) }), unverifiedPeer).eventId).toBe(1);
     });
 
     it("should refuse a payload over the limit", () => {
@@ -71,7 +72,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
   describe("tags", () => {
     it("should accept exactly the tag limits", () => {
       const { broker } = createTestBroker(smallLimits);
-      expect(() => broker.publish(withMeta({ correlationTags: { "12345678": "12345", b: "" } }), unverifiedPeer)).not.toThrow();
+      expect(() => publishNow(broker, withMeta({ correlationTags: { "12345678": "12345", b: "" } }), unverifiedPeer)).not.toThrow();
     });
 
     it("should refuse more tags than the limit", () => {
@@ -125,7 +126,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
     it("should accept names of exactly the limit", () => {
       const { broker } = createTestBroker(smallLimits);
       expect(() =>
-        broker.publish(envelope("events.a", { correlationId: id, workflowStage: "12345678", sourceProcess: "12345678" }, { contentType: "text/csv" }), unverifiedPeer),
+        publishNow(broker, envelope("events.a", { correlationId: id, workflowStage: "12345678", sourceProcess: "12345678" }, { contentType: "text/csv" }), unverifiedPeer),
       ).not.toThrow();
     });
   });
@@ -134,7 +135,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
     it("should accept any UUID version in canonical form, and refuse upper case so one id has one spelling", () => {
       const { broker } = createTestBroker();
       for (const version of ["00000000-0000-0000-0000-000000000000", "0190c6a1-2b3c-7d4e-8f00-112233445566", "3f2504e0-4f89-f1d3-9a0c-0305e82c3301"]) {
-        expect(() => broker.publish(withMeta({ correlationId: version, rootCorrelationId: version }), unverifiedPeer)).not.toThrow();
+        expect(() => publishNow(broker, withMeta({ correlationId: version, rootCorrelationId: version }), unverifiedPeer)).not.toThrow();
       }
       const upper = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
       expectRefused(broker, withMeta({ correlationId: upper, rootCorrelationId: upper }), "correlation_metadata.correlation_id", `"${upper}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`);
@@ -182,7 +183,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
       const { broker } = createTestBroker(smallLimits);
       const before = broker.stats();
       const error = expectInvalidInput(() =>
-        broker.publishBatch([envelope("events.a"), envelope("events.a", undefined, { payload: new Uint8Array(20) })], unverifiedPeer),
+        publishBatchNow(broker, [envelope("events.a"), envelope("events.a", undefined, { payload: new Uint8Array(20) })], unverifiedPeer),
       );
       expect([error.field, error.description]).toEqual(["envelopes[1].payload", "20 bytes exceeds the limit of 16"]);
       expect(broker.headEventId).toBe(0);
@@ -191,7 +192,7 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
 
     it("should refuse a batch over the envelope limit", () => {
       const { broker } = createTestBroker(smallLimits);
-      const error = expectInvalidInput(() => broker.publishBatch([envelope("events.a"), envelope("events.a"), envelope("events.a")], unverifiedPeer));
+      const error = expectInvalidInput(() => publishBatchNow(broker, [envelope("events.a"), envelope("events.a"), envelope("events.a")], unverifiedPeer));
       expect([error.field, error.description]).toEqual(["envelopes", "3 envelopes exceeds the limit of 2"]);
       expect(broker.headEventId).toBe(0);
     });
@@ -255,7 +256,7 @@ describe("query input", () => {
 
   it("should page a timeline and refuse a page over maxTimelineLimit", () => {
     const { broker } = createTestBroker({ maxTimelineLimit: 3 });
-    for (let i = 0; i < 4; i++) broker.publish(withMeta({}), unverifiedPeer);
+    for (let i = 0; i < 4; i++) publishNow(broker, withMeta({}), unverifiedPeer);
     expect(broker.timeline(id, 0, 3)).toMatchObject({ ids: [1, 2, 3], truncated: true });
     expect(broker.timeline(id, 3, 3)).toMatchObject({ ids: [4], truncated: false });
     expect(expectInvalidInput(() => broker.timeline(id, 0, 4))).toMatchObject({ field: "limit", description: "4 exceeds the limit of 3" });
