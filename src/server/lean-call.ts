@@ -1,6 +1,6 @@
 import type * as http2 from "node:http2";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, type HandlerContext, createContextValues, createHandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type HandlerContext, createContextValues } from "@connectrpc/connect";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
 import type { PeerIdentity } from "../core/broker-ports.js";
 import { parseTimeout } from "../wire/connect-internals.js";
@@ -37,25 +37,88 @@ export function leanCallContext(
   method: DescMethod,
   contentType: string,
   options: LeanCallOptions,
-): { context: HandlerContext & { abort(reason?: unknown): void }; error?: undefined } | { context?: undefined; error: ConnectError } {
+): { context: LeanHandlerContext; error?: undefined } | { context?: undefined; error: ConnectError } {
   const deadline = headers["connect-timeout-ms"];
   const { timeoutMs, error } = parseTimeout(typeof deadline === "string" ? deadline : null, options.maxTimeoutMs);
   if (error !== undefined) return { error };
   // Read now: once the stream is reset it has no session to ask.
   const peer = options.identify(stream);
-  const gone = new AbortController();
-  stream.once("close", () => gone.abort(new ConnectError("the client closed the call", Code.Canceled)));
-  const context = createHandlerContext({
-    service: CorrelationService,
-    method,
-    protocolName: "connect",
-    requestMethod: "POST",
-    url: `http://localhost/${CorrelationService.typeName}/${method.name}`,
-    timeoutMs,
-    requestSignal: gone.signal,
-    shutdownSignal: options.shutdownSignal,
-    requestHeader: { "content-type": contentType },
-    contextValues: createContextValues().set(peerIdentityKey, peer),
-  });
+  const context = new LeanHandlerContext(stream, method, contentType, timeoutMs, options.shutdownSignal, createContextValues().set(peerIdentityKey, peer));
   return { context };
+}
+
+/**
+ * A HandlerContext as connect-node's createHandlerContext makes it (its
+ * signal aborts at the deadline, when the client goes or the broker shuts
+ * down, and with abort()), built only as far as a handler reads it: Publish
+ * reads the peer and never the signal, and connect's signals, timers and
+ * Headers were much of a lean call's cost.
+ */
+class LeanHandlerContext implements HandlerContext {
+  readonly service = CorrelationService;
+  readonly protocolName = "connect";
+  readonly requestMethod = "POST";
+  readonly url: string;
+  private readonly deadline: number | undefined;
+  private controller: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private headers: { request?: Headers; response?: Headers; trailer?: Headers } = {};
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    readonly method: DescMethod,
+    private readonly contentType: string,
+    timeoutMs: number | undefined,
+    private readonly shutdownSignal: AbortSignal,
+    readonly values: ContextValues,
+  ) {
+    this.url = `http://localhost/${CorrelationService.typeName}/${method.name}`;
+    this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  }
+
+  readonly timeoutMs = (): number | undefined => (this.deadline === undefined ? undefined : this.deadline - Date.now());
+
+  get signal(): AbortSignal {
+    if (this.controller === undefined) {
+      const controller = new AbortController();
+      this.controller = controller;
+      if (this.ended) controller.abort();
+      else this.watch();
+    }
+    return this.controller.signal;
+  }
+
+  get requestHeader(): Headers {
+    return (this.headers.request ??= new Headers({ "content-type": this.contentType }));
+  }
+
+  get responseHeader(): Headers {
+    return (this.headers.response ??= new Headers());
+  }
+
+  get responseTrailer(): Headers {
+    return (this.headers.trailer ??= new Headers());
+  }
+
+  /** Ends the call: its signal aborts (with `reason`) and nothing is watched any more. */
+  abort(reason?: unknown): void {
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+    this.stream.off("close", this.onClose);
+    if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  private watch(): void {
+    if (this.shutdownSignal.aborted) return this.abort(this.shutdownSignal.reason);
+    if (this.stream.closed || this.stream.destroyed) return this.onClose();
+    this.shutdownSignal.addEventListener("abort", this.onShutdown, { once: true });
+    this.stream.once("close", this.onClose);
+    const left = this.timeoutMs();
+    if (left !== undefined) this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(0, left));
+  }
+
+  private readonly onShutdown = () => this.abort(this.shutdownSignal.reason);
+  private readonly onClose = () => this.abort(new ConnectError("the client closed the call", Code.Canceled));
 }

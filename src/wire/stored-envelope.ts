@@ -1,11 +1,11 @@
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity } from "../../gen/corrbus/v1/envelope_pb.js";
 import { receivedBytesOf } from "./encoded-events.js";
 import { messageEncoder } from "./message-encoder.js";
 import { columnStampFields, isPerEventMetadataField, metadataField, stampFields, topicField } from "./metadata-fields.js";
 import { varintSize, writeVarint } from "./varint.js";
-import { WireReader, lengthDelimitedWireType, tagOf } from "./wire-reader.js";
+import { WireReader, lengthDelimitedWireType, tagOf, varintWireType } from "./wire-reader.js";
 
 /**
  * An envelope split for storage, from the bytes the publisher sent: `body`
@@ -52,7 +52,7 @@ export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate): S
   const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(toBinary(EventEnvelopeSchema, event));
   if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
   const publisher = encodePublisher(event);
-  const stamps = stampEncoder.encode(event);
+  const stamps = encodeStamps(event.eventId, event.receivedAt);
   const { source, own, ownSize, meta } = parts;
   if (meta === undefined) {
     const body = join(source, own, ownSize, undefined, publisher);
@@ -79,10 +79,45 @@ export function joinEnvelope(split: SplitEnvelope): Uint8Array {
   return Buffer.concat(split.template === undefined ? [split.body, split.stamps] : [split.body, split.stamps, split.template]);
 }
 
-/** The event_id and received_at fields of a stored event, from history's columns. */
-export function encodeStamps(eventId: bigint, receivedAt: Timestamp): Uint8Array {
-  return stampEncoder.encode({ eventId, receivedAt } as EventEnvelope);
+/**
+ * The event_id and received_at fields, as the compiled encoder writes them.
+ * Every stored event an answer carries gets its stamps written anew from
+ * history's columns, so the usual case (an id and a time as plain numbers)
+ * is written with numbers; anything else goes through the compiled encoder.
+ */
+export function encodeStamps(eventId: bigint, receivedAt: Timestamp | undefined): Uint8Array {
+  const id = Number(eventId);
+  const seconds = receivedAt === undefined ? 0 : Number(receivedAt.seconds);
+  const nanos = receivedAt?.nanos ?? 0;
+  const plain = Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && nanos >= 0 && (receivedAt?.$unknown?.length ?? 0) === 0;
+  if (!plain) return stampEncoder.encode({ eventId, receivedAt } as EventEnvelope);
+  const timeSize = receivedAt === undefined ? 0 : (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
+  const out = Buffer.allocUnsafe((id === 0 ? 0 : 1 + varintSize(id)) + (receivedAt === undefined ? 0 : 1 + varintSize(timeSize) + timeSize));
+  let at = 0;
+  if (id !== 0) {
+    out[at++] = eventIdTag;
+    at = writeVarint(out, at, id);
+  }
+  if (receivedAt !== undefined) {
+    out[at++] = receivedAtTag;
+    at = writeVarint(out, at, timeSize);
+    if (seconds !== 0) {
+      out[at++] = secondsTag;
+      at = writeVarint(out, at, seconds);
+    }
+    if (nanos !== 0) {
+      out[at++] = nanosTag;
+      writeVarint(out, at, nanos);
+    }
+  }
+  return out;
 }
+
+// Single-byte tags, from the descriptors (the stamps' field numbers are below 16).
+const eventIdTag = tagOf(EventEnvelopeSchema.field.eventId.number, varintWireType);
+const receivedAtTag = tagOf(EventEnvelopeSchema.field.receivedAt.number, lengthDelimitedWireType);
+const secondsTag = tagOf(TimestampSchema.field.seconds.number, varintWireType);
+const nanosTag = tagOf(TimestampSchema.field.nanos.number, varintWireType);
 
 /** Decodes a stored envelope from its body, stamps and, when it has one, its metadata template. */
 export function decodeStoredEnvelope(body: Uint8Array, template?: Uint8Array): EventEnvelope {

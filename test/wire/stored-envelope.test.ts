@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { rememberReceived } from "../../src/wire/encoded-events.js";
-import { decodeStoredEnvelope, joinEnvelope, splitForStorage } from "../../src/wire/stored-envelope.js";
+import { decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage } from "../../src/wire/stored-envelope.js";
 import { messageArbitrary } from "./schema-arbitraries.js";
 
 /** Unknown fields (a newer schema's) on the envelope and its metadata, sometimes. */
@@ -60,5 +60,17 @@ describe("splitForStorage", () => {
     const decoded = rememberReceived(fromBinary(EventEnvelopeSchema, bytes), bytes);
     const stored = fromBinary(EventEnvelopeSchema, joinEnvelope(splitForStorage(decoded)));
     expect(stored.correlationMetadata).toMatchObject({ correlationId: "a", workflowStage: "one", sourceProcess: "x" });
+  });
+});
+
+describe("encodeStamps", () => {
+  it("should write event_id and received_at exactly as toBinary does, for any values", () => {
+    fc.assert(
+      fc.property(messageArbitrary(EventEnvelopeSchema), (event) => {
+        const stamps = create(EventEnvelopeSchema, { eventId: event.eventId, receivedAt: event.receivedAt });
+        expect(Buffer.from(encodeStamps(event.eventId, event.receivedAt))).toEqual(Buffer.from(toBinary(EventEnvelopeSchema, stamps)));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
