@@ -9,7 +9,7 @@ import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
-import { receivedBytesOf, rememberEncoding, rememberReceived, withoutPayload } from "../wire/encoded-events.js";
+import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
 import { type TopicPattern, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
@@ -423,16 +423,12 @@ export class CorrelationBroker {
     // Receive times never decrease, so time ranges map to id ranges.
     const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
     this.lastReceivedMs = receivedAtMs;
-    // A shallow copy keeps $typeName, unknown fields and every field but the stamps shared with the request.
-    const stamped: EventEnvelope = {
-      ...envelope,
-      eventId: BigInt(id),
-      receivedAt: timestampFromMs(receivedAtMs),
-      publisher: this.identify(envelope.publisherProcessId, peer),
-    };
-    // The bytes it was received as are not enumerable, so the spread leaves them: storage keeps those bytes.
-    const received = receivedBytesOf(envelope);
-    if (received !== undefined) rememberReceived(stamped, received);
+    // A shallow copy keeps $typeName, unknown fields, the bytes it was received as (storage keeps those) and every field but the stamps.
+    // Object.assign, not a spread: V8 gives each spread copy a map of its own, so the wire form added later cost a new map per event.
+    const stamped: EventEnvelope = Object.assign({}, envelope);
+    stamped.eventId = BigInt(id);
+    stamped.receivedAt = timestampFromMs(receivedAtMs);
+    stamped.publisher = this.identify(envelope.publisherProcessId, peer);
     const meta = envelope.correlationMetadata;
     if (meta !== undefined && lineage !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
       this.pendingLineage.set(meta.correlationId, lineage);

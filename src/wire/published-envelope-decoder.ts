@@ -3,6 +3,7 @@ import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/c
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { rememberReceived } from "./encoded-events.js";
+import { markDecodedFrom } from "./shared-metadata-memo.js";
 import { finalField, metadataField, sequenceNumberField } from "./metadata-fields.js";
 import { WireReader, lengthDelimitedWireType, tagOf, varintWireType } from "./wire-reader.js";
 
@@ -82,6 +83,8 @@ export class PublishedEnvelopeDecoder {
     if (last !== undefined && repeat !== undefined) return { ...last.meta, sequenceNumber: BigInt(repeat.sequence), final: repeat.final };
     const meta = fromBinary(CorrelationMetadataSchema, bytes);
     const shared = sharedBytes(bytes);
+    // Its repeats are copies of it: memos then recognise them by the mark, not by comparing fields.
+    if (shared !== undefined) markDecodedFrom(meta, shared);
     this.last = shared === undefined ? undefined : { shared, meta };
     return meta;
   }

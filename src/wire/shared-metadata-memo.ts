@@ -21,7 +21,7 @@ const sameSharedFields = messageEquality(CorrelationMetadataSchema, (field) => !
  * entries, the oldest dropped first.
  */
 export class SharedMetadataMemo<T> {
-  private readonly entries = new Map<string, { shared: CorrelationMetadata; value: T }>();
+  private readonly entries = new Map<string, { shared: CorrelationMetadata; value: T; origin: object | undefined }>();
 
   constructor(
     /** Correlations remembered at once. */
@@ -36,13 +36,36 @@ export class SharedMetadataMemo<T> {
   /** What was remembered for metadata whose shared fields equal `meta`'s, if any. */
   get(meta: CorrelationMetadata): T | undefined {
     const entry = this.entries.get(meta.correlationId);
-    return entry !== undefined && sameSharedFields(entry.shared, meta) ? entry.value : undefined;
+    if (entry === undefined) return undefined;
+    const origin = decodedOriginOf(meta);
+    if (origin !== undefined && entry.origin === origin) return entry.value;
+    if (!sameSharedFields(entry.shared, meta)) return undefined;
+    entry.origin = origin;
+    return entry.value;
   }
 
   /** Remembers `value` for `meta`, replacing what its correlation had. */
   set(meta: CorrelationMetadata, value: T): void {
     this.entries.delete(meta.correlationId);
     if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(meta.correlationId, { shared: clone(CorrelationMetadataSchema, meta), value });
+    this.entries.set(meta.correlationId, { shared: clone(CorrelationMetadataSchema, meta), value, origin: decodedOriginOf(meta) });
   }
+}
+
+const decodedOrigin = Symbol("corrbus.decodedOrigin");
+
+/**
+ * Marks metadata decoded from `origin` (an object standing for the bytes of
+ * its shared fields): copies of it (`{ ...meta }`, as a decoder makes for a
+ * repeat) carry the mark, and a memo that met the mark before knows them
+ * equal without comparing. Only for messages nobody changes in place, as the
+ * broker's decoded requests.
+ */
+export function markDecodedFrom(meta: CorrelationMetadata, origin: object): CorrelationMetadata {
+  (meta as CorrelationMetadata & { [decodedOrigin]?: object })[decodedOrigin] = origin;
+  return meta;
+}
+
+function decodedOriginOf(meta: CorrelationMetadata): object | undefined {
+  return (meta as CorrelationMetadata & { [decodedOrigin]?: object })[decodedOrigin];
 }

@@ -60,13 +60,12 @@ export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate): S
   }
   let template: Uint8Array;
   let templateKey: string;
-  const shared = sliceRanges(source, meta.shared, meta.sharedSize, metadataTag);
-  if (recent !== undefined && Buffer.from(recent.bytes.buffer, recent.bytes.byteOffset, recent.bytes.length).equals(shared)) {
+  if (recent !== undefined && sameField(source, meta.shared, meta.sharedSize, metadataTag, recent.bytes)) {
     template = recent.bytes;
     templateKey = recent.key;
   } else {
-    template = shared;
-    templateKey = Buffer.from(shared.buffer, shared.byteOffset, shared.length).toString("latin1");
+    template = sliceRanges(source, meta.shared, meta.sharedSize, metadataTag);
+    templateKey = Buffer.from(template.buffer, template.byteOffset, template.length).toString("latin1");
   }
   const body = join(source, own, ownSize, meta, publisher);
   const metaSize = meta.sharedSize + meta.perEventSize;
@@ -164,7 +163,7 @@ function walkEnvelope(source: Uint8Array): EnvelopeParts | undefined {
       metaStart = reader.valueStart;
       metaEnd = reader.next;
     } else if (!stampFields.has(number)) {
-      own.push(at, reader.next);
+      addRange(own, at, reader.next);
       ownSize += reader.next - at;
     }
   }
@@ -176,10 +175,10 @@ function walkEnvelope(source: Uint8Array): EnvelopeParts | undefined {
   for (let at = metaStart; at < metaEnd; at = reader.next) {
     if (!reader.field(source, at, metaEnd)) return undefined;
     if (isPerEventMetadataField(reader.tag >>> 3)) {
-      perEvent.push(at, reader.next);
+      addRange(perEvent, at, reader.next);
       perEventSize += reader.next - at;
     } else {
-      shared.push(at, reader.next);
+      addRange(shared, at, reader.next);
       sharedSize += reader.next - at;
     }
   }
@@ -210,12 +209,40 @@ function sliceRanges(source: Uint8Array, ranges: Ranges, size: number, tag: numb
   return out;
 }
 
-/** Copies the ranges of `source` into `out` at `start`; answers where they end. Buffer.copy needs no view per range (hot path). */
+/** Copies the ranges of `source` into `out` at `start`; answers where they end. */
 function copyRanges(source: Uint8Array, ranges: Ranges, out: Buffer, start: number): number {
-  const from = Buffer.isBuffer(source) ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+  const from = asBuffer(source);
   let at = start;
   for (let index = 0; index < ranges.length; index += 2) at += from.copy(out, at, ranges[index], ranges[index + 1]);
   return at;
+}
+
+/** Whether `field` is the ranges as the value of one length-delimited field with `tag`, compared in place (no copy). */
+function sameField(source: Uint8Array, ranges: Ranges, size: number, tag: number, field: Uint8Array): boolean {
+  const header = varintSize(tag) + varintSize(size);
+  if (field.length !== header + size) return false;
+  const from = asBuffer(source);
+  const other = asBuffer(field);
+  const tagEnd = reader.varint(other, 0);
+  if (tagEnd !== varintSize(tag) || reader.value !== tag || reader.varint(other, tagEnd) !== header || reader.value !== size) return false;
+  let at = header;
+  for (let index = 0; index < ranges.length; index += 2) {
+    const end = at + ranges[index + 1] - ranges[index];
+    if (from.compare(other, at, end, ranges[index], ranges[index + 1]) !== 0) return false;
+    at = end;
+  }
+  return true;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Adds [start, end) to `ranges`, joined to the last range when they touch: fields in a row are copied as one. */
+function addRange(ranges: Ranges, start: number, end: number): void {
+  const last = ranges.length - 1;
+  if (last > 0 && ranges[last] === start) ranges[last] = end;
+  else ranges.push(start, end);
 }
 
 /**

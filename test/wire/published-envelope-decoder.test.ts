@@ -58,6 +58,11 @@ function outcome(decode: () => unknown): { value?: unknown; error?: boolean } {
   }
 }
 
+/** The decoded messages as fromBinary's: the bytes the decoder keeps on each (symbol-keyed properties) are checked on their own. */
+function withoutWireForms<T>(value: T): T {
+  return structuredClone(value);
+}
+
 describe("PublishedEnvelopeDecoder", () => {
   it("should decode every request of a run as fromBinary does, repeated metadata, odd layouts and damaged bytes included", () => {
     fc.assert(
@@ -69,7 +74,7 @@ describe("PublishedEnvelopeDecoder", () => {
           if (damage !== undefined) bytes[damage[0] % bytes.length] = damage[1];
           const ours = outcome(() => decoder.decode(bytes));
           const theirs = outcome(() => fromBinary(PublishRequestSchema, bytes).envelope);
-          expect(ours).toEqual(theirs);
+          expect(withoutWireForms(ours)).toEqual(withoutWireForms(theirs));
         }
       }),
       { numRuns: 400 },
@@ -91,7 +96,7 @@ describe("PublishedEnvelopeDecoder", () => {
           if (damage !== undefined && bytes.length > 0) bytes[damage[0] % bytes.length] = damage[1];
           const ours = outcome(() => decoder.decodeBatch(bytes));
           const theirs = outcome(() => fromBinary(PublishStreamRequestSchema, bytes).envelopes);
-          expect(ours).toEqual(theirs);
+          expect(withoutWireForms(ours)).toEqual(withoutWireForms(theirs));
         }
       }),
       { numRuns: 300 },

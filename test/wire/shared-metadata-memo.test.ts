@@ -3,7 +3,7 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
-import { SharedMetadataMemo } from "../../src/wire/shared-metadata-memo.js";
+import { SharedMetadataMemo, markDecodedFrom } from "../../src/wire/shared-metadata-memo.js";
 import { messageArbitrary } from "./schema-arbitraries.js";
 
 // Few distinct values, so that equal metadata comes up often.
@@ -63,6 +63,20 @@ describe("SharedMetadataMemo", () => {
     (odd.startedAt as { $unknown?: unknown }).$unknown = [{ no: 9, wireType: 0, data: new Uint8Array([1]) }];
     memo.set(odd, "odd");
     expect(memo.get(create(CorrelationMetadataSchema, { ...odd, startedAt: timestampFromMs(1000) }))).toBeUndefined();
+  });
+
+  it("should know copies of metadata marked with one origin equal without comparing, and compare when the origin differs", () => {
+    const origin = {};
+    const decoded = markDecodedFrom(create(CorrelationMetadataSchema, { correlationId: "a", sourceProcess: "x", correlationTags: { k: "v" } }), origin);
+    const memo = new SharedMetadataMemo<number>();
+    memo.set(decoded, 1);
+    // A decoder's repeat: a copy with its own sequence number, carrying the mark.
+    expect(memo.get({ ...decoded, sequenceNumber: 7n })).toBe(1);
+    // Another origin (another decoder) is compared field by field: equal answers, different misses.
+    expect(memo.get(markDecodedFrom({ ...decoded, correlationTags: { k: "v" } }, {}))).toBe(1);
+    expect(memo.get(markDecodedFrom({ ...decoded, sourceProcess: "y" }, {}))).toBeUndefined();
+    // Unmarked metadata is compared too.
+    expect(memo.get(create(CorrelationMetadataSchema, { correlationId: "a", sourceProcess: "y" }))).toBeUndefined();
   });
 
   it("should miss after the remembered metadata was changed in place", () => {
