@@ -22,15 +22,18 @@ export function positiveInteger(flag: string, raw: string): number {
   return value;
 }
 
+/** The largest value a uint64 field carries (20 digits reach past it). */
+const maxUint64 = 2n ** 64n - 1n;
+
 /** An event id flag value ("--from 1000"). */
 export function eventId(flag: string, raw: string): bigint {
-  if (!/^\d{1,20}$/.test(raw)) throw new UsageError(`--${flag}: "${raw}" is not an event id`);
+  if (!/^\d{1,20}$/.test(raw) || BigInt(raw) > maxUint64) throw new UsageError(`--${flag}: "${raw}" is not an event id (0 to ${maxUint64})`);
   return BigInt(raw);
 }
 
 /** A sequence number flag value ("--sequence 4"); 0 means "not numbered". */
 export function sequenceNumber(flag: string, raw: string): bigint {
-  if (!/^\d{1,20}$/.test(raw)) throw new UsageError(`--${flag}: "${raw}" is not a sequence number (0, 1, 2, …)`);
+  if (!/^\d{1,20}$/.test(raw) || BigInt(raw) > maxUint64) throw new UsageError(`--${flag}: "${raw}" is not a sequence number (0, 1, 2, … up to ${maxUint64})`);
   return BigInt(raw);
 }
 

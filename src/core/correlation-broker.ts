@@ -7,6 +7,7 @@ import { checkName, checkUuid, validateEnvelope, validateTags } from "./validati
 import { IndexedHistory } from "./history/indexed-history.js";
 import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
+import { maxEventId } from "./validation/event-id-range.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
@@ -163,6 +164,9 @@ export class CorrelationBroker {
       this.checkAccess(envelopes, peer);
       if (envelopes.length > this.limits.maxBatchEnvelopes) {
         throw new InvalidInputError("envelopes", `${envelopes.length} envelopes exceeds the limit of ${this.limits.maxBatchEnvelopes}`);
+      }
+      if (this.lastEventId + envelopes.length > maxEventId) {
+        throw new CapacityError(`event ids are used up: ${this.lastEventId} is assigned and the largest event id is ${maxEventId} (2^53-1)`);
       }
       const batchLineage = new Map<string, Lineage>();
       const lookup = (id: string) => batchLineage.get(id) ?? this.pendingLineage.get(id);

@@ -20,6 +20,7 @@ import type { PublishResult } from "../core/broker-ports.js";
 import type { Journal } from "../storage/index.js";
 import type { ConnectionStats } from "./connection-gate.js";
 import { InvalidInputError } from "../core/validation/invalid-input-error.js";
+import { eventIdFrom, maxEventId } from "../core/validation/event-id-range.js";
 import type { WaitReason } from "../core/tracking/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
@@ -130,7 +131,7 @@ export function createCorrelationService(
             queueGroup: request.queueGroup,
             name: request.subscriberName,
             statedPid: request.subscriberProcessId,
-            fromEventId: request.start.case === "fromEventId" ? Number(request.start.value) : undefined,
+            fromEventId: request.start.case === "fromEventId" ? eventIdFrom(request.start.value, "from_event_id") : undefined,
             fromTimeMs: request.start.case === "fromTime" ? timestampDate(request.start.value).getTime() : undefined,
           },
           context.values.get(peerIdentityKey),
@@ -213,7 +214,7 @@ export function createCorrelationService(
 
     getTimeline(request, context) {
       return guard(() => {
-        const timeline = broker.timeline(request.rootCorrelationId, Number(request.afterEventId), request.limit);
+        const timeline = broker.timeline(request.rootCorrelationId, eventIdFrom(request.afterEventId, "after_event_id"), request.limit);
         const binary = answersInBinary(context);
         const answer = create(GetTimelineResponseSchema, {
           events: binary ? [] : loadEvents(broker, timeline.ids, request.omitPayloads),
@@ -330,6 +331,7 @@ function encodePageToken(cursor: number): string {
 function decodePageToken(token: string): number {
   if (token === "") return 0;
   const match = /^v1:(\d{1,16})$/.exec(Buffer.from(token, "base64url").toString());
-  if (match === null) throw new InvalidInputError("page_token", "is not a token this broker issued");
+  // Sixteen digits reach past the largest event id: such a cursor was never issued (and would round).
+  if (match === null || BigInt(match[1]) > BigInt(maxEventId)) throw new InvalidInputError("page_token", "is not a token this broker issued");
   return Number(match[1]);
 }

@@ -44,13 +44,13 @@ export function toWorkflowState(view: CorrelationView): WorkflowState {
       verified: participant.verified,
       eventCount: BigInt(participant.eventCount),
       finalSent: participant.finalSent,
-      lastSequenceNumber: BigInt(participant.lastSequence),
+      lastSequenceNumber: participant.lastSequence,
     })),
     totalEvents: BigInt(state.totalEvents),
     gaps: state.gaps.map((gap) => ({
       sourceProcess: gap.sourceProcess,
-      firstMissing: BigInt(gap.firstMissing),
-      lastMissing: BigInt(gap.lastMissing),
+      firstMissing: gap.firstMissing,
+      lastMissing: gap.lastMissing,
     })),
     status: view.tracked ? statusCodes[WorkflowTracker.status(state)] : CompletionStatus.UNSPECIFIED,
     deliveries: [...state.deliveries.values()].map((delivery) => ({

@@ -20,7 +20,7 @@ export interface MetaInit {
   correlationId: string;
   parentCorrelationId?: string;
   rootCorrelationId?: string;
-  sequenceNumber?: number;
+  sequenceNumber?: number | bigint;
   workflowStage?: string;
   sourceProcess?: string;
   correlationTags?: Record<string, string>;

@@ -2,6 +2,7 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { rememberReceived } from "../../src/wire/encoded-events.js";
+import { CapacityError } from "../../src/core/validation/broker-errors.js";
 import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
 import { publishNow } from "./publish-now.js";
 
@@ -43,6 +44,18 @@ describe("CorrelationBroker", () => {
       publishNow(broker, envelope("control.scan"), unverifiedPeer);
       const stats = broker.stats();
       expect([stats.eventsStored, stats.workflowsActive]).toEqual([1, 0]);
+    });
+
+    it("should assign event ids exactly up to 2^53-1 and then refuse publishes (RESOURCE_EXHAUSTED), never rounding one", () => {
+      const { broker } = createTestBroker();
+      broker.continueAfter(Number.MAX_SAFE_INTEGER - 1);
+      const last = publishNow(broker, envelope("events.a"), unverifiedPeer);
+      expect(last.eventId).toBe(Number.MAX_SAFE_INTEGER);
+      expect(fromBinary(EventEnvelopeSchema, broker.eventBytes(last.eventId) as Uint8Array).eventId).toBe(2n ** 53n - 1n);
+      expect(() => publishNow(broker, envelope("events.a"), unverifiedPeer)).toThrow(
+        new CapacityError(`event ids are used up: ${Number.MAX_SAFE_INTEGER} is assigned and the largest event id is ${Number.MAX_SAFE_INTEGER} (2^53-1)`),
+      );
+      expect(broker.stats()).toMatchObject({ eventsPublished: 1, publishesRejected: 1, lastEventId: Number.MAX_SAFE_INTEGER });
     });
 
     it("should keep counters for published, stored, delivered and subscribers", () => {

@@ -551,6 +551,13 @@ async function runCalls(service: Service, calls: Call[]): Promise<void> {
 
 // ----------------------------------------------------------------- properties
 
+/** The main property: any sequence of calls is answered or refused, and the invariants hold afterwards. */
+const callSequences = fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 40, size: "medium" }), async (calls) => {
+  const { broker, service } = brokerWithService();
+  await runCalls(service, calls);
+  await checkInvariants(broker, service);
+});
+
 describe("CorrelationService handlers under arbitrary requests", () => {
   afterAll(() => {
     const lines = [...outcomes].map(([rpc, perRpc]) => `  ${rpc}: ${[...perRpc].map(([outcome, n]) => `${outcome} ${n}`).join(", ")}`);
@@ -563,14 +570,7 @@ describe("CorrelationService handlers under arbitrary requests", () => {
   });
 
   it("should answer or refuse with a refusal code, and keep its invariants", async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.array(callArb, { minLength: 1, maxLength: 40, size: "medium" }), async (calls) => {
-        const { broker, service } = brokerWithService();
-        await runCalls(service, calls);
-        await checkInvariants(broker, service);
-      }),
-      { seed, numRuns: Math.round(300 * runsScale), endOnFailure: false },
-    );
+    await fc.assert(callSequences, { seed, numRuns: Math.round(300 * runsScale), endOnFailure: false });
   });
 
   it("should contain whatever protobuf-es makes of random and mutated request bytes", async () => {
@@ -615,6 +615,49 @@ describe("CorrelationService handlers under arbitrary requests", () => {
     console.log(`handlers fuzz: ${decoded} mutated requests decoded and called, ${refusedByDecoder} refused by the decoder`);
     expect(decoded).toBeGreaterThan(0);
     expect(refusedByDecoder).toBeGreaterThan(0);
+  });
+});
+
+/**
+ * Counterexamples random runs found, replayed on every run (the randomized runs above stay).
+ * Each is kept twice: as the run found it (its seed and shrink path: the exact case while the
+ * arbitraries are unchanged) and as the literal calls it shrank to (whatever the arbitraries become).
+ */
+describe("counterexamples the handler fuzzing found", () => {
+  const root = pool[0];
+  const child = pool[1];
+  const envelopeWith = (init: Parameters<typeof create<typeof EventEnvelopeSchema>>[1]) => create(PublishRequestSchema, { envelope: create(EventEnvelopeSchema, init) });
+  const publishCall = (request: MessageShape<typeof PublishRequestSchema>, json = false): Call => ({ rpc: "publish", request, peer: { verified: false }, json });
+  const replay = async (calls: Call[]) => {
+    const { broker, service } = brokerWithService();
+    await runCalls(service, calls);
+    await checkInvariants(broker, service);
+    return broker;
+  };
+
+  it("seed 630584144: a sequence_number of 2^64-1 made GetWorkflow fail to encode (stored as a double, it read 2^64)", async () => {
+    await fc.assert(callSequences, { seed: 630584144, path: "269:3:0:2:4:4:4:4:7:5:6:6:6:6:6:6:6:6:6:6:6:6:7:6:5:5:4:5:5:5:5:5", endOnFailure: true });
+    const max = 2n ** 64n - 1n;
+    const broker = await replay([
+      publishCall(envelopeWith({ topic: "events", correlationMetadata: { correlationId: child, parentCorrelationId: root, rootCorrelationId: root, sequenceNumber: max } })),
+      { rpc: "getWorkflow", request: create(GetWorkflowRequestSchema, { correlationId: child }), json: false },
+      { rpc: "getWorkflow", request: create(GetWorkflowRequestSchema, { correlationId: child }), json: true },
+    ]);
+    expect(broker.workflow(child).state.participants.get("pid:0")?.lastSequence).toBe(max);
+  });
+
+  it("7f88b90 (seed not recorded): a Timestamp outside its range was stored as sent and broke every JSON answer holding the event", async () => {
+    for (const timestamp of [{ seconds: 2n ** 62n, nanos: 0 }, { seconds: -(2n ** 62n), nanos: 0 }, { seconds: 1n, nanos: 1_000_000_000 }, { seconds: 1n, nanos: -1 }]) {
+      for (const where of ["timestamp", "startedAt"] as const) {
+        const meta = { correlationId: root, rootCorrelationId: root, ...(where === "startedAt" ? { startedAt: timestamp } : {}) };
+        await replay([
+          publishCall(envelopeWith({ topic: "events.a", correlationMetadata: meta, ...(where === "timestamp" ? { timestamp } : {}) }), true),
+          { rpc: "getTimeline", request: create(GetTimelineRequestSchema, { rootCorrelationId: root }), json: true },
+          { rpc: "findByTag", request: create(FindByTagRequestSchema, { tags: { k: "v" } }), json: true },
+        ]);
+      }
+    }
+    expect(outcomes.get("publish")?.get("InvalidArgument") ?? 0).toBeGreaterThanOrEqual(8);
   });
 });
 

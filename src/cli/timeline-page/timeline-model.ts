@@ -27,7 +27,8 @@ export interface TimelineEvent {
   /** When the broker received it (else the publisher's timestamp), in ms since the epoch. */
   t: number | undefined;
   correlationId: string;
-  seq: number;
+  /** sequence_number: a uint64, so a bigint (a double rounds past 2^53). */
+  seq: bigint;
   final: boolean;
   /** A task sent to collectors (a control.* topic). */
   control: boolean;
@@ -41,8 +42,8 @@ export interface TimelineEvent {
 export interface Gap {
   correlation: WorkflowStateJson;
   source: string;
-  first: number;
-  last: number;
+  first: bigint;
+  last: bigint;
   /** The publisher's events on either side of the gap, when the timeline holds them. */
   before: TimelineEvent | undefined;
   after: TimelineEvent | undefined;
@@ -107,9 +108,9 @@ export function buildModel(data: PageData): TimelineModel {
       id: String(raw.eventId || "0"),
       t: parseTime(raw.receivedAt),
       correlationId: meta.correlationId || "",
-      seq: Number(meta.sequenceNumber || 0),
+      seq: BigInt(meta.sequenceNumber || 0),
       final: meta.final === true,
-      control: typeof raw.topic === "string" && raw.topic.startsWith("control."),
+      control: typeof raw.topic === "string" && (raw.topic === "control" || raw.topic.startsWith("control.")),
       lane: laneFor(meta.sourceProcess || "", pid, publisher.verified === true),
       x: 0,
       y: 0,
@@ -176,11 +177,11 @@ function findGaps(ordered: WorkflowStateJson[], events: TimelineEvent[]): Gap[] 
   const gaps: Gap[] = [];
   for (const c of ordered) {
     for (const g of c.gaps || []) {
-      const first = Number(g.firstMissing || 0), last = Number(g.lastMissing || 0);
+      const first = BigInt(g.firstMissing || 0), last = BigInt(g.lastMissing || 0);
       const mine = events.filter((ev) => ev.correlationId === c.correlationId && (ev.meta.sourceProcess || "") === (g.sourceProcess || ""));
       let before: TimelineEvent | undefined, after: TimelineEvent | undefined;
       for (const ev of mine) {
-        if (ev.seq > 0 && ev.seq < first && (before === undefined || ev.seq > before.seq)) before = ev;
+        if (ev.seq > 0n && ev.seq < first && (before === undefined || ev.seq > before.seq)) before = ev;
         if (ev.seq > last && (after === undefined || ev.seq < after.seq)) after = ev;
       }
       const source = g.sourceProcess || "";

@@ -30,7 +30,8 @@ export interface ParticipantState {
   verified: boolean;
   eventCount: number;
   finalSent: boolean;
-  lastSequence: number;
+  /** Highest sequence_number seen: a uint64, kept exact (a double rounds past 2^53, and 2^64-1 became 2^64). */
+  lastSequence: bigint;
 }
 
 /** A recipient of a task (control.# event), for delivery-tracked completion. */
@@ -54,7 +55,8 @@ export interface CorrelationState {
   stages: Map<string, StageState>;
   participants: Map<string, ParticipantState>;
   totalEvents: number;
-  gaps: { sourceProcess: string; firstMissing: number; lastMissing: number }[];
+  /** Skipped sequence numbers, exact uint64 like the numbers they lie between. */
+  gaps: { sourceProcess: string; firstMissing: bigint; lastMissing: bigint }[];
   gapCount: number;
   /** Subscription id → delivery. */
   deliveries: Map<number, DeliveryRecord>;
@@ -325,20 +327,22 @@ export class WorkflowTracker {
     let participant = state.participants.get(key);
     if (participant === undefined) {
       if (state.participants.size >= correlationCaps.maxParticipants) return;
-      participant = { sourceProcess: meta.sourceProcess, pid, verified, eventCount: 0, finalSent: false, lastSequence: 0 };
+      participant = { sourceProcess: meta.sourceProcess, pid, verified, eventCount: 0, finalSent: false, lastSequence: 0n };
       state.participants.set(key, participant);
     }
     participant.eventCount++;
     if (meta.final) participant.finalSent = true;
-    const sequence = Number(meta.sequenceNumber);
-    if (sequence === 0) return;
-    if (sequence > participant.lastSequence + 1) {
+    const sequence = meta.sequenceNumber;
+    if (sequence === 0n) return;
+    const last = participant.lastSequence;
+    if (sequence <= last) return;
+    if (sequence > last + 1n) {
       state.gapCount++;
       if (state.gaps.length < correlationCaps.maxGaps) {
-        state.gaps.push({ sourceProcess: key, firstMissing: participant.lastSequence + 1, lastMissing: sequence - 1 });
+        state.gaps.push({ sourceProcess: key, firstMissing: last + 1n, lastMissing: sequence - 1n });
       }
     }
-    participant.lastSequence = Math.max(participant.lastSequence, sequence);
+    participant.lastSequence = sequence;
   }
 
   private recordStage(state: CorrelationState, meta: CorrelationMetadata, participantKey: string, isTask: boolean, nowMs: number): void {

@@ -166,9 +166,9 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       for (const sequenceNumber of [1, 3]) publish(broker, "events.a", { correlationId: root, sourceProcess: "netmon", sequenceNumber });
       const state = broker.workflow(root).state;
       expect(state.gaps).toEqual([
-        { sourceProcess: "procmon", firstMissing: 3, lastMissing: 4 },
-        { sourceProcess: "procmon", firstMissing: 7, lastMissing: 8 },
-        { sourceProcess: "netmon", firstMissing: 2, lastMissing: 2 },
+        { sourceProcess: "procmon", firstMissing: 3n, lastMissing: 4n },
+        { sourceProcess: "procmon", firstMissing: 7n, lastMissing: 8n },
+        { sourceProcess: "netmon", firstMissing: 2n, lastMissing: 2n },
       ]);
       expect(state.gapCount).toBe(3);
     });
@@ -176,7 +176,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
     it("should report a gap at the start and never one for unnumbered (0) events", () => {
       const { broker } = createTestBroker();
       for (const sequenceNumber of [0, 0, 3, 0, 4]) publish(broker, "events.a", { correlationId: root, sourceProcess: "p", sequenceNumber });
-      expect(broker.workflow(root).state.gaps).toEqual([{ sourceProcess: "p", firstMissing: 1, lastMissing: 2 }]);
+      expect(broker.workflow(root).state.gaps).toEqual([{ sourceProcess: "p", firstMissing: 1n, lastMissing: 2n }]);
     });
 
     it("should report no gap for consecutive numbers, repeats or an older number sent again", () => {
@@ -184,6 +184,19 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       for (const sequenceNumber of [1, 2, 2, 3, 1, 4]) publish(broker, "events.a", { correlationId: root, sourceProcess: "p", sequenceNumber });
       expect(broker.workflow(root).state.gaps).toEqual([]);
       expect(broker.workflow(root).state.gapCount).toBe(0);
+    });
+
+    it("should keep sequence numbers exact over the whole uint64 range (no rounding past 2^53)", () => {
+      const { broker } = createTestBroker();
+      const max = 2n ** 64n - 1n;
+      // Doubles cannot tell 2^53 from 2^53+1: as numbers these would read as a repeat and lose the last one.
+      for (const sequenceNumber of [1n, 2n ** 53n, 2n ** 53n + 1n, max]) publish(broker, "events.a", { correlationId: root, sourceProcess: "p", sequenceNumber });
+      const state = broker.workflow(root).state;
+      expect(state.participants.get("p")?.lastSequence).toBe(max);
+      expect(state.gaps).toEqual([
+        { sourceProcess: "p", firstMissing: 2n, lastMissing: 2n ** 53n - 1n },
+        { sourceProcess: "p", firstMissing: 2n ** 53n + 2n, lastMissing: max - 1n },
+      ]);
     });
 
     it("should count every gap but list at most the cap", () => {
