@@ -25,6 +25,8 @@ export interface AccessPolicy {
    * ACL already restricts access) are not checked.
    */
   controlUids?: readonly number[];
+  /** Told of every publish refused by this policy (the server logs them). */
+  onDenied?: (denial: { uid: number; pid: number | undefined; topic: string }) => void;
 }
 
 /** Who is on the other end of a connection, as the transport knows it. */

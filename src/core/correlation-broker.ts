@@ -13,7 +13,7 @@ import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js"
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
 import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
-import { type TopicPattern, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
+import { type TopicPattern, isControlTopic, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
 import { TopicRouter } from "./routing/topic-router.js";
 import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
 import type {
@@ -407,9 +407,10 @@ export class CorrelationBroker {
   private checkAccess(envelopes: readonly EventEnvelope[], peer: PeerIdentity): void {
     const permitted = this.access.controlUids;
     if (permitted === undefined || !peer.verified || peer.uid === undefined || permitted.includes(peer.uid)) return;
-    const control = envelopes.find((envelope) => envelope.topic.startsWith("control."));
+    const control = envelopes.find((envelope) => isControlTopic(envelope.topic));
     if (control === undefined) return;
     this.deniedCount++;
+    this.access.onDenied?.({ uid: peer.uid, pid: peer.pid, topic: control.topic });
     throw new PermissionDeniedError(
       `uid ${peer.uid} may not publish to control.# ("${control.topic.slice(0, 64)}"); permitted uids: ${permitted.join(", ")} (--control-uid)`,
     );

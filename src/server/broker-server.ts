@@ -19,6 +19,7 @@ import { identifyPeer, peerCredentials, peerIdentityKey } from "./peer-identity.
 import { ConnectionGate } from "./connection-gate.js";
 import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
+import { RefusalLog } from "./refusal-log.js";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } from "./socket-path.js";
 
@@ -196,22 +197,26 @@ function takeStreamsFirst(
 }
 
 /** control.# is for the broker's own user, root, and the uids the operator names. */
-function accessPolicy(options: BrokerServerOptions): AccessPolicy {
+function accessPolicy(options: BrokerServerOptions, logger: Logger): AccessPolicy {
   const own = process.getuid?.();
   if (own === undefined) return {};
-  return { controlUids: [...new Set([own, 0, ...(options.controlUids ?? [])])] };
+  const refusals = new RefusalLog(logger, "publish to control.# refused");
+  return {
+    controlUids: [...new Set([own, 0, ...(options.controlUids ?? [])])],
+    onDenied: ({ uid, pid, topic }) => refusals.refused({ uid, pid, topic: topic.slice(0, 64) }),
+  };
 }
 
 /** The broker with its history: replayed from the journal in the data directory, or in memory only. */
 async function openHistory(options: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
   if (options.inMemory) {
     logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
-    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options)), unlock: () => {} };
+    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger)), unlock: () => {} };
   }
   const dataDir = options.dataDir ?? defaultDataDirectory();
   const unlock = lockDataDirectory(dataDir);
   const journal = new Journal({ directory: join(dataDir, "journal"), fsync: options.fsync });
-  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options));
+  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
   try {
     const report = await journal.open((envelope) => broker.restore(envelope));
     broker.continueAfter(report.lastId);

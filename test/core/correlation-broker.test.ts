@@ -2,7 +2,8 @@ import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { rememberReceived } from "../../src/wire/encoded-events.js";
-import { CapacityError } from "../../src/core/validation/broker-errors.js";
+import { CapacityError, PermissionDeniedError } from "../../src/core/validation/broker-errors.js";
+import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
 import { publishNow } from "./publish-now.js";
 
@@ -81,6 +82,34 @@ describe("CorrelationBroker", () => {
         lastEventId: 5,
         startedAtMs: startedAt,
       });
+    });
+  });
+
+  describe("access to control.#", () => {
+    const outsider = { verified: true, pid: 77, uid: 1234, gid: 1234 };
+    const own = { verified: true, pid: 78, uid: 0, gid: 0 };
+
+    it("should refuse control and control.* (both matched by control.#) to a uid not permitted, tell the policy, and store nothing", () => {
+      const denials: unknown[] = [];
+      const broker = new CorrelationBroker({}, () => 1_700_000_000_000, undefined, { controlUids: [0], onDenied: (denial) => denials.push(denial) });
+      const watcher = broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "w", statedPid: 0 }, own);
+      for (const topic of ["control", "control.task", "control.a.b"]) {
+        expect(() => publishNow(broker, envelope(topic), outsider)).toThrow(new PermissionDeniedError(`uid 1234 may not publish to control.# ("${topic}"); permitted uids: 0 (--control-uid)`));
+      }
+      expect(denials).toEqual(["control", "control.task", "control.a.b"].map((topic) => ({ uid: 1234, pid: 77, topic })));
+      // Topics that only start with the letters are not control topics; the permitted uid may publish anywhere.
+      expect(publishNow(broker, envelope("events.control"), outsider).eventId).toBe(1);
+      expect(publishNow(broker, envelope("control"), own).deliveredCount).toBe(1);
+      expect(broker.stats()).toMatchObject({ eventsStored: 2, permissionDenied: 3, publishesRejected: 3 });
+      expect(watcher.queued).toBe(1);
+    });
+
+    it("should track an event on the bare topic control as a task (its recipients are deliveries)", () => {
+      const { broker } = createTestBroker();
+      broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "collector", statedPid: 0 }, unverifiedPeer);
+      publishNow(broker, envelope("control", { correlationId: root }), unverifiedPeer);
+      const state = broker.workflow(root).state;
+      expect([state.tasks, [...state.deliveries.values()].map((delivery) => [delivery.subscriberName, delivery.state])]).toEqual([1, [["collector", "pending"]]]);
     });
   });
 

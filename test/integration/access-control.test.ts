@@ -74,6 +74,29 @@ describe("who may use the socket and publish to control.#", () => {
     expect(messagesOf(stats, "stats")[0]).toMatchObject({ permissionDenied: "1" });
   });
 
+  it.skipIf(skip)("should refuse the bare topic control too (control.# matches it), deliver it to nobody, and log the refusal", async () => {
+    // A root subscriber on control.# (what the attack run used) would have received it.
+    const watcher = spawnFixture("subscriber", ["--socket", broker.socketPath, "--pattern", "control.#", "--max", "1"]);
+    await watcher.waitFor("ready");
+    // Refusals are logged at most once a second: let the previous test's refusal line pass.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    for (const topic of ["control", "control.collector.task.scan"]) {
+      const denied = publishAs({ uid, gid }, topic);
+      expect(await denied.exited).toBe(1);
+      const [error] = messagesOf(denied, "error");
+      expect([topic, error.code]).toEqual([topic, 7]); // Code.PermissionDenied
+      expect(error.message).toContain(`uid ${uid} may not publish to control.# ("${topic}")`);
+    }
+    // The broker's own uid may: the one event the watcher gets is that one.
+    const allowed = spawnFixture("publisher", ["--socket", broker.socketPath, "--topic", "control"]);
+    expect(await allowed.exited).toBe(0);
+    expect(await watcher.exited).toBe(0);
+    expect(messagesOf(watcher, "event").map((event) => [event.topic, event.id])).toEqual([["control", messagesOf(allowed, "ack")[0].id]]);
+    // Logged (at most one line a second: the second refusal may be folded into the next line's "suppressed").
+    const refusals = broker.logs.filter((line) => line.msg === "publish to control.# refused");
+    expect(refusals.find((line) => line.topic === "control")).toMatchObject({ level: "warn", uid, pid: expect.any(Number) });
+  });
+
   it.skipIf(skip)("should keep a uid outside the group off the socket entirely", async () => {
     const shutOut = publishAs(outsider, "events.process.started");
     expect(await shutOut.exited).toBe(1);

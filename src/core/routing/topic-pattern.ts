@@ -44,6 +44,14 @@ export function validateTopic(topic: string, field = "topic"): void {
 }
 
 /**
+ * True for a task topic: what `control.#` matches, the bare `control` included
+ * (a prefix check for "control." let that one past the control ACL).
+ */
+export function isControlTopic(topic: string): boolean {
+  return topic.startsWith("control") && (topic.length === 7 || topic.charCodeAt(7) === 46);
+}
+
+/**
  * The common case in one pass over the characters (every event's topic is
  * checked on the publish path): true only for a valid topic. Anything else
  * goes through the checks that name what is wrong.

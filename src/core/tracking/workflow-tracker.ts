@@ -1,6 +1,7 @@
 import type { CorrelationMetadata } from "../../../gen/corrbus/v1/correlation_pb.js";
 import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { LineageError } from "../validation/invalid-input-error.js";
+import { isControlTopic } from "../routing/topic-pattern.js";
 
 /** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
 export const correlationCaps = {
@@ -229,7 +230,7 @@ export class WorkflowTracker {
     const pid = publisher?.pid ?? event.publisherProcessId;
     const verified = publisher?.verified ?? false;
     const participantKey = meta.sourceProcess !== "" ? meta.sourceProcess : `pid:${pid}`;
-    const isTask = event.topic.startsWith("control.");
+    const isTask = isControlTopic(event.topic);
     this.recordParticipant(state, participantKey, meta, pid, verified);
     this.recordStage(state, meta, participantKey, isTask, nowMs);
     if (isTask) {
