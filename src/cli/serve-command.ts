@@ -29,8 +29,10 @@ Options:
   --socket-group GROUP     open the socket to a group: socket 0660, its
                            directory 0710 (default: 0600 in 0700, owner only)
   --max-connections N      connections open at once; more are closed (default 256)
-  --silent-timeout-ms MS   close a connection that sends nothing this long
-                           (default 10000)
+  --silent-timeout-ms MS   close a connection that has not completed its HTTP/2
+                           preface or HTTP/1.1 request head this long after it
+                           opened (or its last answer), or an HTTP/2 session that
+                           does not answer a ping within it (default 10000)
   --no-lean-paths          serve every call through connect-node (default: Connect
                            binary calls take the lean paths; the same bytes on the wire)
   --max-payload N          largest payload in bytes (default 1048576)

@@ -2,7 +2,7 @@ import { chmodSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
@@ -118,6 +118,8 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   }
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (session) => {
+    // The client's SETTINGS follow the preface: the connection has started.
+    session.once("remoteSettings", () => gate.started(session.socket as Socket));
     session.setLocalWindowSize(receiveWindowBytes);
     gate.watchSession(session);
     sessions.add(session);
@@ -127,6 +129,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   h2.on("sessionError", (error) => logger.log("debug", "session error", { error: error.message }));
   // HTTP/1.1 on the same socket, for Connect unary calls from tools without HTTP/2.
   const http1 = http.createServer(handler);
+  watchRequestHeads(http1, gate);
   const server = createProtocolSniffingServer(http1, h2, (socket) => {
     if (!gate.admit(socket)) return false;
     // Read once per connection, while the descriptor is fresh.
@@ -237,6 +240,25 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
     throw error;
   }
   return { broker, journal, unlock };
+}
+
+/**
+ * An HTTP/1.1 connection has started once a request head is complete; when
+ * its last request in progress is answered, the deadline runs again for the
+ * next head (a kept-alive connection must not trickle one in forever either).
+ */
+function watchRequestHeads(http1: http.Server, gate: ConnectionGate): void {
+  const inProgress = new WeakMap<Socket, number>();
+  http1.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
+    const socket = request.socket;
+    gate.started(socket);
+    inProgress.set(socket, (inProgress.get(socket) ?? 0) + 1);
+    response.once("close", () => {
+      const left = (inProgress.get(socket) ?? 1) - 1;
+      inProgress.set(socket, left);
+      if (left === 0) gate.expectStart(socket);
+    });
+  });
 }
 
 function listen(server: Server, socketPath: string): Promise<void> {

@@ -9,16 +9,26 @@ export interface ConnectionStats {
   accepted: number;
   /** Connections refused because `maxConnections` were open. */
   refused: number;
-  /** Connections closed for sending nothing within `firstBytesTimeoutMs`. */
+  /**
+   * Connections closed for not completing their start within `firstBytesTimeoutMs`
+   * (the HTTP/2 preface and SETTINGS, or an HTTP/1.1 request head), and HTTP/2
+   * sessions closed for not answering a ping.
+   */
   silentClosed: number;
 }
 
+/** Where a connection keeps its start deadline (read through an HTTP/2 session's socket proxy too). */
+const startDeadline = Symbol("corrbus.startDeadline");
+
 /**
  * ConnectionGate bounds connections: at most `maxConnections` open at once
- * (a new one past that is closed at once and counted), and a connection that
- * sends no byte within `firstBytesTimeoutMs` is closed (idle sockets cost a
- * file descriptor each; a client always speaks first), as is an HTTP/2
- * session that does not answer a ping within that time (`watchSession`).
+ * (a new one past that is closed at once and counted), and every connection
+ * has a deadline, `firstBytesTimeoutMs`, for a complete start: the HTTP/2
+ * preface and the client's SETTINGS, or an HTTP/1.1 request head (again for
+ * each next request on a kept-alive connection). Any byte is not enough: a
+ * peer sending one, or half a header block, held its slot forever, and 256 of
+ * them shut every client out. An HTTP/2 session that does not answer a ping
+ * within that time is closed too (`watchSession`).
  */
 export class ConnectionGate {
   private readonly open = new Set<Socket>();
@@ -27,11 +37,11 @@ export class ConnectionGate {
   constructor(
     /** Most connections open at once. */
     readonly maxConnections: number,
-    /** How long a new connection may stay silent. */
+    /** How long a connection may take to complete its start (preface, request head). */
     readonly firstBytesTimeoutMs: number,
   ) {}
 
-  /** Lets `socket` in, or closes it; answers whether it was let in. */
+  /** Lets `socket` in, or closes it; answers whether it was let in. Its start deadline runs from now. */
   admit(socket: Socket): boolean {
     if (this.open.size >= this.maxConnections) {
       this.counters.refused++;
@@ -40,15 +50,30 @@ export class ConnectionGate {
     }
     this.counters.accepted++;
     this.open.add(socket);
-    socket.once("close", () => this.open.delete(socket));
+    socket.once("close", () => {
+      this.open.delete(socket);
+      this.started(socket);
+    });
+    this.expectStart(socket);
+    return true;
+  }
+
+  /** Starts (again) the deadline for `socket` to complete a start: an HTTP/1.1 connection that finished its requests waits for the next head. */
+  expectStart(socket: Socket): void {
+    this.started(socket);
+    if (socket.destroyed) return;
     const timer = setTimeout(() => {
       this.counters.silentClosed++;
       socket.destroy();
     }, this.firstBytesTimeoutMs);
     timer.unref();
-    socket.once("data", () => clearTimeout(timer));
-    socket.once("close", () => clearTimeout(timer));
-    return true;
+    (socket as unknown as Record<symbol, NodeJS.Timeout | undefined>)[startDeadline] = timer;
+  }
+
+  /** `socket` completed its start (the HTTP/2 SETTINGS arrived, or a request head): its deadline ends. */
+  started(socket: Socket): void {
+    // Only read: an HTTP/2 session hands out a proxy of its socket, which passes reads on.
+    clearTimeout((socket as unknown as Record<symbol, NodeJS.Timeout | undefined>)[startDeadline]);
   }
 
   /**

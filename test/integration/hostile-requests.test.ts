@@ -4,7 +4,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
-import { spawnFixture } from "../helpers/fixture-process.js";
+import { messagesOf, spawnFixture } from "../helpers/fixture-process.js";
 
 /** One raw HTTP/2 request on the broker's socket; answers status and body. */
 function rawRequest(socketPath: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array): Promise<{ status: number; body: Buffer }> {
@@ -76,4 +76,66 @@ describe("connections a well-behaved client would not open", () => {
       await broker.stop();
     }
   });
+
+  it("should close a connection that does not complete its HTTP/2 preface or HTTP/1.1 request head in time, whatever bytes it sent", async () => {
+    const broker = await startBrokerProcess(["--in-memory", "--max-connections", "6", "--silent-timeout-ms", "300"]);
+    try {
+      // An idle subscriber with a live HTTP/2 stack: it answers pings, so it stays.
+      const subscriber = spawnFixture("subscriber", ["--socket", broker.socketPath, "--pattern", "events.#", "--max", "1"]);
+      await subscriber.waitFor("ready");
+      const halfOpen = {
+        "one byte (P)": "P",
+        "part of the HTTP/2 preface": "PRI * HTTP/2.0\r\n",
+        "the whole preface, no SETTINGS": "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        "an HTTP/1.1 request head without its end": "POST /corrbus.v1.CorrelationService/GetStats HTTP/1.1\r\nHost: x\r\n",
+      };
+      // The attack run held every slot this way: fresh clients were then refused for good.
+      const closed = Object.entries(halfOpen).map(([what, bytes]) => closedBy(broker.socketPath, what, [bytes]));
+      const keptAlive = closedBy(broker.socketPath, "a second HTTP/1.1 request head without its end", [
+        "POST /corrbus.v1.CorrelationService/GetStats HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+        "POST /corrbus.v1.CorrelationService/GetStats HTTP/1.1\r\nHo",
+      ]);
+      const outcomes = await Promise.all([...closed, keptAlive]);
+      for (const outcome of outcomes) expect(outcome).toMatchObject({ closedByBroker: true });
+      // The complete first request was answered before its keep-alive connection was closed.
+      expect(outcomes.at(-1)?.received).toMatch(/^HTTP\/1\.1 200 OK/);
+
+      // The slots are free again: a fresh client is served, and the idle subscriber is still there.
+      const publisher = spawnFixture("publisher", ["--socket", broker.socketPath, "--topic", "events.after.half-open"]);
+      expect(await publisher.exited).toBe(0);
+      expect(await subscriber.exited).toBe(0);
+      expect(messagesOf(subscriber, "event").map((event) => event.topic)).toEqual(["events.after.half-open"]);
+      const stats = spawnFixture("stats", ["--socket", broker.socketPath]);
+      expect(await stats.exited).toBe(0);
+      expect(Number(stats.messages[0].connectionsSilentClosed)).toBeGreaterThanOrEqual(5);
+    } finally {
+      await broker.stop();
+    }
+  });
 });
+
+/**
+ * Connects, writes `chunks` (one after the other, the next once something came back), then waits
+ * for the broker to close the connection (at most 15 s: generous, the deadline is 300 ms).
+ */
+function closedBy(socketPath: string, what: string, chunks: string[]): Promise<{ what: string; closedByBroker: boolean; received: string }> {
+  return new Promise((resolve) => {
+    const socket = connect(socketPath);
+    let received = "";
+    const pending = [...chunks];
+    const giveUp = setTimeout(() => {
+      socket.destroy();
+      resolve({ what, closedByBroker: false, received });
+    }, 15_000);
+    socket.on("connect", () => socket.write(pending.shift() as string));
+    socket.on("data", (data) => {
+      received += data.toString("latin1");
+      if (pending.length > 0) socket.write(pending.shift() as string);
+    });
+    socket.on("error", () => {});
+    socket.once("close", () => {
+      clearTimeout(giveUp);
+      resolve({ what, closedByBroker: true, received });
+    });
+  });
+}
