@@ -48,7 +48,9 @@ export class SharedMetadataMemo<T> {
   set(meta: CorrelationMetadata, value: T): void {
     this.entries.delete(meta.correlationId);
     if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
-    this.entries.set(meta.correlationId, { shared: clone(CorrelationMetadataSchema, meta), value, origin: decodedOriginOf(meta) });
+    const origin = decodedOriginOf(meta);
+    // Marked metadata is never changed in place (markDecodedFrom's contract): no copy needed.
+    this.entries.set(meta.correlationId, { shared: origin === undefined ? clone(CorrelationMetadataSchema, meta) : meta, value, origin });
   }
 }
 

@@ -1,5 +1,5 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import { type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import { fromBinary } from "@bufbuild/protobuf";
+import { type Timestamp, TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity } from "../../gen/corrbus/v1/envelope_pb.js";
 import { receivedBytesOf } from "./encoded-events.js";
 import { messageEncoder } from "./message-encoder.js";
@@ -37,6 +37,8 @@ export interface KnownTemplate {
   bytes: Uint8Array;
 }
 
+/** toBinary's bytes but for the broker's stamps (written anew from the message anyway): the source without received bytes. */
+const withoutStampsEncoder = messageEncoder(EventEnvelopeSchema, (field) => !stampFields.has(field.number), true);
 const stampEncoder = messageEncoder(EventEnvelopeSchema, (field) => columnStampFields.has(field.number));
 const publisherEncoder = messageEncoder(EventEnvelopeSchema, (field) => field.number === EventEnvelopeSchema.field.publisher.number);
 const metadataTag = tagOf(metadataField, lengthDelimitedWireType);
@@ -45,11 +47,11 @@ const reader = new WireReader();
 /**
  * Splits a stamped envelope for storage (see SplitEnvelope). Its source is
  * the bytes it was received as, when a decoder kept them, else its encoding
- * from the schema (toBinary keeps every field, unknown ones too).
+ * from the schema (the compiled encoder writes toBinary's bytes: every field, unknown ones too).
  */
 export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate): SplitEnvelope {
   const received = receivedBytesOf(event);
-  const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(toBinary(EventEnvelopeSchema, event));
+  const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(withoutStampsEncoder.encode(event));
   if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
   const publisher = encodePublisher(event);
   const stamps = encodeStamps(event.eventId, event.receivedAt);
@@ -88,28 +90,61 @@ export function encodeStamps(eventId: bigint, receivedAt: Timestamp | undefined)
   const id = Number(eventId);
   const seconds = receivedAt === undefined ? 0 : Number(receivedAt.seconds);
   const nanos = receivedAt?.nanos ?? 0;
-  const plain = Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && nanos >= 0 && (receivedAt?.$unknown?.length ?? 0) === 0;
+  const plain = Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && isUint31(nanos) && (receivedAt?.$unknown?.length ?? 0) === 0;
   if (!plain) return stampEncoder.encode({ eventId, receivedAt } as EventEnvelope);
-  const timeSize = receivedAt === undefined ? 0 : (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
-  const out = Buffer.allocUnsafe((id === 0 ? 0 : 1 + varintSize(id)) + (receivedAt === undefined ? 0 : 1 + varintSize(timeSize) + timeSize));
-  let at = 0;
+  const out = Buffer.allocUnsafe(stampsSize(id, receivedAt !== undefined, seconds, nanos));
+  writeStamps(out, 0, id, receivedAt !== undefined, seconds, nanos);
+  return out;
+}
+
+/**
+ * A stored event's whole wire form in one buffer: its body, its stamps from
+ * history's columns (an id and a receive time in ms, as timestampFromMs
+ * converts it) and its metadata template, when it has one. What every answer
+ * carrying a stored event is made of: written with numbers, one allocation.
+ */
+export function storedEnvelopeBytes(body: Uint8Array, eventId: number, receivedAtMs: number, template: Uint8Array | undefined): Uint8Array {
+  const seconds = Math.floor(receivedAtMs / 1000);
+  const nanos = (receivedAtMs % 1000) * 1000000;
+  if (!Number.isSafeInteger(eventId) || eventId < 0 || !Number.isSafeInteger(seconds) || seconds < 0 || !isUint31(nanos)) {
+    const stamps = encodeStamps(BigInt(eventId), timestampFromMs(receivedAtMs));
+    return Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);
+  }
+  const out = Buffer.allocUnsafe(body.length + stampsSize(eventId, true, seconds, nanos) + (template?.length ?? 0));
+  out.set(body, 0);
+  const at = writeStamps(out, body.length, eventId, true, seconds, nanos);
+  if (template !== undefined) out.set(template, at);
+  return out;
+}
+
+/** A non-negative int32: what the numeric stamp writers take (others go to the compiled encoder). */
+function isUint31(value: number): boolean {
+  return Number.isInteger(value) && value >= 0 && value <= 0x7fffffff;
+}
+
+function stampsSize(id: number, hasTime: boolean, seconds: number, nanos: number): number {
+  const timeSize = hasTime ? (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos)) : 0;
+  return (id === 0 ? 0 : 1 + varintSize(id)) + (hasTime ? 1 + varintSize(timeSize) + timeSize : 0);
+}
+
+function writeStamps(out: Buffer, start: number, id: number, hasTime: boolean, seconds: number, nanos: number): number {
+  let at = start;
   if (id !== 0) {
     out[at++] = eventIdTag;
     at = writeVarint(out, at, id);
   }
-  if (receivedAt !== undefined) {
-    out[at++] = receivedAtTag;
-    at = writeVarint(out, at, timeSize);
-    if (seconds !== 0) {
-      out[at++] = secondsTag;
-      at = writeVarint(out, at, seconds);
-    }
-    if (nanos !== 0) {
-      out[at++] = nanosTag;
-      writeVarint(out, at, nanos);
-    }
+  if (!hasTime) return at;
+  out[at++] = receivedAtTag;
+  at = writeVarint(out, at, (seconds === 0 ? 0 : 1 + varintSize(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos)));
+  if (seconds !== 0) {
+    out[at++] = secondsTag;
+    at = writeVarint(out, at, seconds);
   }
-  return out;
+  if (nanos !== 0) {
+    out[at++] = nanosTag;
+    at = writeVarint(out, at, nanos);
+  }
+  return at;
 }
 
 // Single-byte tags, from the descriptors (the stamps' field numbers are below 16).

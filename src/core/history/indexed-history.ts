@@ -5,7 +5,7 @@ import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
 import { SharedMetadataMemo } from "../../wire/shared-metadata-memo.js";
-import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage } from "../../wire/stored-envelope.js";
+import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage, storedEnvelopeBytes } from "../../wire/stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag
@@ -117,8 +117,7 @@ export class IndexedHistory {
     const body = this.events.getBytes(id);
     if (body === undefined) return undefined;
     const templateId = this.events.getExtra(id) ?? 0;
-    const stamps = encodeStamps(BigInt(id), timestampFromMs(this.events.getTime(id) as number));
-    return templateId === 0 ? Buffer.concat([body, stamps]) : Buffer.concat([body, stamps, this.templates.get(templateId)]);
+    return storedEnvelopeBytes(body, id, this.events.getTime(id) as number, templateId === 0 ? undefined : this.templates.get(templateId));
   }
 
   /** Correlation ids with stored events under `rootId` (how many each). */
