@@ -1,7 +1,10 @@
 // The client library's public entry point. The broker itself is "corrbus/server".
-export { createCorrelationClient } from "./client/correlation-client.js";
+export { createCorrelationClient, defaultMaxRequestBytes } from "./client/correlation-client.js";
 export type { CorrelationClient, CorrelationClientOptions, Payload, PublishOptions } from "./client/correlation-client.js";
 export type { EventSubscription, SubscribeOptions } from "./client/event-subscription.js";
+export { publishEnvelopeOnce, publishOnce } from "./client/publish-once.js";
+export type { PublishOnceOptions, PublishOnceResult } from "./client/publish-once.js";
+export type { RetryOptions } from "./client/retry-policy.js";
 export { answerCorrelation, childCorrelation, newRootCorrelation } from "./client/correlation-helpers.js";
 export { SequenceCounter } from "./client/sequence-counter.js";
 export { defaultSocketPath } from "./wire/default-socket-path.js";

@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { CompletionReason, type WaitForResultsResponse, WaitForResultsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { withClient } from "./cli-client.js";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Backoff, sleep } from "../client/retry-policy.js";
+import { connectErrorText, withClient } from "./cli-client.js";
 import { commonHelp, commonOptions, durationMs, positionals, positiveInteger } from "./cli-options.js";
 import { enumText, eventHeaders, eventRow, formatDuration } from "./human-format.js";
 import { keyValues, table, writeJson } from "./output-format.js";
@@ -27,6 +29,10 @@ Options:
                          number is seconds (default 30s, at most 1h)
   --omit-payloads        leave payloads out of the result events
 ${commonHelp}
+
+If the broker goes away while waiting (killed, restarting, shutting down),
+it waits for the broker to come back and waits again for the time left,
+with a note on stderr; the broker answers from what its journal kept.
 
 Exit codes: 0 complete, 3 incomplete (deadline, a recipient disconnected, the
 task reached nobody), 1 error, 2 usage.
@@ -72,16 +78,18 @@ export async function waitCommand(args: string[]): Promise<number> {
     progress.every(250, () => `waiting for ${correlationId}… ${formatDuration(Date.now() - started)} of ${formatDuration(timeoutMs)}`);
     let response: WaitForResultsResponse;
     try {
-      response = await client.service.waitForResults(
-        {
-          correlationId,
-          expectedResults,
-          expectedSources: values["expected-source"],
-          topicPattern: values["topic-pattern"],
-          timeout: { seconds: BigInt(Math.floor(timeoutMs / 1000)), nanos: (timeoutMs % 1000) * 1_000_000 },
-          omitPayloads: values["omit-payloads"],
-        },
-        { timeoutMs: timeoutMs + answerMarginMs },
+      response = await waitAcrossRestarts(timeoutMs, (leftMs) =>
+        client.service.waitForResults(
+          {
+            correlationId,
+            expectedResults,
+            expectedSources: values["expected-source"],
+            topicPattern: values["topic-pattern"],
+            timeout: { seconds: BigInt(Math.floor(leftMs / 1000)), nanos: (leftMs % 1000) * 1_000_000 },
+            omitPayloads: values["omit-payloads"],
+          },
+          { timeoutMs: leftMs + answerMarginMs },
+        ),
       );
     } finally {
       progress.done();
@@ -100,4 +108,28 @@ export async function waitCommand(args: string[]): Promise<number> {
     }
     return response.complete ? 0 : 3;
   });
+}
+
+/**
+ * Calls `wait` with the time left until it answers: a wait cut short by the
+ * broker going away (UNAVAILABLE: killed, restarting, shutting down) is made
+ * again, with capped backoff, once the broker is back, for what is left of
+ * `timeoutMs`. Any other error, or no broker until the deadline, ends it with
+ * that error.
+ */
+async function waitAcrossRestarts(timeoutMs: number, wait: (leftMs: number) => Promise<WaitForResultsResponse>): Promise<WaitForResultsResponse> {
+  const deadline = Date.now() + timeoutMs;
+  const backoff = new Backoff({ maxDelayMs: 1000 });
+  for (;;) {
+    const leftMs = Math.max(1, deadline - Date.now());
+    try {
+      return await wait(leftMs);
+    } catch (error) {
+      const connectError = ConnectError.from(error);
+      const delayMs = backoff.nextDelayMs();
+      if (connectError.code !== Code.Unavailable || delayMs === undefined || Date.now() + delayMs >= deadline) throw connectError;
+      process.stderr.write(`corrbus wait: ${connectErrorText(connectError)}; waiting again (attempt ${backoff.attempts})\n`);
+      await sleep(delayMs);
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import { connect as netConnect } from "node:net";
+import * as http2 from "node:http2";
 import { Http2SessionManager } from "@connectrpc/connect-node";
 
 /** Receive window of each stream: one Subscribe answer of the broker's largest (1 MiB) in flight. */
@@ -32,6 +33,17 @@ export class BrokerSessionManager extends Http2SessionManager {
       this.widened.add(session);
       session.setLocalWindowSize(connectionWindowBytes);
     }
+    if (session !== undefined) stream.once("close", () => closeSessionIfCalmed(stream, session));
     return stream;
   }
+}
+
+/**
+ * A stream reset with ENHANCE_YOUR_CALM (a gRPC request over the broker's read
+ * limit) leaves the broker resetting every later stream of that connection:
+ * closing the session (calls in flight finish) makes the next call open a new
+ * one, where it used to fail the same way for the client's whole life.
+ */
+function closeSessionIfCalmed(stream: http2.ClientHttp2Stream, session: http2.Http2Session): void {
+  if (stream.rstCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM && !session.closed && !session.destroyed) session.close();
 }

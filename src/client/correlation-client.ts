@@ -35,7 +35,21 @@ export interface CorrelationClientOptions {
    * client.
    */
   leanPaths?: boolean;
+  /**
+   * Largest request message sent (a Publish request, a PublishStream batch).
+   * A larger one fails with RESOURCE_EXHAUSTED naming the limit (this one, or
+   * the broker's when the lean unary path sends it), and the client stays
+   * usable. Default 17 MiB, what a broker with the default --max-payload
+   * (1 MiB) reads: the payload limit plus 16 MiB. Raise it for a broker with
+   * a larger --max-payload. A gRPC or PublishStream request over the broker's
+   * limit costs its connection (the broker resets it with ENHANCE_YOUR_CALM):
+   * the client then answers RESOURCE_EXHAUSTED too and opens a new one.
+   */
+  maxRequestBytes?: number;
 }
+
+/** What a broker with the default --max-payload (1 MiB) reads of one request: the payload limit plus 16 MiB. */
+export const defaultMaxRequestBytes = 17 * 1024 * 1024;
 
 /** Payloads: bytes as they are, strings as UTF-8, anything else as JSON. */
 export type Payload = Uint8Array | string | object;
@@ -77,6 +91,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   const socketPath = options.socketPath ?? defaultSocketPath();
   const sourceProcess = options.sourceProcess ?? basename(process.argv[1] ?? "client").replace(/\.[cm]?[jt]s$/, "");
   const sessionManager = new BrokerSessionManager(socketPath);
+  const maxRequestBytes = options.maxRequestBytes ?? defaultMaxRequestBytes;
   const transportOptions = {
     baseUrl: brokerBaseUrl,
     httpVersion: "2" as const,
@@ -85,6 +100,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     // Nothing to gain from compression on a local socket; the broker never compresses answers anyway.
     acceptCompression: [],
     interceptors: [brokerUnreachableInterceptor(socketPath)],
+    writeMaxBytes: maxRequestBytes,
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
@@ -95,7 +111,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
       : {
           ...stock,
           publish: createLeanUnary(sessionManager, socketPath, CorrelationService.method.publish, stock.publish, encodePublishRequest),
-          publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream),
+          publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream, maxRequestBytes),
           findByTag: createLeanUnary(sessionManager, socketPath, CorrelationService.method.findByTag, stock.findByTag),
           getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
           getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),

@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { CorrelationService, SubscribeRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { Backoff, isRetryable, sleep } from "./retry-policy.js";
 
 /** Options of a subscription. */
 export interface SubscribeOptions {
@@ -12,12 +13,14 @@ export interface SubscribeOptions {
   /** Ends the subscription when aborted. */
   signal?: AbortSignal;
   /**
-   * Survive broker restarts and cut-offs: on UNAVAILABLE (broker gone or
-   * restarting), a reset stream or RESOURCE_EXHAUSTED (cut off for lagging),
-   * subscribe again with backoff, replaying from the event after the last one
-   * seen, so nothing is missed and nothing repeats while the broker's history
-   * holds it. A queue-group member re-joins live (groups cannot replay).
-   * Errors in the request itself (INVALID_ARGUMENT, …) still end it.
+   * Survive broker crashes, restarts and cut-offs: when the connection is lost
+   * (the broker killed, restarting, shutting down: UNAVAILABLE; a reset or
+   * cancelled stream that the caller did not cancel) or the broker cut the
+   * subscriber off for lagging (RESOURCE_EXHAUSTED), subscribe again with
+   * capped backoff, replaying from the event after the last one seen, so
+   * nothing is missed and nothing repeats while the broker's history holds it.
+   * A queue-group member re-joins live (groups cannot replay). Errors in the
+   * request itself (INVALID_ARGUMENT, PERMISSION_DENIED, …) still end it.
    * Default true.
    */
   reconnect?: boolean;
@@ -25,7 +28,13 @@ export interface SubscribeOptions {
   reconnectDelayMs?: number;
   /** Longest wait between attempts. Default 5 s. */
   maxReconnectDelayMs?: number;
-  /** Told about each re-subscription attempt and why. */
+  /**
+   * Failed attempts in a row (no subscription confirmed in between) before the
+   * subscription gives up with the last error. Default unbounded: the wait
+   * between attempts is capped at `maxReconnectDelayMs` instead.
+   */
+  maxReconnectAttempts?: number;
+  /** Told about each re-subscription attempt (1, 2, … in a row) and why. */
   onReconnect?: (attempt: number, reason: ConnectError) => void;
 }
 
@@ -33,12 +42,11 @@ export interface SubscribeOptions {
 export interface EventSubscription extends AsyncIterable<EventEnvelope> {
   /** Resolves with the broker's newest event_id once the subscription is first registered. */
   readonly ready: Promise<bigint>;
+  /** Times it subscribed again after losing the broker or being cut off (all attempts, failed ones included). */
+  readonly reconnects: number;
   /** Ends the subscription. */
   close(): void;
 }
-
-/** Errors after which subscribing again can succeed. */
-const retryable = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.ResourceExhausted, Code.Aborted, Code.DeadlineExceeded]);
 
 /** Opens a subscription through the typed client; see SubscribeOptions for reconnects. */
 export function openSubscription(
@@ -50,8 +58,8 @@ export function openSubscription(
   const abort = new AbortController();
   options.signal?.addEventListener("abort", () => abort.abort(), { once: true });
   const reconnect = options.reconnect ?? true;
-  const firstDelayMs = options.reconnectDelayMs ?? 100;
-  const maxDelayMs = options.maxReconnectDelayMs ?? 5000;
+  const backoff = new Backoff({ firstDelayMs: options.reconnectDelayMs, maxDelayMs: options.maxReconnectDelayMs, maxAttempts: options.maxReconnectAttempts });
+  let reconnects = 0;
   let markReady: (head: bigint) => void = () => {};
   let failReady: (error: unknown) => void = () => {};
   const ready = new Promise<bigint>((resolve, reject) => {
@@ -72,8 +80,6 @@ export function openSubscription(
     // The newest event this subscriber has (or had no need to see): resume after it.
     let seen: bigint | undefined = options.fromEventId === undefined ? undefined : options.fromEventId - 1n;
     let from = options.fromEventId;
-    let attempt = 0;
-    let delayMs = firstDelayMs;
     try {
       for (;;) {
         let failure: ConnectError;
@@ -82,8 +88,7 @@ export function openSubscription(
             if (response.subscribed) {
               markReady(response.headEventId);
               seen ??= response.headEventId;
-              attempt = 0;
-              delayMs = firstDelayMs;
+              backoff.reset();
               continue;
             }
             for (const event of response.events) {
@@ -96,12 +101,14 @@ export function openSubscription(
           failure = ConnectError.from(error);
         }
         if (abort.signal.aborted) return;
-        if (!reconnect || !retryable.has(failure.code)) throw failure;
-        attempt++;
-        options.onReconnect?.(attempt, failure);
+        // CANCELED here is not the caller's (that aborted above): the stream was reset under us.
+        if (!reconnect || !isRetryable(failure)) throw failure;
+        const delayMs = backoff.nextDelayMs();
+        if (delayMs === undefined) throw failure;
+        reconnects++;
+        options.onReconnect?.(backoff.attempts, failure);
         await sleep(delayMs, abort.signal);
         if (abort.signal.aborted) return;
-        delayMs = Math.min(delayMs * 2, maxDelayMs);
         from = options.queueGroup || seen === undefined ? undefined : seen + 1n;
       }
     } catch (error) {
@@ -119,6 +126,9 @@ export function openSubscription(
   let firstTaken = false;
   return {
     ready,
+    get reconnects() {
+      return reconnects;
+    },
     close: () => abort.abort(),
     [Symbol.asyncIterator]() {
       return {
@@ -136,16 +146,4 @@ export function openSubscription(
       };
     },
   };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -6,6 +6,7 @@ import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { type ConnectEnvelope, EnvelopeSplitter, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
 import { openLeanStream } from "./lean-stream.js";
+import { connectionLostError } from "./connection-lost.js";
 import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
 
 type PublishStream = (
@@ -29,10 +30,15 @@ const maxQueuedAcks = 256;
  * broker, CANCELED and DEADLINE_EXCEEDED for the caller's signal and timeout;
  * an error thrown by `requests` ends the call with that error.
  */
-export function createLeanPublishStream(sessionManager: Http2SessionManager, socketPath: string, fallback: PublishStream): PublishStream {
+export function createLeanPublishStream(
+  sessionManager: Http2SessionManager,
+  socketPath: string,
+  fallback: PublishStream,
+  writeMaxBytes = Number.POSITIVE_INFINITY,
+): PublishStream {
   return (requests, options = {}) => {
     if (options.onHeader || options.onTrailer || options.contextValues || options.headers) return fallback(requests, options);
-    return publishStream(sessionManager, socketPath, requests, options);
+    return publishStream(sessionManager, socketPath, requests, options, writeMaxBytes);
   };
 }
 
@@ -41,16 +47,17 @@ async function* publishStream(
   socketPath: string,
   requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>,
   options: CallOptions,
+  writeMaxBytes: number,
 ): AsyncGenerator<PublishStreamResponse> {
   const stream = await openLeanStream(sessionManager, socketPath, publishStreamPath, "application/connect+proto", options);
-  const acks = new AckReader(stream, sessionManager);
+  const acks = new AckReader(stream, sessionManager, socketPath);
   const onAbort = () => acks.fail(ConnectError.from(options.signal?.reason, Code.Canceled));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const timer =
     options.timeoutMs !== undefined && options.timeoutMs > 0
       ? setTimeout(() => acks.fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)), options.timeoutMs)
       : undefined;
-  void sendBatches(stream, requests).catch((error) => acks.fail(ConnectError.from(error)));
+  void sendBatches(stream, requests, writeMaxBytes).catch((error) => acks.fail(ConnectError.from(error)));
   try {
     for (;;) {
       const frame = await acks.next();
@@ -68,12 +75,22 @@ async function* publishStream(
   }
 }
 
-/** Writes each batch as a Connect envelope, waiting for the stream to drain when its buffer is full; then ends the request. */
-async function sendBatches(stream: http2.ClientHttp2Stream, requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>): Promise<void> {
+/**
+ * Writes each batch as a Connect envelope, waiting for the stream to drain
+ * when its buffer is full; then ends the request. A batch over
+ * `writeMaxBytes` fails the call as the stock client does: the broker resets
+ * such a stream (ENHANCE_YOUR_CALM), which tells the caller less.
+ */
+async function sendBatches(
+  stream: http2.ClientHttp2Stream,
+  requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>,
+  writeMaxBytes: number,
+): Promise<void> {
   for await (const request of requests) {
     if (stream.closed || stream.destroyed) return;
     const message = isMessage(request, PublishStreamRequestSchema) ? request : create(PublishStreamRequestSchema, request);
     const body = encodePublishStreamRequest(message);
+    if (body.length > writeMaxBytes) throw new ConnectError(`message size ${body.length} is larger than configured writeMaxBytes ${writeMaxBytes}`, Code.ResourceExhausted);
     if (!stream.write(connectEnvelope(0, body))) await drained(stream);
   }
   if (!stream.closed && !stream.destroyed) stream.end();
@@ -90,6 +107,7 @@ class AckReader {
   constructor(
     private readonly stream: http2.ClientHttp2Stream,
     sessionManager: Http2SessionManager,
+    socketPath: string,
   ) {
     stream.on("response", (headers) => {
       const status = Number(headers[":status"]);
@@ -108,7 +126,8 @@ class AckReader {
       this.ended = true;
       this.notify();
     });
-    stream.on("error", (error) => this.fail(ConnectError.from(error, Code.Unavailable)));
+    // A reset for a batch over the broker's read limit is RESOURCE_EXHAUSTED (connection-lost.ts), not worth a retry.
+    stream.on("error", (error) => this.fail(connectionLostError(ConnectError.from(error, Code.Unavailable), socketPath, false)));
     stream.on("close", () => {
       this.ended = true;
       this.notify();

@@ -4,6 +4,7 @@ import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { openLeanStream } from "./lean-stream.js";
+import { connectionLostError } from "./connection-lost.js";
 
 type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
 
@@ -29,7 +30,7 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
     const message = isMessage(request, method.input) ? (request as MessageShape<I>) : create(method.input, request);
     const body = encode(message);
     const stream = await openLeanStream(sessionManager, socketPath, path, "application/proto", options);
-    const bytes = await exchange(sessionManager, stream, body, options);
+    const bytes = await exchange(sessionManager, stream, body, options, socketPath);
     try {
       return fromBinary(method.output, bytes);
     } catch (error) {
@@ -39,7 +40,7 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
 }
 
 /** Sends `body`, resolves with the answer's bytes or rejects with the Connect error the broker sent. */
-function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2Stream, body: Uint8Array, options: CallOptions): Promise<Buffer> {
+function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2Stream, body: Uint8Array, options: CallOptions, socketPath: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let contentType = "";
@@ -67,12 +68,17 @@ function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2
       chunks.push(chunk);
       sessionManager.notifyResponseByteRead(stream);
     });
-    stream.on("error", (error) => fail(ConnectError.from(error, Code.Unavailable)));
+    stream.on("error", (error) => fail(connectionLostError(ConnectError.from(error, Code.Unavailable), socketPath, options.signal?.aborted === true)));
     stream.on("end", () => {
       cleanUp();
       const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       if (status === 200 && contentType === "application/proto") {
         resolve(bytes);
+        return;
+      }
+      // No answer at all: the connection went (the broker killed or restarting), as connection-lost.ts reports it.
+      if (status === 0) {
+        reject(new ConnectError(`lost the connection to the broker on ${socketPath} before it answered; it may be restarting`, Code.Unavailable));
         return;
       }
       const fallbackError = new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));

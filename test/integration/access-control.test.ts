@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { type BrokerProcess, cliPath, startBrokerProcess } from "../helpers/broker-process.js";
 import { messagesOf, spawnFixture } from "../helpers/fixture-process.js";
 
 // Another uid is needed: the test makes a throwaway user and group, which takes root.
@@ -42,6 +42,14 @@ describe("who may use the socket and publish to control.#", () => {
     execFileSync("userdel", [user]);
     execFileSync("groupdel", [group]);
   });
+
+  const runCliAs = (as: { uid: number; gid: number }, args: string[]) =>
+    new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [cliPath, ...args], { stdio: ["ignore", "ignore", "pipe"], ...as });
+      let stderr = "";
+      child.stderr.on("data", (chunk) => (stderr += chunk));
+      child.once("exit", (code) => resolve({ code, stderr }));
+    });
 
   const publishAs = (as: { uid: number; gid: number }, topic: string) =>
     spawnFixture("publisher", ["--socket", broker.socketPath, "--topic", topic, "--name", "other-user"], as);
@@ -97,9 +105,27 @@ describe("who may use the socket and publish to control.#", () => {
     expect(refusals.find((line) => line.topic === "control")).toMatchObject({ level: "warn", uid, pid: expect.any(Number) });
   });
 
-  it.skipIf(skip)("should keep a uid outside the group off the socket entirely", async () => {
+  it.skipIf(skip)("should keep a uid outside the group off the socket entirely, with PERMISSION_DENIED naming the socket and the remedy", async () => {
     const shutOut = publishAs(outsider, "events.process.started");
     expect(await shutOut.exited).toBe(1);
-    expect(messagesOf(shutOut, "error")[0].message).toMatch(/EACCES/);
+    // The kernel refuses the connect (EACCES): it used to surface as INTERNAL.
+    expect(messagesOf(shutOut, "error")).toEqual([
+      {
+        type: "error",
+        code: 7, // Code.PermissionDenied
+        message: `no permission to connect to ${broker.socketPath} (EACCES): the socket is the broker's user's only, unless it runs with \`corrbus serve --socket-group GROUP\` and this user is in GROUP`,
+      },
+    ]);
+  });
+
+  it.skipIf(skip)("should tell a CLI user outside the group the same, and a subscriber gives up at once (not retrying forever)", async () => {
+    const stats = await runCliAs(outsider, ["stats", "--socket", broker.socketPath]);
+    expect(stats.code).toBe(1);
+    expect(stats.stderr).toBe(
+      `corrbus stats: PERMISSION_DENIED: no permission to connect to ${broker.socketPath} (EACCES): the socket is the broker's user's only, unless it runs with \`corrbus serve --socket-group GROUP\` and this user is in GROUP\n`,
+    );
+    const subscribe = await runCliAs(outsider, ["subscribe", "events.#", "--socket", broker.socketPath]);
+    expect(subscribe.code).toBe(1);
+    expect(subscribe.stderr).toContain("corrbus subscribe: PERMISSION_DENIED: no permission to connect to");
   });
 });

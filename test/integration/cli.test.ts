@@ -141,7 +141,9 @@ describe("corrbus CLI against a live broker", () => {
     it("should exit 1 naming the socket when no broker listens there", async () => {
       const result = await runCli(["stats", "--socket", join(scratch, "nobody.sock")], env);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe(`corrbus stats: UNAVAILABLE: no broker listening on ${join(scratch, "nobody.sock")} (ENOENT)\n`);
+      expect(result.stderr).toBe(
+        `corrbus stats: UNAVAILABLE: no broker listening on ${join(scratch, "nobody.sock")} (ENOENT): start \`corrbus serve\` or set CORRBUS_SOCKET\n`,
+      );
     });
   });
 

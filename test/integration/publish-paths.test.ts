@@ -166,7 +166,7 @@ for (const brokerArgs of [[], ["--no-lean-paths"]] as string[][]) {
         for (const attempt of [orphan.publish("events.paths.x", "x"), orphan.service.getStats({}), streamed]) {
           const error = await caught(attempt);
           expect(error?.code).toBe(Code.Unavailable);
-          expect(error?.rawMessage).toBe(`no broker listening on ${socketPath} (ENOENT)`);
+          expect(error?.rawMessage).toBe(`no broker listening on ${socketPath} (ENOENT): start \`corrbus serve\` or set CORRBUS_SOCKET`);
         }
       } finally {
         orphan.close();
