@@ -105,7 +105,8 @@ export function encodeStamps(eventId: bigint, receivedAt: Timestamp | undefined)
  */
 export function storedEnvelopeBytes(body: Uint8Array, eventId: number, receivedAtMs: number, template: Uint8Array | undefined): Uint8Array {
   const seconds = Math.floor(receivedAtMs / 1000);
-  const nanos = (receivedAtMs % 1000) * 1000000;
+  // As timestampFromMs computes it: `%` differs from it for times past 2^53 / 1000 s.
+  const nanos = (receivedAtMs - seconds * 1000) * 1000000;
   if (!Number.isSafeInteger(eventId) || eventId < 0 || !Number.isSafeInteger(seconds) || seconds < 0 || !isUint31(nanos)) {
     const stamps = encodeStamps(BigInt(eventId), timestampFromMs(receivedAtMs));
     return Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);

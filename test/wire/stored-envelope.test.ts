@@ -95,4 +95,10 @@ describe("storedEnvelopeBytes", () => {
       { numRuns: 2000 },
     );
   });
+
+  it("should write a time past 2^53 / 1000 s as timestampFromMs converts it (the property's counterexample, seed 1800484488)", () => {
+    const ms = 141341505319449000;
+    const expected = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { receivedAt: timestampFromMs(ms) }));
+    expect(Buffer.from(storedEnvelopeBytes(new Uint8Array(0), 0, ms, undefined))).toEqual(Buffer.from(expected));
+  });
 });
