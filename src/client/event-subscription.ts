@@ -2,6 +2,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { CorrelationService, SubscribeRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { readAhead } from "./read-ahead.js";
 import { Backoff, isRetryable, sleep } from "./retry-policy.js";
 
 /** Options of a subscription. */
@@ -38,7 +39,13 @@ export interface SubscribeOptions {
   onReconnect?: (attempt: number, reason: ConnectError) => void;
 }
 
-/** A live subscription: await `ready` before relying on delivery, iterate for events. */
+/**
+ * A live subscription: await `ready` before relying on delivery, iterate for
+ * events. It reads up to 1 MiB of events ahead of the caller, so a lost
+ * broker is noticed (and `onReconnect` told) while the caller is still busy
+ * with earlier events; a caller further behind than that notices when it
+ * catches up. Nothing read ahead is lost across a reconnect.
+ */
 export interface EventSubscription extends AsyncIterable<EventEnvelope> {
   /** Resolves with the broker's newest event_id once the subscription is first registered. */
   readonly ready: Promise<bigint>;
@@ -46,6 +53,16 @@ export interface EventSubscription extends AsyncIterable<EventEnvelope> {
   readonly reconnects: number;
   /** Ends the subscription. */
   close(): void;
+}
+
+/** How much a subscription reads ahead of its caller: events' payloads plus a nominal size for the rest of each. */
+const readAheadBytes = 1024 * 1024;
+const eventOverheadBytes = 256;
+
+function batchWeight(events: EventEnvelope[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += event.payload.length + eventOverheadBytes;
+  return bytes;
 }
 
 /** Opens a subscription through the typed client; see SubscribeOptions for reconnects. */
@@ -76,7 +93,8 @@ export function openSubscription(
     start: from === undefined ? { case: undefined } : { case: "fromEventId", value: from },
   });
 
-  async function* events(): AsyncGenerator<EventEnvelope> {
+  // The broker's answers, one batch of events each, as they arrive.
+  async function* batches(): AsyncGenerator<EventEnvelope[]> {
     // The newest event this subscriber has (or had no need to see): resume after it.
     let seen: bigint | undefined = options.fromEventId === undefined ? undefined : options.fromEventId - 1n;
     let from = options.fromEventId;
@@ -91,10 +109,10 @@ export function openSubscription(
               backoff.reset();
               continue;
             }
-            for (const event of response.events) {
-              seen = event.eventId;
-              yield event;
-            }
+            const events = response.events;
+            if (events.length === 0) continue;
+            seen = events[events.length - 1].eventId;
+            yield events;
           }
           failure = new ConnectError("subscription ended by the broker", Code.Unavailable);
         } catch (error) {
@@ -119,11 +137,11 @@ export function openSubscription(
     }
   }
 
-  const iterator = events();
-  // Start reading at once so `ready` settles even before the caller iterates.
-  const first = iterator.next();
-  first.catch(() => {}); // Reported to whoever iterates.
-  let firstTaken = false;
+  // Read ahead of the caller, to a bound: a lost broker is noticed (and
+  // reconnecting starts) while the caller still works on earlier events.
+  const source = readAhead(batches(), readAheadBytes, batchWeight);
+  let batch: EventEnvelope[] = [];
+  let next = 0;
   return {
     ready,
     get reconnects() {
@@ -132,12 +150,14 @@ export function openSubscription(
     close: () => abort.abort(),
     [Symbol.asyncIterator]() {
       return {
-        next: () => {
-          if (!firstTaken) {
-            firstTaken = true;
-            return first;
+        next: async (): Promise<IteratorResult<EventEnvelope, undefined>> => {
+          while (next === batch.length) {
+            const result = await source.next();
+            if (result.done) return result;
+            batch = result.value;
+            next = 0;
           }
-          return iterator.next();
+          return { done: false, value: batch[next++] };
         },
         return: async () => {
           abort.abort();

@@ -60,4 +60,25 @@ describe("a broker restart", () => {
     expect(ids).toEqual(acked);
     expect(second.logs.find((line) => line.msg === "journal replayed")).toMatchObject({ records: 30, lastId: acked[29] });
   });
+
+  it("should let a subscriber that is busy with an event when the broker dies start reconnecting at once, and miss nothing", async () => {
+    const { socket, dataDir } = workspace();
+    const first = await broker(socket, dataDir);
+    const subscriber = spawnFixture("subscriber", ["--socket", socket, "--pattern", "events.restart.#", "--reconnect", "--pause-after", "1", "--max", "6"]);
+    cleanup.push(() => void subscriber.child.kill("SIGKILL"));
+    await subscriber.waitFor("ready");
+    const before = publish(socket, "before", 3);
+    expect(await before.exited).toBe(0);
+    await subscriber.waitFor("paused");
+
+    await first.kill();
+    // Still busy with its first event, the subscriber already knows the broker is gone.
+    await subscriber.waitFor("reconnect");
+    await broker(socket, dataDir);
+    const after = publish(socket, "after", 3);
+    expect(await after.exited).toBe(0);
+    subscriber.child.kill("SIGUSR2");
+    expect(await subscriber.exited).toBe(0);
+    expect(messagesOf(subscriber, "event").map((event) => event.payload)).toEqual(["before0", "before1", "before2", "after0", "after1", "after2"]);
+  });
 });
