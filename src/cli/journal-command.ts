@@ -52,13 +52,14 @@ export async function journalCommand(args: string[]): Promise<number> {
 }
 
 function verify(directory: string, json: boolean): number {
-  const report = scanJournal(directory, false, () => {});
+  const report = scanJournal(directory, false, { event: () => {} });
   if (json) {
     process.stdout.write(
       `${JSON.stringify({
         directory,
         segments: report.segments.map(({ name, bytes, records }) => ({ name, bytes, records })),
         records: report.records,
+        workflow_facts: report.facts,
         first_event_id: report.firstId,
         last_event_id: report.lastId,
         problems: report.problems,
@@ -66,7 +67,7 @@ function verify(directory: string, json: boolean): number {
     );
   } else {
     const range = report.records > 0 ? `, event_id ${report.firstId}..${report.lastId}` : "";
-    process.stdout.write(`journal ${directory}: ${report.segments.length} segments, ${report.records} records${range}\n`);
+    process.stdout.write(`journal ${directory}: ${report.segments.length} segments, ${report.records} records${range}, ${report.facts} workflow facts\n`);
     for (const segment of report.segments) process.stdout.write(`  ${segment.name}  ${segment.records} records  ${segment.bytes} bytes\n`);
     process.stdout.write(report.problems.length === 0 ? "no problems\n" : `${report.problems.length} problems:\n`);
     for (const problem of report.problems) {
@@ -78,10 +79,12 @@ function verify(directory: string, json: boolean): number {
 }
 
 function dump(directory: string, from: number, to: number): number {
-  const report = scanJournal(directory, false, (envelope) => {
-    const id = Number(envelope.eventId);
-    if (id < from || id > to) return;
-    process.stdout.write(`${JSON.stringify(toJson(EventEnvelopeSchema, envelope, { useProtoFieldName: true }))}\n`);
+  const report = scanJournal(directory, false, {
+    event: (envelope) => {
+      const id = Number(envelope.eventId);
+      if (id < from || id > to) return;
+      process.stdout.write(`${JSON.stringify(toJson(EventEnvelopeSchema, envelope, { useProtoFieldName: true }))}\n`);
+    },
   });
   for (const problem of report.problems) process.stderr.write(`corrbus journal: ${problem.segment} at byte ${problem.offset}: ${problem.reason}\n`);
   return 0;

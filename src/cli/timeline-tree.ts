@@ -143,7 +143,8 @@ class TreeLayout {
       "deliveries",
       state.deliveries.map((delivery) => {
         const group = delivery.queueGroup === "" ? "" : ` (group ${delivery.queueGroup})`;
-        return `${orDash(delivery.subscriberName)}${group}: ${enumText(DeliveryState, delivery.state)}`;
+        const reason = delivery.reason === "" ? "" : ` (${delivery.reason})`;
+        return `${orDash(delivery.subscriberName)}${group}: ${enumText(DeliveryState, delivery.state)}${reason}`;
       }),
     );
     add(

@@ -85,12 +85,13 @@ function describeWorkflow(state: WorkflowState): string {
       state.gaps.map((gap) => [orDash(gap.sourceProcess), String(gap.firstMissing), String(gap.lastMissing)]),
     ),
     section(
-      ["DELIVERED_TO", "PID", "GROUP", "STATE"],
+      ["DELIVERED_TO", "PID", "GROUP", "STATE", "REASON"],
       state.deliveries.map((delivery) => [
         orDash(delivery.subscriberName),
         String(delivery.subscriberPid),
         orDash(delivery.queueGroup),
         enumText(DeliveryState, delivery.state),
+        orDash(delivery.reason),
       ]),
     ),
   ];

@@ -2,16 +2,19 @@
 // transport vouches for) and the shapes of what it answers. Kept apart from the broker so the
 // storage and server layers can name them without reaching into its implementation.
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import type { WorkflowFact } from "../../gen/corrbus/v1/journal_pb.js";
 import type { SplitEnvelope } from "../wire/stored-envelope.js";
 import type { CorrelationState } from "./tracking/workflow-tracker.js";
 
 /**
  * Durable storage of accepted events, in event_id order (the journal, in
- * src/storage). The core only needs these two calls.
+ * src/storage). The core only needs these calls.
  */
 export interface EventJournal {
   /** Persists stamped events (their whole encodings, in id order); resolves once durable under the journal's policy. */
   append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void>;
+  /** Persists a workflow fact the events cannot tell, after the events appended so far; nobody waits for it. */
+  recordFact(fact: WorkflowFact): void;
   /** Events with id <= `throughId` left history: storage that holds only those may go. */
   release(throughId: number): void;
 }

@@ -1,6 +1,7 @@
-import { create } from "@bufbuild/protobuf";
+import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type TaskRecipientSchema, type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { type BrokerLimits, validateBrokerLimits } from "./validation/broker-limits.js";
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./validation/broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./validation/envelope-validation.js";
@@ -15,7 +16,7 @@ import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
 import { type TopicPattern, isControlTopic, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
 import { TopicRouter } from "./routing/topic-router.js";
-import { type CorrelationState, type Lineage, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
+import { type CorrelationState, type Lineage, type Recipient, WorkflowTracker, newCorrelationState } from "./tracking/workflow-tracker.js";
 import type {
   AccessPolicy,
   AcceptedEvents,
@@ -60,6 +61,9 @@ export class CorrelationBroker {
   private expiredCount = 0;
   private deniedCount = 0;
   private restoreLineageSkipped = 0;
+  /** Subscriptions of the last broker with deliveries still pending, until they resume or `resumeDeadlineMs`. */
+  private awaitingResume = new Set<number>();
+  private resumeDeadlineMs = 0;
 
   constructor(
     limits: Partial<BrokerLimits> = {},
@@ -74,7 +78,7 @@ export class CorrelationBroker {
     this.startedAtMs = now();
     this.waiters = new WaiterRegistry(this.limits.maxWaiters);
     this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
-    this.router = new TopicRouter((subscription) => this.tracker.recipientGone(subscription.id, this.now()));
+    this.router = new TopicRouter((subscription) => this.recipientGone(subscription.id, "the subscriber was cut off for not keeping up before it answered"));
     this.tracker = new WorkflowTracker(
       this.limits.maxActiveWorkflows,
       this.limits.workflowIdleMs,
@@ -137,7 +141,7 @@ export class CorrelationBroker {
     this.lastEventId = id;
     const receivedAtMs = Math.max(envelope.receivedAt === undefined ? 0 : timestampMs(envelope.receivedAt), this.lastReceivedMs);
     this.lastReceivedMs = receivedAtMs;
-    this.history.append(envelope, receivedAtMs);
+    this.history.append(envelope, receivedAtMs, this.history.split(envelope, true));
     try {
       this.tracker.observe(envelope, [], receivedAtMs);
     } catch {
@@ -146,6 +150,42 @@ export class CorrelationBroker {
     }
     this.restoredCount++;
     return true;
+  }
+
+  /** Replays one journaled workflow fact at start-up, after the events before it. */
+  restoreFact(fact: WorkflowFact): void {
+    const atMs = fact.at === undefined ? this.lastReceivedMs : timestampMs(fact.at);
+    const change = fact.fact;
+    const seen = (id: bigint) => {
+      this.nextSubscriptionId = Math.max(this.nextSubscriptionId, Number(id) + 1);
+      return Number(id);
+    };
+    switch (change.case) {
+      case "taskDelivered": {
+        const recipients = change.value.recipients.map((recipient) => ({
+          id: seen(recipient.subscriptionId),
+          options: { name: recipient.subscriberName, pid: recipient.subscriberPid, pidVerified: recipient.pidVerified, queueGroup: recipient.queueGroup },
+        }));
+        this.tracker.restoreDeliveries(change.value.correlationId, recipients, atMs);
+        break;
+      }
+      case "recipientLeft":
+        this.tracker.recipientGone(seen(change.value.subscriptionId), atMs, change.value.reason);
+        break;
+      case "recipientResumed":
+        this.tracker.move(Number(change.value.previousSubscriptionId), seen(change.value.subscriptionId));
+        break;
+    }
+  }
+
+  /**
+   * Ends a start-up replay: deliveries pending when the last broker stopped
+   * wait `resumeGraceMs` for their recipients to subscribe again (by name),
+   * then count as disconnected (see maintain).
+   */
+  finishRestore(): void {
+    this.awaitingResume = this.tracker.awaitResumes();
+    this.resumeDeadlineMs = this.now() + this.limits.resumeGraceMs;
   }
 
   /** New event ids start after `id` (the journal's newest, even when its records were lost or evicted). */
@@ -224,6 +264,14 @@ export class CorrelationBroker {
       read: (fromId, max, matches) => this.readForReplay(fromId, max, matches),
     });
     this.router.add(subscription);
+    if (this.awaitingResume.size > 0) {
+      for (const previousId of this.tracker.resume(input.name, subscription.id)) {
+        this.awaitingResume.delete(previousId);
+        this.journal?.recordFact(
+          workflowFact(this.now(), { case: "recipientResumed", value: { previousSubscriptionId: BigInt(previousId), subscriptionId: BigInt(subscription.id) } }),
+        );
+      }
+    }
     return subscription;
   }
 
@@ -231,7 +279,14 @@ export class CorrelationBroker {
   unsubscribe(subscription: Subscription): void {
     subscription.close();
     this.router.remove(subscription);
-    this.tracker.recipientGone(subscription.id, this.now());
+    this.recipientGone(subscription.id, "the subscriber's subscription ended before it answered");
+  }
+
+  private recipientGone(subscriptionId: number, reason: string): void {
+    const now = this.now();
+    if (this.tracker.recipientGone(subscriptionId, now, reason)) {
+      this.journal?.recordFact(workflowFact(now, { case: "recipientLeft", value: { subscriptionId: BigInt(subscriptionId), reason } }));
+    }
   }
 
   /** The newest event id (0 before the first event). */
@@ -363,6 +418,11 @@ export class CorrelationBroker {
   /** Periodic upkeep: idle workflow expiry, history retention (and the journal's with it). */
   maintain(): void {
     const now = this.now();
+    if (this.awaitingResume.size > 0 && now >= this.resumeDeadlineMs) {
+      const reason = `the broker restarted and the subscriber did not subscribe again within ${this.limits.resumeGraceMs / 1000} s`;
+      for (const subscriptionId of this.awaitingResume) this.recipientGone(subscriptionId, reason);
+      this.awaitingResume.clear();
+    }
     this.tracker.sweep(now);
     const expired = this.history.events.evictReceivedBefore(now - this.limits.historyMaxAgeMs);
     if (expired > 0) {
@@ -451,6 +511,10 @@ export class CorrelationBroker {
     this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);
+    const meta = envelope.correlationMetadata;
+    if (this.journal !== undefined && recipients.length > 0 && meta !== undefined && isControlTopic(envelope.topic)) {
+      this.journal.recordFact(workflowFact(receivedAtMs, { case: "taskDelivered", value: { eventId: envelope.eventId, correlationId: meta.correlationId, recipients: recipients.map(taskRecipient) } }));
+    }
     this.publishedCount++;
     const firstAfter = this.history.events.firstId;
     if (firstAfter !== firstBefore) this.journal?.release(firstAfter - 1);
@@ -557,6 +621,15 @@ export class CorrelationBroker {
     }
     return state;
   }
+}
+
+function workflowFact(atMs: number, fact: MessageInitShape<typeof WorkflowFactSchema>["fact"]): WorkflowFact {
+  return create(WorkflowFactSchema, { at: timestampFromMs(atMs), fact });
+}
+
+function taskRecipient(recipient: Recipient): MessageInitShape<typeof TaskRecipientSchema> {
+  const { name, pid, pidVerified, queueGroup } = recipient.options;
+  return { subscriptionId: BigInt(recipient.id), subscriberName: name, subscriberPid: pid, pidVerified, queueGroup };
 }
 
 /** Breadth-first from the root; correlations not reachable from it (orphans) follow, oldest first. */

@@ -221,14 +221,16 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
   const journal = new Journal({ directory: join(dataDir, "journal"), fsync: options.fsync });
   const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
   try {
-    const report = await journal.open((envelope) => broker.restore(envelope));
+    const report = await journal.open({ event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) });
     broker.continueAfter(report.lastId);
+    broker.finishRestore();
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
     logger.log("info", "journal replayed", {
       directory: journal.stats().directory,
       fsync: journal.policy,
       segments: report.segments,
       records: report.records,
+      workflowFacts: report.facts,
       firstId: report.firstId,
       lastId: report.lastId,
       problems: report.problems.length,

@@ -58,6 +58,7 @@ export function toWorkflowState(view: CorrelationView): WorkflowState {
       subscriberPid: delivery.subscriberPid,
       queueGroup: delivery.queueGroup,
       state: deliveryCodes[delivery.state],
+      reason: delivery.reason,
     })),
     firstEventAt: timestampFromMs(state.firstAt),
     lastEventAt: timestampFromMs(state.lastAt),

@@ -4,8 +4,9 @@ import { varintSize, writeVarint } from "../wire/varint.js";
 import { WireReader, lengthDelimitedWireType, tagOf } from "../wire/wire-reader.js";
 import { crc32c } from "./crc32c.js";
 
-/** JournalRecord.envelope (length-delimited) and .crc32c (fixed32), from the descriptor. */
+/** JournalRecord.envelope and .workflow_fact (length-delimited) and .crc32c (fixed32), from the descriptor. */
 const envelopeTag = tagOf(JournalRecordSchema.field.envelope.number, lengthDelimitedWireType);
+const factTag = tagOf(JournalRecordSchema.field.workflowFact.number, lengthDelimitedWireType);
 const crcTag = tagOf(JournalRecordSchema.field.crc32c.number, 5);
 const reader = new WireReader();
 
@@ -19,28 +20,38 @@ export const maxRecordBytes = 64 * 1024 * 1024;
  * envelope is encoded once and the checksum covers exactly those bytes.
  */
 export function encodeJournalRecord(envelope: Uint8Array): Uint8Array {
-  const recordSize = 1 + varintSize(envelope.length) + envelope.length + 5;
+  return encodeRecord(envelopeTag, envelope);
+}
+
+/** Encodes one size-delimited JournalRecord for an encoded WorkflowFact, checksummed like an envelope. */
+export function encodeFactRecord(fact: Uint8Array): Uint8Array {
+  return encodeRecord(factTag, fact);
+}
+
+function encodeRecord(tag: number, content: Uint8Array): Uint8Array {
+  const recordSize = 1 + varintSize(content.length) + content.length + 5;
   // Pooled and not zero-filled: every byte is written below.
   const out = Buffer.allocUnsafe(varintSize(recordSize) + recordSize);
   let offset = writeVarint(out, 0, recordSize);
-  out[offset++] = envelopeTag;
-  offset = writeVarint(out, offset, envelope.length);
-  out.set(envelope, offset);
-  offset += envelope.length;
+  out[offset++] = tag;
+  offset = writeVarint(out, offset, content.length);
+  out.set(content, offset);
+  offset += content.length;
   out[offset++] = crcTag;
-  out.writeUInt32LE(crc32c(envelope), offset);
+  out.writeUInt32LE(crc32c(content), offset);
   return out;
 }
 
 /** What reading one record at an offset found. */
 export type RecordRead =
   | { kind: "record"; envelope: Uint8Array; next: number }
+  | { kind: "fact"; fact: Uint8Array; next: number }
   | { kind: "corrupt"; reason: string; next: number }
   | { kind: "torn"; reason: string }
   | { kind: "unreadable"; reason: string };
 
 /**
- * Reads the record at `offset`: a good record (its envelope bytes, checksum
+ * Reads the record at `offset`: a good record (its envelope bytes, or a workflow fact's, checksum
  * verified), a corrupt one with a plausible length (skippable), a torn one
  * (the data ends inside it), or an unreadable length (nothing after it can be
  * found again).
@@ -61,14 +72,15 @@ export function readJournalRecord(data: Uint8Array, offset: number): RecordRead 
   const next = start + peek.size;
   if (next > data.length) return { kind: "torn", reason: `the data ends ${next - data.length} bytes before the record's end` };
   const record = data.subarray(start, next);
-  if (record[0] !== envelopeTag) return { kind: "corrupt", reason: "the record does not start with its envelope", next };
+  const tag = record[0];
+  if (tag !== envelopeTag && tag !== factTag) return { kind: "corrupt", reason: "the record does not start with its envelope or workflow fact", next };
   const envelopeStart = reader.varint(record, 1);
   const envelopeEnd = envelopeStart + reader.value;
   if (envelopeStart < 0 || envelopeEnd + 5 !== record.length || record[envelopeEnd] !== crcTag) {
     return { kind: "corrupt", reason: "the record's fields do not add up to its length", next };
   }
-  const envelope = record.subarray(envelopeStart, envelopeEnd);
+  const content = record.subarray(envelopeStart, envelopeEnd);
   const stored = new DataView(record.buffer, record.byteOffset + envelopeEnd + 1, 4).getUint32(0, true);
-  if (stored !== crc32c(envelope)) return { kind: "corrupt", reason: "checksum mismatch", next };
-  return { kind: "record", envelope, next };
+  if (stored !== crc32c(content)) return { kind: "corrupt", reason: "checksum mismatch", next };
+  return tag === envelopeTag ? { kind: "record", envelope: content, next } : { kind: "fact", fact: content, next };
 }

@@ -2,6 +2,7 @@ import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { rememberReceived } from "../wire/encoded-events.js";
 import { readJournalRecord } from "./journal-record.js";
 
@@ -29,10 +30,18 @@ export interface SegmentInfo {
 export interface ScanReport {
   segments: SegmentInfo[];
   records: number;
+  /** Workflow fact records (they carry no event id). */
+  facts: number;
   firstId: number;
   lastId: number;
   problems: JournalProblem[];
   durationMs: number;
+}
+
+/** What a scan hands over: each good event, and each workflow fact where it lies between them. */
+export interface JournalVisitor {
+  event(envelope: EventEnvelope, segment: string): void;
+  fact?(fact: WorkflowFact, segment: string): void;
 }
 
 /** Segment files are named after their first event id, 20 digits. */
@@ -45,10 +54,10 @@ export const segmentName = /^\d{20}\.seg$/;
  * record, as a crash mid-write leaves it) is cut off so appends can follow;
  * without it nothing is written (verify, dump).
  */
-export function scanJournal(directory: string, repairTail: boolean, visit: (envelope: EventEnvelope, segment: string) => void): ScanReport {
+export function scanJournal(directory: string, repairTail: boolean, visit: JournalVisitor): ScanReport {
   const started = performance.now();
   const names = existsSync(directory) ? readdirSync(directory).filter((name) => segmentName.test(name)).sort() : [];
-  const report: ScanReport = { segments: [], records: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
+  const report: ScanReport = { segments: [], records: 0, facts: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
   names.forEach((name, index) => {
     const path = join(directory, name);
     const info: SegmentInfo = { name, path, firstId: Number(name.slice(0, 20)), bytes: 0, records: 0 };
@@ -64,7 +73,7 @@ function scanSegment(
   isLast: boolean,
   repairTail: boolean,
   report: ScanReport,
-  visit: (envelope: EventEnvelope, segment: string) => void,
+  visit: JournalVisitor,
 ): number {
   const data = readFileSync(info.path);
   let offset = 0;
@@ -75,7 +84,7 @@ function scanSegment(
       const envelope = rememberReceived(fromBinary(EventEnvelopeSchema, read.envelope), read.envelope);
       const id = Number(envelope.eventId);
       if (id > report.lastId) {
-        visit(envelope, info.name);
+        visit.event(envelope, info.name);
         report.records++;
         info.records++;
         if (report.firstId === 0) report.firstId = id;
@@ -83,6 +92,12 @@ function scanSegment(
       } else {
         report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
       }
+      offset = read.next;
+      continue;
+    }
+    if (read.kind === "fact") {
+      visit.fact?.(fromBinary(WorkflowFactSchema, read.fact), info.name);
+      report.facts++;
       offset = read.next;
       continue;
     }

@@ -1,11 +1,12 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
+import { toBinary } from "@bufbuild/protobuf";
+import { type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { CapacityError } from "../core/validation/broker-errors.js";
 import type { EventJournal } from "../core/broker-ports.js";
-import { encodeJournalRecord } from "./journal-record.js";
-import { type JournalProblem, scanJournal } from "./journal-scan.js";
+import { encodeFactRecord, encodeJournalRecord } from "./journal-record.js";
+import { type JournalProblem, type JournalVisitor, scanJournal } from "./journal-scan.js";
 
 /**
  * When an accepted event counts as stored:
@@ -37,6 +38,8 @@ export type { JournalProblem } from "./journal-scan.js";
 export interface ReplayReport {
   segments: number;
   records: number;
+  /** Workflow fact records read. */
+  facts: number;
   firstId: number;
   /** The newest event id the journal has seen (new ones continue after it). */
   lastId: number;
@@ -67,6 +70,7 @@ interface Segment {
 }
 
 interface PendingAppend {
+  /** A fact's id is 0: it never names a segment. */
   records: { id: number; bytes: Uint8Array }[];
   bytes: number;
   resolve: () => void;
@@ -110,9 +114,9 @@ export class Journal implements EventJournal {
    * corrupt records and cuts a torn tail off the last segment, reporting both.
    * Then opens the last segment for appending.
    */
-  async open(restore: (envelope: EventEnvelope) => void): Promise<ReplayReport> {
+  async open(restore: JournalVisitor): Promise<ReplayReport> {
     mkdirSync(this.options.directory, { recursive: true, mode: 0o700 });
-    const scan = scanJournal(this.options.directory, true, (envelope) => restore(envelope));
+    const scan = scanJournal(this.options.directory, true, restore);
     this.segments = scan.segments.map(({ firstId, path, bytes }) => ({ firstId, path, bytes }));
     // An empty newest segment still says where ids had got to (a crash right after a roll).
     const newest = this.segments[this.segments.length - 1];
@@ -121,13 +125,14 @@ export class Journal implements EventJournal {
     this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
     this.counters.recordsReplayed = scan.records;
     this.counters.problems = scan.problems.length;
-    return { segments: scan.segments.length, records: scan.records, firstId: scan.firstId, lastId: this.lastId, problems: scan.problems, durationMs: scan.durationMs };
+    return { segments: scan.segments.length, records: scan.records, facts: scan.facts, firstId: scan.firstId, lastId: this.lastId, problems: scan.problems, durationMs: scan.durationMs };
   }
 
-  append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void> {
+  append(events: readonly { id: number; encoded: Uint8Array }[], asFacts = false): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
-    const records = events.map((event) => ({ id: event.id, bytes: encodeJournalRecord(event.encoded) }));
+    const encode = asFacts ? encodeFactRecord : encodeJournalRecord;
+    const records = events.map((event) => ({ id: event.id, bytes: encode(event.encoded) }));
     const bytes = records.reduce((sum, record) => sum + record.bytes.length, 0);
     if (this.queuedBytes + bytes > this.maxBacklogBytes) {
       this.counters.backlogRefused += records.length;
@@ -142,6 +147,14 @@ export class Journal implements EventJournal {
         setImmediate(() => void this.flush());
       }
     });
+  }
+
+  /**
+   * Appends a workflow fact after the events appended so far. Nobody waits for
+   * it: a failed write fails the journal, and later appends report it.
+   */
+  recordFact(fact: WorkflowFact): void {
+    this.append([{ id: 0, encoded: toBinary(WorkflowFactSchema, fact) }], true).catch(() => {});
   }
 
   release(throughId: number): void {
@@ -201,8 +214,10 @@ export class Journal implements EventJournal {
             await this.write(buffers, bytes);
             buffers = [];
             bytes = 0;
-            await this.roll(record.id);
+            // A fact starting a segment names it after the next event id, never an earlier one.
+            await this.roll(record.id === 0 ? this.lastId + 1 : record.id);
           }
+          if (record.id > this.lastId) this.lastId = record.id;
           buffers.push(record.bytes);
           bytes += record.bytes.length;
         }

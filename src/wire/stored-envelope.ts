@@ -42,18 +42,21 @@ const withoutStampsEncoder = messageEncoder(EventEnvelopeSchema, (field) => !sta
 const stampEncoder = messageEncoder(EventEnvelopeSchema, (field) => columnStampFields.has(field.number));
 const publisherEncoder = messageEncoder(EventEnvelopeSchema, (field) => field.number === EventEnvelopeSchema.field.publisher.number);
 const metadataTag = tagOf(metadataField, lengthDelimitedWireType);
+const publisherField = EventEnvelopeSchema.field.publisher.number;
 const reader = new WireReader();
 
 /**
  * Splits a stamped envelope for storage (see SplitEnvelope). Its source is
  * the bytes it was received as, when a decoder kept them, else its encoding
  * from the schema (the compiled encoder writes toBinary's bytes: every field, unknown ones too).
+ * `stampedSource`: those bytes are the broker's own, stamps included (the
+ * journal's, at start-up), so the publisher field is taken from them as it is.
  */
-export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate): SplitEnvelope {
+export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, stampedSource = false): SplitEnvelope {
   const received = receivedBytesOf(event);
   const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(withoutStampsEncoder.encode(event));
   if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
-  const publisher = encodePublisher(event);
+  const publisher = stampedSource && received !== undefined && parts.publisher !== undefined ? parts.source.subarray(...parts.publisher) : encodePublisher(event);
   const stamps = encodeStamps(event.eventId, event.receivedAt);
   const { source, own, ownSize, meta } = parts;
   if (meta === undefined) {
@@ -182,43 +185,63 @@ interface EnvelopeParts {
   own: Ranges;
   ownSize: number;
   meta: { shared: Ranges; sharedSize: number; perEvent: Ranges; perEventSize: number } | undefined;
+  /** The publisher field [start, end), when the source has exactly one. */
+  publisher: [number, number] | undefined;
 }
 
-/** The envelope's fields sorted into parts; undefined when the bytes cannot be walked here or carry the metadata twice. */
+/**
+ * The envelope's fields sorted into parts; undefined when the bytes cannot be
+ * walked here. The metadata may come in several occurrences (the broker's own
+ * stored form has two: per-event fields in the body, shared ones in the
+ * template) as long as no field number is in two of them: merging them is
+ * then concatenating them. Otherwise only the generated decoder says how they merge.
+ */
 function walkEnvelope(source: Uint8Array): EnvelopeParts | undefined {
   const own: Ranges = [];
   let ownSize = 0;
-  let metaStart = -1;
-  let metaEnd = -1;
+  const metaFields: Ranges = [];
+  let publisher: [number, number] | undefined;
+  let publishers = 0;
   for (let at = 0; at < source.length; at = reader.next) {
     if (!reader.field(source, at, source.length)) return undefined;
     const number = reader.tag >>> 3;
     if (number === metadataField && (reader.tag & 7) === lengthDelimitedWireType) {
-      // Given twice, the metadata is merged: only the generated encoder's canonical bytes say how.
-      if (metaStart >= 0) return undefined;
-      metaStart = reader.valueStart;
-      metaEnd = reader.next;
+      metaFields.push(reader.valueStart, reader.next);
     } else if (!stampFields.has(number)) {
       addRange(own, at, reader.next);
       ownSize += reader.next - at;
+    } else if (number === publisherField) {
+      publisher = [at, reader.next];
+      publishers++;
     }
   }
-  if (metaStart < 0) return { source, own, ownSize, meta: undefined };
+  const publisherRange = publishers === 1 ? publisher : undefined;
+  if (metaFields.length === 0) return { source, own, ownSize, meta: undefined, publisher: publisherRange };
   const shared: Ranges = [];
   const perEvent: Ranges = [];
   let sharedSize = 0;
   let perEventSize = 0;
-  for (let at = metaStart; at < metaEnd; at = reader.next) {
-    if (!reader.field(source, at, metaEnd)) return undefined;
-    if (isPerEventMetadataField(reader.tag >>> 3)) {
-      addRange(perEvent, at, reader.next);
-      perEventSize += reader.next - at;
-    } else {
-      addRange(shared, at, reader.next);
-      sharedSize += reader.next - at;
+  const occurrenceOf = metaFields.length > 2 ? new Map<number, number>() : undefined;
+  for (let occurrence = 0; occurrence < metaFields.length; occurrence += 2) {
+    const metaEnd = metaFields[occurrence + 1];
+    for (let at = metaFields[occurrence]; at < metaEnd; at = reader.next) {
+      if (!reader.field(source, at, metaEnd)) return undefined;
+      const number = reader.tag >>> 3;
+      if (occurrenceOf !== undefined) {
+        const seenIn = occurrenceOf.get(number);
+        if (seenIn !== undefined && seenIn !== occurrence) return undefined;
+        occurrenceOf.set(number, occurrence);
+      }
+      if (isPerEventMetadataField(number)) {
+        addRange(perEvent, at, reader.next);
+        perEventSize += reader.next - at;
+      } else {
+        addRange(shared, at, reader.next);
+        sharedSize += reader.next - at;
+      }
     }
   }
-  return { source, own, ownSize, meta: { shared, sharedSize, perEvent, perEventSize } };
+  return { source, own, ownSize, meta: { shared, sharedSize, perEvent, perEventSize }, publisher: publisherRange };
 }
 
 /** The body: own fields, the per-event metadata as a field 6 of its own (when there is any), the publisher. */

@@ -16,7 +16,7 @@ describe("Journal event ids across restarts", () => {
     directories.push(directory);
     writeFileSync(join(directory, "00000000000000000042.seg"), new Uint8Array(0));
     const journal = new Journal({ directory, fsync: "never" });
-    const report = await journal.open(() => {});
+    const report = await journal.open({ event: () => {} });
     await journal.close();
     expect([report.records, report.lastId]).toEqual([0, 41]);
   });

@@ -61,7 +61,7 @@ async function openJournal(
 ): Promise<{ journal: Journal; restored: EventEnvelope[]; report: ReplayReport }> {
   const journal = new Journal({ directory, ...options });
   const restored: EventEnvelope[] = [];
-  const report = await journal.open((envelope) => restored.push(envelope));
+  const report = await journal.open({ event: (envelope) => restored.push(envelope) });
   openJournals.push(journal);
   return { journal, restored, report };
 }

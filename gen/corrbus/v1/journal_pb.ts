@@ -6,16 +6,19 @@ import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { EventEnvelope } from "./envelope_pb.js";
 import { file_corrbus_v1_envelope } from "./envelope_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file corrbus/v1/journal.proto.
  */
 export const file_corrbus_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("Chhjb3JyYnVzL3YxL2pvdXJuYWwucHJvdG8SCmNvcnJidXMudjEiTAoNSm91cm5hbFJlY29yZBIrCghlbnZlbG9wZRgBIAEoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIOCgZjcmMzMmMYAiABKAdiBnByb3RvMw", [file_corrbus_v1_envelope]);
+  fileDesc("Chhjb3JyYnVzL3YxL2pvdXJuYWwucHJvdG8SCmNvcnJidXMudjEifQoNSm91cm5hbFJlY29yZBIrCghlbnZlbG9wZRgBIAEoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIOCgZjcmMzMmMYAiABKAcSLwoNd29ya2Zsb3dfZmFjdBgDIAEoCzIYLmNvcnJidXMudjEuV29ya2Zsb3dGYWN0IuMBCgxXb3JrZmxvd0ZhY3QSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKDnRhc2tfZGVsaXZlcmVkGAIgASgLMhkuY29ycmJ1cy52MS5UYXNrRGVsaXZlcmVkSAASMwoOcmVjaXBpZW50X2xlZnQYAyABKAsyGS5jb3JyYnVzLnYxLlJlY2lwaWVudExlZnRIABI5ChFyZWNpcGllbnRfcmVzdW1lZBgEIAEoCzIcLmNvcnJidXMudjEuUmVjaXBpZW50UmVzdW1lZEgAQgYKBGZhY3QiaAoNVGFza0RlbGl2ZXJlZBIQCghldmVudF9pZBgBIAEoBBIWCg5jb3JyZWxhdGlvbl9pZBgCIAEoCRItCgpyZWNpcGllbnRzGAMgAygLMhkuY29ycmJ1cy52MS5UYXNrUmVjaXBpZW50IoQBCg1UYXNrUmVjaXBpZW50EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoBBIXCg9zdWJzY3JpYmVyX25hbWUYAiABKAkSFgoOc3Vic2NyaWJlcl9waWQYAyABKA0SFAoMcGlkX3ZlcmlmaWVkGAQgASgIEhMKC3F1ZXVlX2dyb3VwGAUgASgJIjgKDVJlY2lwaWVudExlZnQSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgEEg4KBnJlYXNvbhgCIAEoCSJNChBSZWNpcGllbnRSZXN1bWVkEiAKGHByZXZpb3VzX3N1YnNjcmlwdGlvbl9pZBgBIAEoBBIXCg9zdWJzY3JpcHRpb25faWQYAiABKARiBnByb3RvMw", [file_corrbus_v1_envelope, file_google_protobuf_timestamp]);
 
 /**
- * JournalRecord is one accepted event as the broker's journal stores it.
+ * JournalRecord is one accepted event, or one workflow fact, as the broker's
+ * journal stores it.
  *
  * A journal segment file (`<data-dir>/journal/<first event_id, 20 digits>.seg`)
  * is a sequence of size-delimited JournalRecord messages: a varint byte count,
@@ -26,19 +29,28 @@ export const file_corrbus_v1_journal: GenFile = /*@__PURE__*/
  */
 export type JournalRecord = Message<"corrbus.v1.JournalRecord"> & {
   /**
-   * The event, with every broker-stamped field set.
+   * The event, with every broker-stamped field set. Unset in a fact record.
    *
    * @generated from field: corrbus.v1.EventEnvelope envelope = 1;
    */
   envelope?: EventEnvelope | undefined;
 
   /**
-   * CRC-32C (Castagnoli) of field 1's bytes exactly as written (the encoded
-   * envelope), to tell a torn or corrupted record from a good one.
+   * CRC-32C (Castagnoli) of field 1's bytes (or field 3's, in a fact record)
+   * exactly as written, to tell a torn or corrupted record from a good one.
    *
    * @generated from field: fixed32 crc32c = 2;
    */
   crc32c: number;
+
+  /**
+   * What the events cannot tell about a workflow (who a task was delivered
+   * to, who left before answering), so a restart rebuilds its state exactly.
+   * Set instead of envelope; written after the event it concerns.
+   *
+   * @generated from field: corrbus.v1.WorkflowFact workflow_fact = 3;
+   */
+  workflowFact?: WorkflowFact | undefined;
 };
 
 /**
@@ -47,4 +59,200 @@ export type JournalRecord = Message<"corrbus.v1.JournalRecord"> & {
  */
 export const JournalRecordSchema: GenMessage<JournalRecord> = /*@__PURE__*/
   messageDesc(file_corrbus_v1_journal, 0);
+
+/**
+ * WorkflowFact is one change to delivery-tracked workflow state that the
+ * events do not carry.
+ *
+ * @generated from message corrbus.v1.WorkflowFact
+ */
+export type WorkflowFact = Message<"corrbus.v1.WorkflowFact"> & {
+  /**
+   * Broker time of the change.
+   *
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * The change.
+   *
+   * @generated from oneof corrbus.v1.WorkflowFact.fact
+   */
+  fact: {
+    /**
+     * A task was routed to these subscribers.
+     *
+     * @generated from field: corrbus.v1.TaskDelivered task_delivered = 2;
+     */
+    value: TaskDelivered;
+    case: "taskDelivered";
+  } | {
+    /**
+     * A subscriber's pending deliveries ended without an answer.
+     *
+     * @generated from field: corrbus.v1.RecipientLeft recipient_left = 3;
+     */
+    value: RecipientLeft;
+    case: "recipientLeft";
+  } | {
+    /**
+     * A recipient pending across a restart subscribed again: its deliveries
+     * now belong to the new subscription.
+     *
+     * @generated from field: corrbus.v1.RecipientResumed recipient_resumed = 4;
+     */
+    value: RecipientResumed;
+    case: "recipientResumed";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message corrbus.v1.WorkflowFact.
+ * Use `create(WorkflowFactSchema)` to create a new message.
+ */
+export const WorkflowFactSchema: GenMessage<WorkflowFact> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 1);
+
+/**
+ * TaskDelivered records the recipients of one task (a control.# event).
+ *
+ * @generated from message corrbus.v1.TaskDelivered
+ */
+export type TaskDelivered = Message<"corrbus.v1.TaskDelivered"> & {
+  /**
+   * The task's event.
+   *
+   * @generated from field: uint64 event_id = 1;
+   */
+  eventId: bigint;
+
+  /**
+   * The task's correlation.
+   *
+   * @generated from field: string correlation_id = 2;
+   */
+  correlationId: string;
+
+  /**
+   * The subscribers it was routed to.
+   *
+   * @generated from field: repeated corrbus.v1.TaskRecipient recipients = 3;
+   */
+  recipients: TaskRecipient[];
+};
+
+/**
+ * Describes the message corrbus.v1.TaskDelivered.
+ * Use `create(TaskDeliveredSchema)` to create a new message.
+ */
+export const TaskDeliveredSchema: GenMessage<TaskDelivered> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 2);
+
+/**
+ * TaskRecipient is one subscriber a task was routed to.
+ *
+ * @generated from message corrbus.v1.TaskRecipient
+ */
+export type TaskRecipient = Message<"corrbus.v1.TaskRecipient"> & {
+  /**
+   * The broker's id of the subscription (ids continue across restarts).
+   *
+   * @generated from field: uint64 subscription_id = 1;
+   */
+  subscriptionId: bigint;
+
+  /**
+   * SubscribeRequest.subscriber_name.
+   *
+   * @generated from field: string subscriber_name = 2;
+   */
+  subscriberName: string;
+
+  /**
+   * The subscriber's pid as the broker knew it.
+   *
+   * @generated from field: uint32 subscriber_pid = 3;
+   */
+  subscriberPid: number;
+
+  /**
+   * True when that pid came from the kernel.
+   *
+   * @generated from field: bool pid_verified = 4;
+   */
+  pidVerified: boolean;
+
+  /**
+   * The queue group it was picked from, if any.
+   *
+   * @generated from field: string queue_group = 5;
+   */
+  queueGroup: string;
+};
+
+/**
+ * Describes the message corrbus.v1.TaskRecipient.
+ * Use `create(TaskRecipientSchema)` to create a new message.
+ */
+export const TaskRecipientSchema: GenMessage<TaskRecipient> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 3);
+
+/**
+ * RecipientLeft records that a subscription's pending deliveries ended
+ * unanswered.
+ *
+ * @generated from message corrbus.v1.RecipientLeft
+ */
+export type RecipientLeft = Message<"corrbus.v1.RecipientLeft"> & {
+  /**
+   * The subscription.
+   *
+   * @generated from field: uint64 subscription_id = 1;
+   */
+  subscriptionId: bigint;
+
+  /**
+   * Why, as Delivery.reason reports it.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message corrbus.v1.RecipientLeft.
+ * Use `create(RecipientLeftSchema)` to create a new message.
+ */
+export const RecipientLeftSchema: GenMessage<RecipientLeft> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 4);
+
+/**
+ * RecipientResumed records a pending recipient's new subscription after a
+ * broker restart.
+ *
+ * @generated from message corrbus.v1.RecipientResumed
+ */
+export type RecipientResumed = Message<"corrbus.v1.RecipientResumed"> & {
+  /**
+   * The subscription the deliveries were made to.
+   *
+   * @generated from field: uint64 previous_subscription_id = 1;
+   */
+  previousSubscriptionId: bigint;
+
+  /**
+   * The recipient's subscription now.
+   *
+   * @generated from field: uint64 subscription_id = 2;
+   */
+  subscriptionId: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.RecipientResumed.
+ * Use `create(RecipientResumedSchema)` to create a new message.
+ */
+export const RecipientResumedSchema: GenMessage<RecipientResumed> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 5);
 

@@ -41,9 +41,12 @@ export class IndexedHistory {
     return this.events.heldBytes + this.templates.bytes;
   }
 
-  /** Splits a stamped event for storage (once: the journal and history share it). */
-  split(event: EventEnvelope): SplitEnvelope {
-    const split = splitForStorage(event, this.recentTemplate);
+  /**
+   * Splits a stamped event for storage (once: the journal and history share
+   * it). `fromJournal`: its received bytes are the journal's, stamps included.
+   */
+  split(event: EventEnvelope, fromJournal = false): SplitEnvelope {
+    const split = splitForStorage(event, this.recentTemplate, fromJournal);
     // A batch is split before any of it is stored: a repeat of the last metadata shares its template's bytes.
     if (split.template !== undefined && split.template !== this.recentTemplate?.bytes) {
       this.recentTemplate = { key: split.templateKey as string, bytes: this.templates.peek(split.templateKey as string) ?? split.template };

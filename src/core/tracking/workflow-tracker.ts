@@ -42,6 +42,10 @@ export interface DeliveryRecord {
   pidVerified: boolean;
   queueGroup: string;
   state: "pending" | "answered" | "disconnected";
+  /** Why it is disconnected, or pending across a restart; empty otherwise. */
+  reason: string;
+  /** Pending across a broker restart: its subscription is gone, a new one by the same name takes it over. */
+  awaitingResume: boolean;
 }
 
 /** Delivery-tracked status of a correlation. */
@@ -242,6 +246,8 @@ export class WorkflowTracker {
           pidVerified: recipient.options.pidVerified,
           queueGroup: recipient.options.queueGroup,
           state: "pending",
+          reason: "",
+          awaitingResume: false,
         });
       }
     }
@@ -250,15 +256,93 @@ export class WorkflowTracker {
     this.onChange(state, event);
   }
 
-  /** A subscriber left: its pending deliveries end as disconnected. */
-  recipientGone(subscriptionId: number, nowMs: number): void {
+  /**
+   * Deliveries of a task read back from the journal at start-up (the task's
+   * event was restored before, with no recipients). Answers false when the
+   * correlation is no longer tracked.
+   */
+  restoreDeliveries(correlationId: string, recipients: readonly Recipient[], atMs: number): boolean {
+    const state = this.states.get(correlationId);
+    if (state === undefined) return false;
+    for (const recipient of recipients) {
+      state.deliveries.set(recipient.id, {
+        subscriberName: recipient.options.name,
+        subscriberPid: recipient.options.pid,
+        pidVerified: recipient.options.pidVerified,
+        queueGroup: recipient.options.queueGroup,
+        state: "pending",
+        reason: "",
+        awaitingResume: false,
+      });
+    }
+    this.settle(state, atMs);
+    return true;
+  }
+
+  /** A subscriber left: its pending deliveries end as disconnected, for `reason`. Answers whether it had any. */
+  recipientGone(subscriptionId: number, nowMs: number, reason: string): boolean {
+    let had = false;
     for (const id of [...this.withPending]) {
       const state = this.states.get(id);
       const delivery = state?.deliveries.get(subscriptionId);
       if (state === undefined || delivery === undefined || delivery.state !== "pending") continue;
       delivery.state = "disconnected";
+      delivery.reason = reason;
+      delivery.awaitingResume = false;
+      had = true;
       this.settle(state, nowMs);
       this.onChange(state, undefined);
+    }
+    return had;
+  }
+
+  /**
+   * After a restart: every delivery still pending lost its subscription with
+   * the old broker. It stays pending, waiting for its recipient to subscribe
+   * again. Answers the subscription ids that are waiting.
+   */
+  awaitResumes(): Set<number> {
+    const waiting = new Set<number>();
+    for (const id of this.withPending) {
+      for (const [subscriptionId, delivery] of this.states.get(id)?.deliveries ?? []) {
+        if (delivery.state !== "pending") continue;
+        delivery.awaitingResume = true;
+        delivery.reason = "the broker restarted; waiting for the subscriber to subscribe again";
+        waiting.add(subscriptionId);
+      }
+    }
+    return waiting;
+  }
+
+  /**
+   * A new subscription named `name`: deliveries awaiting a resume to a
+   * subscriber of that name move to it. Answers the old subscription ids
+   * that moved.
+   */
+  resume(name: string, subscriptionId: number): number[] {
+    if (name === "") return [];
+    const moved = new Set<number>();
+    for (const id of this.withPending) {
+      const state = this.states.get(id);
+      if (state === undefined) continue;
+      for (const [previousId, delivery] of state.deliveries) {
+        if (delivery.awaitingResume && delivery.subscriberName === name) moved.add(previousId);
+      }
+    }
+    for (const previousId of moved) this.move(previousId, subscriptionId);
+    return [...moved];
+  }
+
+  /** The deliveries of subscription `previousId` now belong to `subscriptionId` (a resume, or its journal record). */
+  move(previousId: number, subscriptionId: number): void {
+    for (const id of this.withPending) {
+      const state = this.states.get(id);
+      const delivery = state?.deliveries.get(previousId);
+      if (state === undefined || delivery === undefined || delivery.state !== "pending") continue;
+      delivery.awaitingResume = false;
+      delivery.reason = "";
+      // Same place in the map: deliveries are listed in the order they were made.
+      state.deliveries = new Map([...state.deliveries].map(([key, value]) => [key === previousId ? subscriptionId : key, value]));
     }
   }
 
@@ -367,7 +451,11 @@ export class WorkflowTracker {
       if (delivery.state !== "pending") continue;
       const byName = sourceProcess !== "" && delivery.subscriberName === sourceProcess;
       const byPid = verified && delivery.pidVerified && delivery.subscriberPid === pid;
-      if (byName || byPid) delivery.state = "answered";
+      if (byName || byPid) {
+        delivery.state = "answered";
+        delivery.reason = "";
+        delivery.awaitingResume = false;
+      }
     }
   }
 

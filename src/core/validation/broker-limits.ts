@@ -33,6 +33,12 @@ export interface BrokerLimits {
   workflowIdleMs: number;
   /** Deepest correlation tree (root = depth 0). Default 8. */
   maxLineageDepth: number;
+  /**
+   * After a restart, how long (ms) a task's recipient that was pending at the
+   * crash has to subscribe again (by the same subscriber_name) before its
+   * delivery counts as disconnected. Default 30 s.
+   */
+  resumeGraceMs: number;
   /** Most WaitForResults calls waiting at once. Default 10 000. */
   maxWaiters: number;
   /** Longest WaitForResults timeout (ms). Default 1 h. */
@@ -64,6 +70,7 @@ export const defaultBrokerLimits: Readonly<BrokerLimits> = Object.freeze({
   maxActiveWorkflows: 100_000,
   workflowIdleMs: 60 * 60 * 1000,
   maxLineageDepth: 8,
+  resumeGraceMs: 30_000,
   maxWaiters: 10_000,
   maxWaitMs: 60 * 60 * 1000,
   defaultWaitMs: 30_000,
