@@ -58,11 +58,12 @@ class LeanHandlerContext implements HandlerContext {
   readonly service = CorrelationService;
   readonly protocolName = "connect";
   readonly requestMethod = "POST";
-  readonly url: string;
   private readonly deadline: number | undefined;
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
+  /** Listening to the stream and the shutdown signal (only once the signal was asked for). */
+  private watching = false;
   private headers: { request?: Headers; response?: Headers; trailer?: Headers } = {};
 
   constructor(
@@ -73,11 +74,16 @@ class LeanHandlerContext implements HandlerContext {
     private readonly shutdownSignal: AbortSignal,
     readonly values: ContextValues,
   ) {
-    this.url = `http://localhost/${CorrelationService.typeName}/${method.name}`;
     this.deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   }
 
-  readonly timeoutMs = (): number | undefined => (this.deadline === undefined ? undefined : this.deadline - Date.now());
+  get url(): string {
+    return `http://localhost/${CorrelationService.typeName}/${this.method.name}`;
+  }
+
+  timeoutMs(): number | undefined {
+    return this.deadline === undefined ? undefined : this.deadline - Date.now();
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -104,21 +110,34 @@ class LeanHandlerContext implements HandlerContext {
   /** Ends the call: its signal aborts (with `reason`) and nothing is watched any more. */
   abort(reason?: unknown): void {
     this.ended = true;
-    clearTimeout(this.timer);
-    this.shutdownSignal.removeEventListener("abort", this.onShutdown);
-    this.stream.off("close", this.onClose);
+    if (this.watching) {
+      this.watching = false;
+      clearTimeout(this.timer);
+      this.shutdownSignal.removeEventListener("abort", this.onShutdown);
+      this.stream.off("close", this.onClose);
+    }
     if (this.controller !== undefined && !this.controller.signal.aborted) this.controller.abort(reason);
   }
 
   private watch(): void {
     if (this.shutdownSignal.aborted) return this.abort(this.shutdownSignal.reason);
     if (this.stream.closed || this.stream.destroyed) return this.onClose();
+    this.watching = true;
     this.shutdownSignal.addEventListener("abort", this.onShutdown, { once: true });
     this.stream.once("close", this.onClose);
     const left = this.timeoutMs();
     if (left !== undefined) this.timer = setTimeout(() => this.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)), Math.max(0, left));
   }
 
-  private readonly onShutdown = () => this.abort(this.shutdownSignal.reason);
-  private readonly onClose = () => this.abort(new ConnectError("the client closed the call", Code.Canceled));
+  // Bound once the signal is asked for: most calls never ask.
+  private onShutdownBound: (() => void) | undefined;
+  private onCloseBound: (() => void) | undefined;
+
+  private get onShutdown(): () => void {
+    return (this.onShutdownBound ??= () => this.abort(this.shutdownSignal.reason));
+  }
+
+  private get onClose(): () => void {
+    return (this.onCloseBound ??= () => this.abort(new ConnectError("the client closed the call", Code.Canceled)));
+  }
 }

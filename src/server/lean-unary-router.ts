@@ -63,14 +63,22 @@ export function createLeanUnaryRouter(
         answerError(stream, new ConnectError(`cannot decode ${route.method.input.typeName}: ${(decodeError as Error).message}`, Code.InvalidArgument));
         return;
       }
-      Promise.resolve()
-        .then(() => route.impl(request, context as never))
-        .then((result) => answer(stream, route.encoder.encode(isMessage(result, route.method.output) ? result : create(route.method.output, result as never))))
-        .catch((failure: unknown) => answerError(stream, toConnectError(failure)))
-        .finally(() => context.abort());
+      void serve(stream, route, request, context);
     });
     return true;
   };
+}
+
+/** Runs the handler and answers; the call ends either way. */
+async function serve(stream: http2.ServerHttp2Stream, route: LeanRoute, request: unknown, context: { abort(): void }): Promise<void> {
+  try {
+    const result = await route.impl(request, context as never);
+    answer(stream, route.encoder.encode(isMessage(result, route.method.output) ? result : create(route.method.output, result as never)));
+  } catch (failure) {
+    answerError(stream, toConnectError(failure));
+  } finally {
+    context.abort();
+  }
 }
 
 /** Publish's decoder: one PublishedEnvelopeDecoder per connection (a collector repeats its own metadata; several would take turns in one). */
