@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { tryExclusiveLock } from "./file-lock.js";
 
 /**
  * Where the broker keeps its journal unless told otherwise: the user's state
@@ -21,23 +22,55 @@ export class DataDirectoryLockedError extends Error {
 
 /**
  * Takes the data directory for this process: two brokers appending to one
- * journal would interleave records. A lock file names the owner's pid; a lock
- * whose process is gone is taken over. Answers a function that releases it.
+ * journal would interleave records. An exclusive kernel lock (flock) on its
+ * LOCK file: atomic against two brokers starting together, and released by
+ * the kernel when the process dies, so a restart right after a SIGKILL (or a
+ * reused pid) is never refused. The file names the owner's pid, for the
+ * message a second broker gets. Where the platform has no flock (Windows) the
+ * pid in the file decides, as a best effort. Answers a function that releases it.
  */
 export function lockDataDirectory(directory: string): () => void {
   mkdirSync(directory, { recursive: true, mode: 0o700 });
   const lockPath = join(directory, "LOCK");
+  const fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
+  let lock: ReturnType<typeof tryExclusiveLock>;
+  try {
+    lock = tryExclusiveLock(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  if (lock === "busy" || (lock === "unsupported" && ownedByAnother(lockPath))) {
+    const owner = readOwner(lockPath);
+    closeSync(fd);
+    throw new DataDirectoryLockedError(
+      `data directory ${directory} is in use by ${owner === undefined ? "another process" : `process ${owner}`} (another broker?); stop it or choose another --data-dir`,
+    );
+  }
+  ftruncateSync(fd, 0);
+  writeSync(fd, `${process.pid}\n`, 0);
+  // The file stays: unlinking it would let a broker lock a new file while another still holds the old one.
+  return () => {
+    try {
+      ftruncateSync(fd, 0);
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
+
+function readOwner(lockPath: string): number | undefined {
   try {
     const owner = Number(readFileSync(lockPath, "utf8").trim());
-    if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
-      throw new DataDirectoryLockedError(`data directory ${directory} is in use by process ${owner} (another broker?); stop it or choose another --data-dir`);
-    }
-  } catch (error) {
-    if (error instanceof DataDirectoryLockedError) throw error;
-    // No lock file, or an unreadable one: take it.
+    return Number.isInteger(owner) && owner > 0 ? owner : undefined;
+  } catch {
+    return undefined;
   }
-  writeFileSync(lockPath, `${process.pid}\n`, { mode: 0o600 });
-  return () => rmSync(lockPath, { force: true });
+}
+
+function ownedByAnother(lockPath: string): boolean {
+  const owner = readOwner(lockPath);
+  return owner !== undefined && owner !== process.pid && isAlive(owner);
 }
 
 function isAlive(pid: number): boolean {
