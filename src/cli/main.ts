@@ -1,7 +1,7 @@
 import { ConnectError } from "@connectrpc/connect";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
-import { DataDirectoryLockedError } from "../storage/index.js";
+import { DataDirectoryError } from "../storage/index.js";
 import { connectErrorText } from "./cli-client.js";
 import { findCommand } from "./find-command.js";
 import { journalCommand } from "./journal-command.js";
@@ -87,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`corrbus ${name}: ${usageText(error as Error)}\n(corrbus ${name} --help lists the options)\n`);
       return 2;
     }
-    if (error instanceof SocketPathError || error instanceof DataDirectoryLockedError || isSystemError(error)) {
+    if (error instanceof SocketPathError || error instanceof DataDirectoryError || isSystemError(error)) {
       process.stderr.write(`corrbus ${name}: ${(error as Error).message}\n`);
       return 1;
     }

@@ -114,6 +114,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const handle = (signal: NodeJS.Signals) => onSignal(signal);
   process.once("SIGTERM", handle);
   process.once("SIGINT", handle);
+  // A start-up that fails has closed what it opened: nothing is left to drain, the error ends the process.
   const server = await startBrokerServer({
     socketPath: values.socket,
     limits,
@@ -126,6 +127,10 @@ export async function serveCommand(args: string[]): Promise<number> {
     maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
     leanPaths: !values["no-lean-paths"],
+  }).catch((error: unknown) => {
+    process.off("SIGTERM", handle);
+    process.off("SIGINT", handle);
+    throw error;
   });
   await new Promise<void>((resolve) => {
     onSignal = (signal) => {

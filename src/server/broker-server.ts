@@ -9,7 +9,7 @@ import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
 import type { BrokerLimits } from "../core/validation/broker-limits.js";
 import type { AccessPolicy, PeerIdentity } from "../core/broker-ports.js";
 import { CorrelationBroker } from "../core/correlation-broker.js";
-import { type FsyncPolicy, Journal, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
+import { type FsyncPolicy, Journal, checkDataDirectoryPath, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
@@ -81,14 +81,42 @@ const receiveWindowBytes = 256 * 1024;
 /**
  * Starts the broker: CorrelationService over HTTP/2 (gRPC, Connect binary and
  * JSON) on a Unix socket created 0600 in a 0700 directory, or a Windows named
- * pipe through the same code path.
+ * pipe through the same code path. All or nothing: what can be checked is
+ * checked before anything is created, and a failure at any later step closes
+ * what was opened (socket, journal, lock) before it is reported.
  */
 export async function startBrokerServer(options: BrokerServerOptions = {}): Promise<BrokerServer> {
   const socketPath = options.socketPath ?? defaultSocketPath();
   const logger = options.logger ?? silentLogger;
-  const { replacedStale } = await prepareSocketPath(socketPath);
-  if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
+  const group = options.socketGroup === undefined || isNamedPipePath(socketPath) ? undefined : resolveGroup(options.socketGroup);
+  if (!options.inMemory) checkDataDirectoryPath(options.dataDir ?? defaultDataDirectory());
+  const undo: (() => unknown)[] = [];
+  try {
+    return await startOpened(options, socketPath, group, logger, undo);
+  } catch (error) {
+    for (const step of undo.reverse()) {
+      try {
+        await step();
+      } catch {
+        // The first failure is the one to report.
+      }
+    }
+    throw error;
+  }
+}
+
+async function startOpened(
+  options: BrokerServerOptions,
+  socketPath: string,
+  group: number | undefined,
+  logger: Logger,
+  undo: (() => unknown)[],
+): Promise<BrokerServer> {
+  // The data directory's lock first: a broker already running on it keeps its socket untouched.
   const { broker, journal, unlock } = await openHistory(options, logger);
+  undo.push(unlock, () => journal?.close());
+  const { replacedStale, createdDirectory } = await prepareSocketPath(socketPath);
+  if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const gate = new ConnectionGate(options.maxConnections ?? 256, options.firstBytesTimeoutMs ?? 10_000);
@@ -138,11 +166,15 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   });
 
   await listen(server, socketPath);
-  if (options.socketGroup !== undefined && !isNamedPipePath(socketPath)) {
-    grantGroupAccess(socketPath, resolveGroup(options.socketGroup));
+  const socketInode = isNamedPipePath(socketPath) ? undefined : statSync(socketPath).ino;
+  undo.push(
+    () => new Promise((resolve) => server.close(resolve)),
+    () => removeOwnSocket(socketPath, socketInode),
+  );
+  if (group !== undefined) {
+    grantGroupAccess(socketPath, group, createdDirectory);
     logger.log("info", "socket opened to group", { socket: socketPath, group: options.socketGroup });
   }
-  const socketInode = isNamedPipePath(socketPath) ? undefined : statSync(socketPath).ino;
   const maintenance = setInterval(() => broker.maintain(), 1000);
   maintenance.unref();
   logger.log("info", "listening", { socket: socketPath, limits: broker.limits });

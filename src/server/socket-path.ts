@@ -15,26 +15,29 @@ export class SocketPathError extends Error {
 /**
  * Makes `socketPath` ready to listen on: its directory exists (created 0700),
  * it is not a symlink, and a stale socket file left by a dead broker is
- * removed. A live socket (something answers on it) is refused. Answers
- * whether a stale socket was replaced.
+ * removed. A live socket (something answers on it, or its accept queue is
+ * full) is refused. Answers whether a stale socket was replaced and whether
+ * the directory was created here (only then may --socket-group change it).
  */
-export async function prepareSocketPath(socketPath: string): Promise<{ replacedStale: boolean }> {
-  if (isNamedPipePath(socketPath)) return { replacedStale: false };
+export async function prepareSocketPath(socketPath: string): Promise<{ replacedStale: boolean; createdDirectory: boolean }> {
+  if (isNamedPipePath(socketPath)) return { replacedStale: false, createdDirectory: false };
   const directory = dirname(socketPath);
-  ensurePrivateDirectory(directory);
+  const createdDirectory = ensurePrivateDirectory(directory);
   const existing = lstatOrUndefined(socketPath);
-  if (existing === undefined) return { replacedStale: false };
+  if (existing === undefined) return { replacedStale: false, createdDirectory };
   if (existing.isSymbolicLink()) throw new SocketPathError(`${socketPath} is a symbolic link; refusing to use it`);
   if (!existing.isSocket()) throw new SocketPathError(`${socketPath} exists and is not a socket; remove it or choose another --socket`);
   if (await isAnswering(socketPath)) {
     throw new SocketPathError(`another broker is already listening on ${socketPath}; stop it or choose another --socket`);
   }
   unlinkSync(socketPath);
-  return { replacedStale: true };
+  return { replacedStale: true, createdDirectory };
 }
 
-function ensurePrivateDirectory(directory: string): void {
+/** Answers whether it created the directory. */
+function ensurePrivateDirectory(directory: string): boolean {
   let stats = lstatOrUndefined(directory);
+  const created = stats === undefined;
   if (stats === undefined) {
     // Ours: created private, so only this user can reach the socket.
     mkdirSync(directory, { recursive: true, mode: 0o700 });
@@ -52,6 +55,7 @@ function ensurePrivateDirectory(directory: string): void {
   if (!sticky && (stats.mode & 0o022) !== 0) {
     throw new SocketPathError(`socket directory ${directory} is writable by group or others (mode ${(stats.mode & 0o777).toString(8)}); use a private directory`);
   }
+  return created;
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {
@@ -63,7 +67,11 @@ function lstatOrUndefined(path: string): Stats | undefined {
   }
 }
 
-/** True when a process accepts connections on the socket within a second. */
+/**
+ * True unless the socket is certainly dead: nobody listening (ECONNREFUSED)
+ * or gone (ENOENT). A full accept queue (EAGAIN) or a slow accept is a live
+ * broker, whose socket must not be deleted.
+ */
 function isAnswering(socketPath: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(socketPath);
@@ -73,7 +81,7 @@ function isAnswering(socketPath: string): Promise<boolean> {
     };
     socket.setTimeout(1000, () => done(true));
     socket.once("connect", () => done(true));
-    socket.once("error", () => done(false));
+    socket.once("error", (error: NodeJS.ErrnoException) => done(error.code !== "ECONNREFUSED" && error.code !== "ENOENT"));
   });
 }
 
@@ -88,18 +96,26 @@ export function resolveGroup(group: string): number {
 }
 
 /**
- * Opens the socket to one group: the socket becomes 0660 owned by `gid`, and
- * its directory 0710 (traverse only) with that group, so members can connect
- * and nobody else can. The directory must be ours.
+ * Opens the socket to one group: the socket becomes 0660 owned by `gid`, so
+ * members can connect and nobody else can. A directory corrbus created for
+ * the socket becomes 0710 (traverse only) with that group; one it did not
+ * create (/tmp, /run, an operator's) is never changed: it must let the group
+ * through already, or start-up is refused saying so.
  */
-export function grantGroupAccess(socketPath: string, gid: number): void {
+export function grantGroupAccess(socketPath: string, gid: number, createdDirectory: boolean): void {
   const directory = dirname(socketPath);
-  const uid = process.getuid?.();
-  if (uid !== undefined && statSync(directory).uid !== uid) {
-    throw new SocketPathError(`--socket-group: socket directory ${directory} is not owned by this user; choose a --socket in a directory of ours`);
+  if (createdDirectory) {
+    chownSync(directory, -1, gid);
+    chmodSync(directory, 0o710);
+  } else {
+    const stats = statSync(directory);
+    const traversable = (stats.mode & 0o001) !== 0 || ((stats.mode & 0o010) !== 0 && stats.gid === gid);
+    if (!traversable) {
+      throw new SocketPathError(
+        `--socket-group: socket directory ${directory} (mode ${(stats.mode & 0o777).toString(8)}) does not let group ${gid} through, and corrbus did not create it so leaves it as it is; choose a --socket in a new directory`,
+      );
+    }
   }
-  chownSync(directory, -1, gid);
-  chmodSync(directory, 0o710);
   chownSync(socketPath, -1, gid);
   chmodSync(socketPath, 0o660);
 }

@@ -1,6 +1,6 @@
 import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { tryExclusiveLock } from "./file-lock.js";
 
 /**
@@ -15,9 +15,25 @@ export function defaultDataDirectory(env: NodeJS.ProcessEnv = process.env): stri
   return join(homedir(), ".local", "state", "corrbus");
 }
 
+/** Start-up refused because of the data directory; the message says why and what to do. */
+export class DataDirectoryError extends Error {
+  override name = "DataDirectoryError";
+}
+
 /** Start-up refused: another live broker owns the data directory. */
-export class DataDirectoryLockedError extends Error {
+export class DataDirectoryLockedError extends DataDirectoryError {
   override name = "DataDirectoryLockedError";
+}
+
+/** Kernel pseudo-filesystems: nothing durable lives there (and mkdir under /proc can fail in odd ways). */
+const pseudoFilesystems = ["/proc", "/sys", "/dev"];
+
+/** Refuses a data directory no journal can live in, before anything is created. */
+export function checkDataDirectoryPath(directory: string): void {
+  if (process.platform === "win32") return;
+  const absolute = resolve(directory);
+  const under = pseudoFilesystems.find((root) => absolute === root || absolute.startsWith(`${root}/`));
+  if (under !== undefined) throw new DataDirectoryError(`--data-dir ${directory} is under ${under}, a kernel pseudo-filesystem; choose a directory on a real disk`);
 }
 
 /**

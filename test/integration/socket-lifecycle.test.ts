@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -83,5 +83,58 @@ describe("the broker's socket", () => {
     const result = await runCli(["serve", "--history-size", "lots"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('--history-size: "lots" is not a positive integer');
+  });
+
+  describe("a start-up that fails", () => {
+    /** stderr without the info lines a start-up logs before it fails. */
+    const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line !== "" && !line.startsWith("{"));
+
+    it("should refuse an unknown --socket-group before anything is created: exit 1, one line, no socket", async () => {
+      const directory = scratch();
+      const socket = join(directory, "run", "corrbus.sock");
+      const result = await runCli(["serve", "--socket", socket, "--data-dir", join(directory, "data"), "--socket-group", "nosuchgroup"]);
+      expect(result.code).toBe(1);
+      expect(errorLines(result.stderr)).toEqual(['corrbus serve: --socket-group: no group named "nosuchgroup" in /etc/group']);
+      expect(existsSync(join(directory, "run"))).toBe(false);
+      expect(existsSync(join(directory, "data"))).toBe(false);
+    });
+
+    it("should refuse a --data-dir under /proc: exit 1, one line, no socket", async () => {
+      const directory = scratch();
+      const socket = join(directory, "run", "corrbus.sock");
+      const result = await runCli(["serve", "--socket", socket, "--data-dir", "/proc/corrbus-nope"]);
+      expect(result.code).toBe(1);
+      expect(errorLines(result.stderr)).toEqual(["corrbus serve: --data-dir /proc/corrbus-nope is under /proc, a kernel pseudo-filesystem; choose a directory on a real disk"]);
+      expect(existsSync(join(directory, "run"))).toBe(false);
+    });
+
+    it("should close what it opened when it fails after listening: socket removed, lock released, directory unchanged", async () => {
+      const directory = scratch();
+      const socketDirectory = join(directory, "private");
+      mkdirSync(socketDirectory, { mode: 0o700 });
+      const socket = join(socketDirectory, "corrbus.sock");
+      const dataDir = join(directory, "data");
+      const gid = process.getgid?.() ?? 0;
+      const result = await runCli(["serve", "--socket", socket, "--data-dir", dataDir, "--socket-group", String(gid)]);
+      expect(result.code).toBe(1);
+      expect(errorLines(result.stderr)).toEqual([expect.stringContaining(`--socket-group: socket directory ${socketDirectory} (mode 700) does not let group ${gid} through`)]);
+      expect(existsSync(socket)).toBe(false);
+      expect(lstatSync(socketDirectory).mode & 0o7777).toBe(0o700);
+      // The lock went with it: a broker starts on the same data directory.
+      const next = await startBrokerProcess(["--data-dir", dataDir], join(directory, "next", "corrbus.sock"));
+      brokers.push(next);
+    });
+
+    it("should leave a shared socket directory it did not create as it was (a sticky 1777 one, as /tmp)", async () => {
+      const directory = scratch();
+      const shared = join(directory, "shared");
+      mkdirSync(shared);
+      chmodSync(shared, 0o1777);
+      const gid = process.getgid?.() ?? 0;
+      const broker = await startBrokerProcess(["--data-dir", join(directory, "data"), "--socket-group", String(gid)], join(shared, "corrbus.sock"));
+      expect(lstatSync(broker.socketPath).mode & 0o777).toBe(0o660);
+      expect(await broker.stop()).toBe(0);
+      expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+    });
   });
 });
