@@ -268,11 +268,21 @@ function sliceRanges(source: Uint8Array, ranges: Ranges, size: number, tag: numb
   return out;
 }
 
+/** Ranges up to this long are copied and compared byte by byte: a native call costs more than the loop. */
+const shortRange = 48;
+
 /** Copies the ranges of `source` into `out` at `start`; answers where they end. */
 function copyRanges(source: Uint8Array, ranges: Ranges, out: Buffer, start: number): number {
-  const from = asBuffer(source);
   let at = start;
-  for (let index = 0; index < ranges.length; index += 2) at += from.copy(out, at, ranges[index], ranges[index + 1]);
+  for (let index = 0; index < ranges.length; index += 2) {
+    const from = ranges[index];
+    const end = ranges[index + 1];
+    if (end - from <= shortRange) {
+      for (let byte = from; byte < end; byte++) out[at++] = source[byte];
+    } else {
+      at += asBuffer(source).copy(out, at, from, end);
+    }
+  }
   return at;
 }
 
@@ -286,9 +296,14 @@ function sameField(source: Uint8Array, ranges: Ranges, size: number, tag: number
   if (tagEnd !== varintSize(tag) || reader.value !== tag || reader.varint(other, tagEnd) !== header || reader.value !== size) return false;
   let at = header;
   for (let index = 0; index < ranges.length; index += 2) {
-    const end = at + ranges[index + 1] - ranges[index];
-    if (from.compare(other, at, end, ranges[index], ranges[index + 1]) !== 0) return false;
-    at = end;
+    const start = ranges[index];
+    const length = ranges[index + 1] - start;
+    if (length <= shortRange) {
+      for (let byte = 0; byte < length; byte++) if (source[start + byte] !== field[at + byte]) return false;
+    } else if (from.compare(other, at, at + length, start, start + length) !== 0) {
+      return false;
+    }
+    at += length;
   }
   return true;
 }
