@@ -9,14 +9,18 @@ export async function measureInBroker(config: BenchConfig, figures: FigureSet): 
     await expectMessage(worker, "done", config.phaseTimeoutMs * 2);
     for (const message of worker.messages.filter((line) => line.type === "latency")) {
       const id = message.id as string;
-      figures.setLatency(id, {
-        count: message.count as number,
-        p50: message.p50 as number,
-        p99: message.p99 as number,
-        mean: message.mean as number,
-        min: message.min as number,
-        max: message.max as number,
-      }, `${id} (in-broker)`);
+      figures.setLatency(
+        id,
+        {
+          count: message.count as number,
+          p50: message.p50 as number,
+          p99: message.p99 as number,
+          mean: message.mean as number,
+          min: message.min as number,
+          max: message.max as number,
+        },
+        `${id} (in-broker)`,
+      );
       figures.set(`${id}.results`, message.results as number, "events", `${id}: events answered`);
     }
     const loaded = worker.messages.filter((line) => line.type === "loaded");

@@ -36,5 +36,8 @@ export function summarize(samples: readonly number[]): LatencySummary {
 
 /** The median of `values` (any order); NaN when empty. */
 export function median(values: readonly number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 0.5);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 }

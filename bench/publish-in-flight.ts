@@ -37,12 +37,22 @@ export async function measurePublishInFlight(socketPath: string, config: BenchCo
     }
     const total = perBlock * config.inFlightBlocks;
     for (const variant of variants) {
-      figures.set(`publish.inflight.${variant}.rate`, (total / elapsedMs[variant]) * 1000, "calls/s", `Publish ${labels[variant]}, ${config.inFlight} calls in flight`);
+      figures.set(
+        `publish.inflight.${variant}.rate`,
+        (total / elapsedMs[variant]) * 1000,
+        "calls/s",
+        `Publish ${labels[variant]}, ${config.inFlight} calls in flight`,
+      );
     }
     // Time per call grows by this much with metadata.
     ratios.sort((a, b) => a - b);
     const pct = (fraction: number) => (percentile(ratios, fraction) - 1) * 100;
-    figures.set("publish.overhead.inflight.pct", pct(0.5), "%", `correlation overhead, ${config.inFlight} in flight (time per call, median of ${ratios.length} block pairs)`);
+    figures.set(
+      "publish.overhead.inflight.pct",
+      pct(0.5),
+      "%",
+      `correlation overhead, ${config.inFlight} in flight (time per call, median of ${ratios.length} block pairs)`,
+    );
     figures.set("publish.overhead.inflight.p25", pct(0.25), "%", "correlation overhead in flight, first quartile of the block pairs");
     figures.set("publish.overhead.inflight.p75", pct(0.75), "%", "correlation overhead in flight, third quartile of the block pairs");
   } finally {

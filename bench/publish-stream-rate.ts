@@ -25,7 +25,13 @@ export interface StreamRun {
  * figures' ids, the counts, and what happens once every collector is warm
  * (the durability phase reads the journal's counters there).
  */
-export async function measurePublishStream(socketPath: string, collectors: number, config: BenchConfig, figures: FigureSet, run: StreamRun = {}): Promise<void> {
+export async function measurePublishStream(
+  socketPath: string,
+  collectors: number,
+  config: BenchConfig,
+  figures: FigureSet,
+  run: StreamRun = {},
+): Promise<void> {
   const events = run.events ?? config.streamEvents;
   const share = Math.ceil(events / collectors);
   const workers: WorkerProcess[] = [];
@@ -33,13 +39,20 @@ export async function measurePublishStream(socketPath: string, collectors: numbe
     for (let index = 0; index < collectors; index++) {
       workers.push(
         spawnWorker("workers/stream-publisher.js", [
-          "--socket", socketPath,
-          "--count", String(share),
-          "--batch", String(config.streamBatch),
-          "--space", String(idSpace.tagged + 0x100 * collectors + index + 1),
-          "--name", `bench-collector-${collectors}-${index}`,
-          "--topic", "events.bench.stream.observed",
-          "--warmup", String(run.warmupEvents ?? config.streamWarmupEvents),
+          "--socket",
+          socketPath,
+          "--count",
+          String(share),
+          "--batch",
+          String(config.streamBatch),
+          "--space",
+          String(idSpace.tagged + 0x100 * collectors + index + 1),
+          "--name",
+          `bench-collector-${collectors}-${index}`,
+          "--topic",
+          "events.bench.stream.observed",
+          "--warmup",
+          String(run.warmupEvents ?? config.streamWarmupEvents),
           "--go",
         ]),
       );

@@ -23,13 +23,13 @@ export async function measureQueries(socketPath: string, config: BenchConfig, fi
     }
     for (const [position, timeline] of config.timelines.entries()) await timeTimeline(position + 1, timeline.events, timeline.callsEndToEnd);
     const loadStart = nowMs();
-    await loadHistory(
-      socketPath,
-      ["--workload", "tagged", "--first", String(smallHistory), "--count", String(largeHistory - smallHistory)],
-      config,
-      figures,
+    await loadHistory(socketPath, ["--workload", "tagged", "--first", String(smallHistory), "--count", String(largeHistory - smallHistory)], config, figures);
+    figures.set(
+      "history.load.rate",
+      ((largeHistory - smallHistory) / (nowMs() - loadStart)) * 1000,
+      "events/s",
+      "history load through PublishStream (1 collector, incl. process start)",
     );
-    figures.set("history.load.rate", ((largeHistory - smallHistory) / (nowMs() - loadStart)) * 1000, "events/s", "history load through PublishStream (1 collector, incl. process start)");
     await timeFindByTag(largeHistory);
   } finally {
     client.close();

@@ -24,11 +24,16 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
   const latRate = (id: string) => `${lat(id)}, ${rate(v(`${id}.rate`), "calls/s")}`;
   const x = (numerator: string, denominator: string) => times(figures.ratio(numerator, denominator));
   const rows: TableRow[] = [];
-  const add = (figure: string, measured: string, reference = "—", ratio = "—", target = "—") =>
-    rows.push({ figure, measured, reference, ratio, target });
+  const add = (figure: string, measured: string, reference = "—", ratio = "—", target = "—") => rows.push({ figure, measured, reference, ratio, target });
   const bytes = v("floor.bytes");
 
-  add(`Floor: raw Unix-socket echo, ${count(bytes)} B (encoded PublishRequest with metadata)`, latRate("floor.echo"), "(floor)", "—", "floor, reported every run");
+  add(
+    `Floor: raw Unix-socket echo, ${count(bytes)} B (encoded PublishRequest with metadata)`,
+    latRate("floor.echo"),
+    "(floor)",
+    "—",
+    "floor, reported every run",
+  );
   add(`Floor: raw node:http2 POST of the same ${count(bytes)} B, one session`, latRate("floor.http2"), "(floor)", "—", "floor, reported every run");
   add(
     "Publish, sequential, with correlation metadata",
@@ -44,7 +49,13 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
     x("publish.sequential.metadata.p50", "floor.echo.p50"),
     "as close as HTTP/2 allows; reported every run",
   );
-  add("Publish p50 (with metadata) vs NATS JetStream", `p50 ${us(v("publish.sequential.metadata.p50"))}`, natsReference, "— (not a same-run figure)", "≤ NATS JetStream acked publish p50");
+  add(
+    "Publish p50 (with metadata) vs NATS JetStream",
+    `p50 ${us(v("publish.sequential.metadata.p50"))}`,
+    natsReference,
+    "— (not a same-run figure)",
+    "≤ NATS JetStream acked publish p50",
+  );
   add("Publish, sequential, without metadata", latRate("publish.sequential.plain"));
   add(
     "Correlation overhead, sequential (p50 with − without)",
@@ -162,7 +173,13 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
 
   const [small, large] = config.findHistorySizes;
   const find = (size: number) => `find.history${size}`;
-  add(`FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`, lat(`${find(small)}.inBroker`), "—", "—", "p50 ≤ 0.1 ms in-broker [seed < 10 ms]");
+  add(
+    `FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`,
+    lat(`${find(small)}.inBroker`),
+    "—",
+    "—",
+    "p50 ≤ 0.1 ms in-broker [seed < 10 ms]",
+  );
   add(
     `FindByTag, ${config.findLimit} results, ${count(small)} events, end-to-end`,
     lat(`${find(small)}.endToEnd`),

@@ -88,7 +88,10 @@ async function startBenchBroker(args: string[]): Promise<BenchBroker | undefined
  * `afterStop` (which may start another broker on the same data directory);
  * then the data directory is removed.
  */
-async function stopBenchBroker({ broker, dataDirectory, args }: BenchBroker, afterStop?: (dataDirectory: string, stopped: BrokerProcess) => Promise<void>): Promise<void> {
+async function stopBenchBroker(
+  { broker, dataDirectory, args }: BenchBroker,
+  afterStop?: (dataDirectory: string, stopped: BrokerProcess) => Promise<void>,
+): Promise<void> {
   try {
     const code = await broker.stop();
     const journal = broker.logs.find((line) => line.msg === "journal replayed");
@@ -160,7 +163,8 @@ await withBroker(
   brokerArgs.queries,
   (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)),
   // Its journal (the ~1 M events the queries loaded) outlives it: a new broker replays it.
-  (dataDirectory, stopped) => phase("replay", () => measureStartupReplay(dataDirectory, brokerArgs.queries, stoppedStats(stopped)?.eventsStored, config, figures)),
+  (dataDirectory, stopped) =>
+    phase("replay", () => measureStartupReplay(dataDirectory, brokerArgs.queries, stoppedStats(stopped)?.eventsStored, config, figures)),
 );
 await phase("inBroker", () => measureInBroker(config, figures));
 await phase("memory", () => measureMemory(config, figures));
@@ -183,10 +187,7 @@ const heading =
   `(in a temporary data directory); took ${durationSeconds.toFixed(0)} s` +
   (config.quick ? " (--quick: reduced counts, not comparable)" : "") +
   ".";
-const remarks = [
-  ...figures.notes.map((note) => `- note: ${note}`),
-  ...figures.failures.map((failure) => `- FAILED ${failure.phase}: ${failure.error}`),
-];
+const remarks = [...figures.notes.map((note) => `- note: ${note}`), ...figures.failures.map((failure) => `- FAILED ${failure.phase}: ${failure.error}`)];
 
 const results = {
   startedAt: startedAt.toISOString(),

@@ -35,7 +35,9 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
         "publish.sequential.metadata": () => client.publish(publishTopic, benchPayload, { correlation: child }),
         "publish.sequential.plain": () => client.publish(publishTopic, benchPayload),
         "publish.alternating.metadata": (index) =>
-          index % 2 === 0 ? client.publish(publishTopic, benchPayload, { correlation: child }) : second.publish(publishTopic, benchPayload, { correlation: secondChild }),
+          index % 2 === 0
+            ? client.publish(publishTopic, benchPayload, { correlation: child })
+            : second.publish(publishTopic, benchPayload, { correlation: secondChild }),
         "publish.alternating.plain": (index) => (index % 2 === 0 ? client : second).publish(publishTopic, benchPayload),
       },
       { warmup: config.warmupCalls, callsPerSeries: config.sequentialCalls, blocks: config.sequentialBlocks },
@@ -55,11 +57,26 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
     const withP50 = figures.value("publish.sequential.metadata.p50") as number;
     const withoutP50 = figures.value("publish.sequential.plain.p50") as number;
     figures.set("publish.overhead.sequential.us", withP50 - withoutP50, "µs", "correlation overhead, sequential p50 (with − without)");
-    figures.set("publish.overhead.sequential.pct", ((withP50 - withoutP50) / withoutP50) * 100, "%", "correlation overhead, sequential p50, of the p50 without metadata");
+    figures.set(
+      "publish.overhead.sequential.pct",
+      ((withP50 - withoutP50) / withoutP50) * 100,
+      "%",
+      "correlation overhead, sequential p50, of the p50 without metadata",
+    );
     const takingTurnsWith = figures.value("publish.alternating.metadata.p50") as number;
     const takingTurnsWithout = figures.value("publish.alternating.plain.p50") as number;
-    figures.set("publish.overhead.alternating.us", takingTurnsWith - takingTurnsWithout, "µs", "correlation overhead, two clients taking turns, p50 (with − without)");
-    figures.set("publish.overhead.alternating.pct", ((takingTurnsWith - takingTurnsWithout) / takingTurnsWithout) * 100, "%", "correlation overhead, two clients taking turns, of the p50 without metadata");
+    figures.set(
+      "publish.overhead.alternating.us",
+      takingTurnsWith - takingTurnsWithout,
+      "µs",
+      "correlation overhead, two clients taking turns, p50 (with − without)",
+    );
+    figures.set(
+      "publish.overhead.alternating.pct",
+      ((takingTurnsWith - takingTurnsWithout) / takingTurnsWithout) * 100,
+      "%",
+      "correlation overhead, two clients taking turns, of the p50 without metadata",
+    );
   } finally {
     for (const roundTrip of roundTrips) roundTrip.close();
     client.close();

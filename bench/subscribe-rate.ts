@@ -22,23 +22,35 @@ export async function measureSubscribe(socketPath: string, subscribers: number, 
     for (let index = 0; index < subscribers; index++) {
       readers.push(
         spawnWorker("workers/subscriber.js", [
-          "--socket", socketPath,
-          "--pattern", `events.bench.fanout${subscribers}.#`,
-          "--expect", String(config.subscribeEvents),
-          "--warmup", String(config.subscribeWarmupEvents),
-          "--name", `bench-subscriber-${index}`,
+          "--socket",
+          socketPath,
+          "--pattern",
+          `events.bench.fanout${subscribers}.#`,
+          "--expect",
+          String(config.subscribeEvents),
+          "--warmup",
+          String(config.subscribeWarmupEvents),
+          "--name",
+          `bench-subscriber-${index}`,
         ]),
       );
     }
     await Promise.all(readers.map((reader) => expectMessage(reader, "ready", config.phaseTimeoutMs)));
     publisher = spawnWorker("workers/stream-publisher.js", [
-      "--socket", socketPath,
-      "--count", String(config.subscribeEvents),
-      "--batch", String(config.streamBatch),
-      "--space", String(idSpace.tagged + 0x1000 + subscribers),
-      "--name", "bench-fanout-publisher",
-      "--topic", topic,
-      "--warmup", String(config.subscribeWarmupEvents),
+      "--socket",
+      socketPath,
+      "--count",
+      String(config.subscribeEvents),
+      "--batch",
+      String(config.streamBatch),
+      "--space",
+      String(idSpace.tagged + 0x1000 + subscribers),
+      "--name",
+      "bench-fanout-publisher",
+      "--topic",
+      topic,
+      "--warmup",
+      String(config.subscribeWarmupEvents),
       "--go",
     ]);
     await expectMessage(publisher, "ready", config.phaseTimeoutMs);
@@ -90,16 +102,26 @@ export async function measureSubscribe(socketPath: string, subscribers: number, 
 async function measureReplay(socketPath: string, fromEventId: bigint, config: BenchConfig, figures: FigureSet): Promise<void> {
   const stored = config.subscribeWarmupEvents + config.subscribeEvents;
   const reader = spawnWorker("workers/subscriber.js", [
-    "--socket", socketPath,
-    "--pattern", "events.bench.fanout1.#",
-    "--expect", String(stored),
-    "--from-event-id", String(fromEventId),
-    "--name", "bench-replay-subscriber",
+    "--socket",
+    socketPath,
+    "--pattern",
+    "events.bench.fanout1.#",
+    "--expect",
+    String(stored),
+    "--from-event-id",
+    String(fromEventId),
+    "--name",
+    "bench-replay-subscriber",
   ]);
   try {
     await expectMessage(reader, "ready", config.phaseTimeoutMs);
     const result = await finish(reader, config.drainTimeoutMs);
-    figures.set("subscribe.replay1.rate", ((result.count as number) / ((result.lastMs as number) - (result.firstMs as number))) * 1000, "events/s", "Subscribe replay to 1 subscriber: events/s");
+    figures.set(
+      "subscribe.replay1.rate",
+      ((result.count as number) / ((result.lastMs as number) - (result.firstMs as number))) * 1000,
+      "events/s",
+      "Subscribe replay to 1 subscriber: events/s",
+    );
     figures.set("subscribe.replay1.events", result.count as number, "events", "Subscribe replay to 1 subscriber: events received");
     if (result.type !== "done") figures.notes.push(`Subscribe replay: ${result.type} after ${result.count} of ${stored} events (${result.message ?? ""})`);
   } finally {

@@ -27,12 +27,10 @@ export async function measureWaitWakeup(socketPath: string, config: BenchConfig,
       const correlationId = benchUuid(idSpace.wait, 0x10_0000 + index);
       const correlation = { ...publisher.newRootCorrelation("answer", { investigation_id: "INC-WAIT" }), correlationId, rootCorrelationId: correlationId };
       let answeredAt = 0;
-      const waiting = waiter.service
-        .waitForResults({ correlationId, expectedResults: 1, timeout: { seconds: 10n }, omitPayloads: true })
-        .then((answer) => {
-          answeredAt = nowMs();
-          return answer;
-        });
+      const waiting = waiter.service.waitForResults({ correlationId, expectedResults: 1, timeout: { seconds: 10n }, omitPayloads: true }).then((answer) => {
+        answeredAt = nowMs();
+        return answer;
+      });
       await untilRegistered(waiter, config.waitSettleMs, () => polls++);
       if (answeredAt !== 0) early++;
       const start = nowMs();

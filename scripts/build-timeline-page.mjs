@@ -27,7 +27,13 @@ function parseModule(name) {
   let text = readFileSync(file, "utf8");
   const imports = [];
   text = text.replace(importPattern, (_, names, from) => {
-    imports.push({ from, bindings: names.split(",").map((item) => item.trim()).filter((item) => item !== "") });
+    imports.push({
+      from,
+      bindings: names
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== ""),
+    });
     return "";
   });
   const exports = [];

@@ -33,13 +33,13 @@ try {
   config.timelines.forEach((timeline, position) => {
     load(0, timeline.events, (index) => workflowEnvelope(position + 1, index));
   });
-  config.timelines.forEach((timeline, position) => timeTimeline(position + 1, timeline.events, timeline.callsInBroker));
+  for (const [position, timeline] of config.timelines.entries()) timeTimeline(position + 1, timeline.events, timeline.callsInBroker);
   load(smallHistory, largeHistory - smallHistory, (index) => taggedEnvelope(index));
   timeFindByTag(largeHistory);
   await timeWakeUp(config.waitCallsInBroker);
   report({ type: "done" });
 } catch (error) {
-  report({ type: "error", message: error instanceof Error ? error.stack ?? error.message : String(error) });
+  report({ type: "error", message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   process.exitCode = 1;
 }
 

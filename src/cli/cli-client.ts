@@ -1,4 +1,4 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
 import { type CorrelationClient, createCorrelationClient } from "../client/correlation-client.js";
 
 /** The source_process the CLI publishes and subscribes as unless told otherwise. */
@@ -9,11 +9,7 @@ export const defaultCliSource = "corrbus-cli";
  * default path) and closes it afterwards, so that no HTTP/2 session keeps
  * the process alive once the command is done.
  */
-export async function withClient<T>(
-  socket: string | undefined,
-  use: (client: CorrelationClient) => Promise<T>,
-  sourceProcess = defaultCliSource,
-): Promise<T> {
+export async function withClient<T>(socket: string | undefined, use: (client: CorrelationClient) => Promise<T>, sourceProcess = defaultCliSource): Promise<T> {
   const client = createCorrelationClient({ socketPath: socket, sourceProcess });
   try {
     return await use(client);

@@ -23,10 +23,7 @@ const keptPayloadBytes = 513;
  * (scripts/build-timeline-page.mjs) next to this module once compiled. Run from its TypeScript source, as the
  * tests do, this module finds them in dist/ all the same.
  */
-const pageAssetUrl = new URL(
-  import.meta.url.includes("/dist/src/cli/") ? "./timeline-page.json" : "../../dist/src/cli/timeline-page.json",
-  import.meta.url,
-);
+const pageAssetUrl = new URL(import.meta.url.includes("/dist/src/cli/") ? "./timeline-page.json" : "../../dist/src/cli/timeline-page.json", import.meta.url);
 
 /** The page's inline script and style, and their CSP source expressions. */
 interface TimelinePage {

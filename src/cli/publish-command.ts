@@ -104,7 +104,8 @@ export async function publishCommand(args: string[]): Promise<number> {
       const response = await client.service.publish({ envelope });
       const meta = envelope.correlationMetadata;
       if (values.json) {
-        const extra = meta === undefined ? {} : { correlation_metadata: toJson(CorrelationMetadataSchema, meta, { useProtoFieldName: true, alwaysEmitImplicit: true }) };
+        const extra =
+          meta === undefined ? {} : { correlation_metadata: toJson(CorrelationMetadataSchema, meta, { useProtoFieldName: true, alwaysEmitImplicit: true }) };
         writeJson(PublishResponseSchema, response, extra);
         return 0;
       }

@@ -60,7 +60,9 @@ export async function subscribeCommand(args: string[]): Promise<number> {
   if (values.group !== undefined && values.from !== undefined) throw new UsageError("--from replays history, which a queue group cannot: drop one");
   const fromEventId = values.from === undefined ? undefined : eventId("from", values.from);
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : positiveInteger("count", values.count);
-  const print = values.json ? (event: EventEnvelope) => writeJson(EventEnvelopeSchema, event) : (event: EventEnvelope) => process.stdout.write(eventLine(event));
+  const print = values.json
+    ? (event: EventEnvelope) => writeJson(EventEnvelopeSchema, event)
+    : (event: EventEnvelope) => process.stdout.write(eventLine(event));
 
   return withClient(
     values.socket,

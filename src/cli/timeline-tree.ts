@@ -40,8 +40,7 @@ class TreeLayout {
       ...timeline.correlations.map((state) => optionalMs(state.firstEventAt)),
     ].filter((ms): ms is number => ms !== undefined);
     this.startMs = times.length === 0 ? 0 : Math.min(...times);
-    this.rootId =
-      timeline.correlations[0]?.rootCorrelationId ?? timeline.events[0]?.correlationMetadata?.rootCorrelationId ?? "";
+    this.rootId = timeline.correlations[0]?.rootCorrelationId ?? timeline.events[0]?.correlationMetadata?.rootCorrelationId ?? "";
     const width = (cells: string[]) => Math.max(0, ...cells.map((cell) => cell.length));
     this.widths = {
       id: width(timeline.events.map((event) => `#${event.eventId}`)),
@@ -112,7 +111,8 @@ class TreeLayout {
     const status = state.status === CompletionStatus.UNSPECIFIED ? "untracked" : enumText(CompletionStatus, state.status);
     const first = optionalMs(state.firstEventAt);
     const last = optionalMs(state.lastEventAt);
-    const span = first === undefined || last === undefined ? "" : `  ${this.at(state.firstEventAt)} → ${this.at(state.lastEventAt)} (${formatDuration(last - first)})`;
+    const span =
+      first === undefined || last === undefined ? "" : `  ${this.at(state.firstEventAt)} → ${this.at(state.lastEventAt)} (${formatDuration(last - first)})`;
     const marks = [state.orphan ? "  ORPHAN" : "", state.gaps.length > 0 ? "  GAP" : ""].join("");
     const events = `${state.totalEvents} event${state.totalEvents === 1n ? "" : "s"}`;
     return `${state.correlationId}  ${stages}  ${status}  ${events}${span}${marks}`;
@@ -121,7 +121,9 @@ class TreeLayout {
   /** Label/text pairs; a label of "" continues the previous one. */
   private details(state: WorkflowState): [string, string][] {
     const details: [string, string][] = [];
-    const add = (label: string, texts: string[]) => texts.forEach((text, index) => details.push([index === 0 ? label : "", text]));
+    const add = (label: string, texts: string[]) => {
+      for (const [index, text] of texts.entries()) details.push([index === 0 ? label : "", text]);
+    };
     add(
       "stage",
       state.stages.map((stage) => {
@@ -158,7 +160,10 @@ class TreeLayout {
     if (!this.timeline.truncated && BigInt(events.length) < state.totalEvents) {
       add("EVICTED", [`${state.totalEvents - BigInt(events.length)} of ${state.totalEvents} events are no longer in history`]);
     }
-    add("events", events.map((event) => this.eventText(event)));
+    add(
+      "events",
+      events.map((event) => this.eventText(event)),
+    );
     return details;
   }
 

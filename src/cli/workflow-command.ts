@@ -44,7 +44,8 @@ function describeWorkflow(state: WorkflowState): string {
   const first = optionalMs(state.firstEventAt);
   const last = optionalMs(state.lastEventAt);
   const span = first === undefined || last === undefined ? "" : ` (${formatDuration(last - first)})`;
-  const parent = state.parentCorrelationId === undefined ? "- (a root step)" : `${state.parentCorrelationId}${state.orphan ? "  ORPHAN: never seen by the broker" : ""}`;
+  const parent =
+    state.parentCorrelationId === undefined ? "- (a root step)" : `${state.parentCorrelationId}${state.orphan ? "  ORPHAN: never seen by the broker" : ""}`;
   const status = state.status === CompletionStatus.UNSPECIFIED ? "untracked (rebuilt from history)" : enumText(CompletionStatus, state.status);
   const sections = [
     keyValues([

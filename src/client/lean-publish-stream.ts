@@ -90,7 +90,8 @@ async function sendBatches(
     if (stream.closed || stream.destroyed) return;
     const message = isMessage(request, PublishStreamRequestSchema) ? request : create(PublishStreamRequestSchema, request);
     const body = encodePublishStreamRequest(message);
-    if (body.length > writeMaxBytes) throw new ConnectError(`message size ${body.length} is larger than configured writeMaxBytes ${writeMaxBytes}`, Code.ResourceExhausted);
+    if (body.length > writeMaxBytes)
+      throw new ConnectError(`message size ${body.length} is larger than configured writeMaxBytes ${writeMaxBytes}`, Code.ResourceExhausted);
     if (!stream.write(connectEnvelope(0, body))) await drained(stream);
   }
   if (!stream.closed && !stream.destroyed) stream.end();

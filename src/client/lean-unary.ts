@@ -40,7 +40,13 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
 }
 
 /** Sends `body`, resolves with the answer's bytes or rejects with the Connect error the broker sent. */
-function exchange(sessionManager: Http2SessionManager, stream: http2.ClientHttp2Stream, body: Uint8Array, options: CallOptions, socketPath: string): Promise<Buffer> {
+function exchange(
+  sessionManager: Http2SessionManager,
+  stream: http2.ClientHttp2Stream,
+  body: Uint8Array,
+  options: CallOptions,
+  socketPath: string,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let contentType = "";

@@ -51,7 +51,10 @@ export interface PublishOnceResult {
  */
 export async function publishOnce(client: CorrelationClient, topic: string, payload: Payload, options: PublishOnceOptions): Promise<PublishOnceResult> {
   if (options.correlation === undefined) {
-    throw new ConnectError("publishOnce: options.correlation is required: the event is recognised by its correlation and sequence number", Code.InvalidArgument);
+    throw new ConnectError(
+      "publishOnce: options.correlation is required: the event is recognised by its correlation and sequence number",
+      Code.InvalidArgument,
+    );
   }
   const envelope = client.envelope(topic, payload, options);
   return publishEnvelopeOnce(client, envelope, options);
@@ -85,7 +88,8 @@ export async function publishEnvelopeOnce(
       try {
         const { workflow } = await client.service.getWorkflow({ correlationId: meta.correlationId }, { signal: options.signal });
         const mine = workflow?.participants.find((participant) => participant.sourceProcess === meta.sourceProcess);
-        if (mine !== undefined && mine.lastSequenceNumber >= meta.sequenceNumber) return { response: undefined, alreadyStored: true, retries: backoff.attempts };
+        if (mine !== undefined && mine.lastSequenceNumber >= meta.sequenceNumber)
+          return { response: undefined, alreadyStored: true, retries: backoff.attempts };
         break;
       } catch (error) {
         const connectError = ConnectError.from(error);

@@ -79,11 +79,8 @@ export class CorrelationBroker {
     this.waiters = new WaiterRegistry(this.limits.maxWaiters);
     this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
     this.router = new TopicRouter((subscription) => this.recipientGone(subscription.id, "the subscriber was cut off for not keeping up before it answered"));
-    this.tracker = new WorkflowTracker(
-      this.limits.maxActiveWorkflows,
-      this.limits.workflowIdleMs,
-      this.limits.maxLineageDepth,
-      (state, event) => this.waiters.wake(state, event),
+    this.tracker = new WorkflowTracker(this.limits.maxActiveWorkflows, this.limits.workflowIdleMs, this.limits.maxLineageDepth, (state, event) =>
+      this.waiters.wake(state, event),
     );
   }
 
@@ -188,6 +185,11 @@ export class CorrelationBroker {
     this.resumeDeadlineMs = this.now() + this.limits.resumeGraceMs;
   }
 
+  /** Journaled events whose lineage no longer checks (a record before them was skipped as corrupt): restored untracked. */
+  get restoreLineageSkippedCount(): number {
+    return this.restoreLineageSkipped;
+  }
+
   /** New event ids start after `id` (the journal's newest, even when its records were lost or evicted). */
   continueAfter(id: number): void {
     this.lastEventId = Math.max(this.lastEventId, id);
@@ -268,7 +270,10 @@ export class CorrelationBroker {
       for (const previousId of this.tracker.resume(input.name, subscription.id)) {
         this.awaitingResume.delete(previousId);
         this.journal?.recordFact(
-          workflowFact(this.now(), { case: "recipientResumed", value: { previousSubscriptionId: BigInt(previousId), subscriptionId: BigInt(subscription.id) } }),
+          workflowFact(this.now(), {
+            case: "recipientResumed",
+            value: { previousSubscriptionId: BigInt(previousId), subscriptionId: BigInt(subscription.id) },
+          }),
         );
       }
     }
@@ -513,7 +518,12 @@ export class CorrelationBroker {
     this.tracker.observe(envelope, recipients, receivedAtMs);
     const meta = envelope.correlationMetadata;
     if (this.journal !== undefined && recipients.length > 0 && meta !== undefined && isControlTopic(envelope.topic)) {
-      this.journal.recordFact(workflowFact(receivedAtMs, { case: "taskDelivered", value: { eventId: envelope.eventId, correlationId: meta.correlationId, recipients: recipients.map(taskRecipient) } }));
+      this.journal.recordFact(
+        workflowFact(receivedAtMs, {
+          case: "taskDelivered",
+          value: { eventId: envelope.eventId, correlationId: meta.correlationId, recipients: recipients.map(taskRecipient) },
+        }),
+      );
     }
     this.publishedCount++;
     const firstAfter = this.history.events.firstId;
@@ -600,8 +610,7 @@ export class CorrelationBroker {
 
   private view(state: CorrelationState, tracked: boolean, family: CorrelationState[]): CorrelationView {
     const parentId = state.parentId;
-    const orphan =
-      parentId !== undefined && this.tracker.get(parentId) === undefined && this.history.correlationList(parentId) === undefined;
+    const orphan = parentId !== undefined && this.tracker.get(parentId) === undefined && this.history.correlationList(parentId) === undefined;
     const childIds = family.filter((other) => other.parentId === state.id).map((other) => other.id);
     return { state, orphan, childIds, tracked };
   }

@@ -263,6 +263,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
       segments: report.segments,
       records: report.records,
       workflowFacts: report.facts,
+      untrackedLineage: broker.restoreLineageSkippedCount,
       firstId: report.firstId,
       lastId: report.lastId,
       problems: report.problems.length,

@@ -288,7 +288,6 @@ export function createCorrelationService(
   };
 }
 
-
 function guard<T>(run: () => T): T {
   try {
     return run();

@@ -120,8 +120,14 @@ class LeanHandlerContext implements HandlerContext {
   }
 
   private watch(): void {
-    if (this.shutdownSignal.aborted) return this.abort(this.shutdownSignal.reason);
-    if (this.stream.closed || this.stream.destroyed) return this.onClose();
+    if (this.shutdownSignal.aborted) {
+      this.abort(this.shutdownSignal.reason);
+      return;
+    }
+    if (this.stream.closed || this.stream.destroyed) {
+      this.onClose();
+      return;
+    }
     this.watching = true;
     this.shutdownSignal.addEventListener("abort", this.onShutdown, { once: true });
     this.stream.once("close", this.onClose);

@@ -2,7 +2,7 @@ import type * as http2 from "node:http2";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { endStreamToJson } from "../wire/connect-internals.js";
 import { CorrelationService, type PublishStreamRequest, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { EnvelopeSplitter, compressedFlag, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { type ConnectEnvelope, EnvelopeSplitter, compressedFlag, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
 import { messageEncoder } from "../wire/message-encoder.js";
 import { PublishedEnvelopeDecoder } from "../wire/published-envelope-decoder.js";
 import type { Logger } from "./logger.js";
@@ -130,7 +130,7 @@ class BatchReader implements AsyncIterable<PublishStreamRequest> {
     if (this.failure !== undefined) return;
     this.envelopes.push(chunk);
     for (;;) {
-      let envelope;
+      let envelope: ConnectEnvelope | undefined;
       try {
         envelope = this.envelopes.next();
       } catch (error) {

@@ -55,7 +55,7 @@ export function createLeanUnaryRouter(
         answerError(stream, error);
         return;
       }
-      let request;
+      let request: unknown;
       try {
         request = route.decode(body, stream.session);
       } catch (decodeError) {

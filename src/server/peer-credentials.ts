@@ -38,6 +38,7 @@ function platformReader(): Reader | null {
   return reader;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: koffi ships no types; the bindings below are typed by their C signatures
 type Koffi = any;
 
 function linuxReader(koffi: Koffi): Reader {

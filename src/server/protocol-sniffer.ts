@@ -36,4 +36,3 @@ export function createProtocolSniffingServer(
     socket.on("error", () => socket.destroy());
   });
 }
-

@@ -16,9 +16,7 @@ export function toConnectError(error: unknown): ConnectError {
   if (error instanceof ConnectError) return error;
   if (error instanceof InvalidInputError) {
     const code = error instanceof LineageError ? Code.FailedPrecondition : Code.InvalidArgument;
-    return new ConnectError(error.message, code, undefined, [
-      { desc: InvalidFieldSchema, value: { field: error.field, description: error.description } },
-    ]);
+    return new ConnectError(error.message, code, undefined, [{ desc: InvalidFieldSchema, value: { field: error.field, description: error.description } }]);
   }
   if (error instanceof CapacityError || error instanceof SubscriberCutOffError) {
     return new ConnectError(error.message, Code.ResourceExhausted);

@@ -53,7 +53,9 @@ function ensurePrivateDirectory(directory: string): boolean {
     throw new SocketPathError(`socket directory ${directory} belongs to uid ${stats.uid}, not to this user (${uid}); refusing to use it`);
   }
   if (!sticky && (stats.mode & 0o022) !== 0) {
-    throw new SocketPathError(`socket directory ${directory} is writable by group or others (mode ${(stats.mode & 0o777).toString(8)}); use a private directory`);
+    throw new SocketPathError(
+      `socket directory ${directory} is writable by group or others (mode ${(stats.mode & 0o777).toString(8)}); use a private directory`,
+    );
   }
   return created;
 }

@@ -1,11 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import {
-  CompletionStatus,
-  DeliveryState,
-  type WorkflowState,
-  WorkflowStateSchema,
-} from "../../gen/corrbus/v1/workflow_pb.js";
+import { CompletionStatus, DeliveryState, type WorkflowState, WorkflowStateSchema } from "../../gen/corrbus/v1/workflow_pb.js";
 import type { CorrelationView } from "../core/broker-ports.js";
 import { WorkflowTracker } from "../core/tracking/workflow-tracker.js";
 

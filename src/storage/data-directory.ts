@@ -33,7 +33,8 @@ export function checkDataDirectoryPath(directory: string): void {
   if (process.platform === "win32") return;
   const absolute = resolve(directory);
   const under = pseudoFilesystems.find((root) => absolute === root || absolute.startsWith(`${root}/`));
-  if (under !== undefined) throw new DataDirectoryError(`--data-dir ${directory} is under ${under}, a kernel pseudo-filesystem; choose a directory on a real disk`);
+  if (under !== undefined)
+    throw new DataDirectoryError(`--data-dir ${directory} is under ${under}, a kernel pseudo-filesystem; choose a directory on a real disk`);
 }
 
 /**

@@ -56,7 +56,11 @@ export const segmentName = /^\d{20}\.seg$/;
  */
 export function scanJournal(directory: string, repairTail: boolean, visit: JournalVisitor): ScanReport {
   const started = performance.now();
-  const names = existsSync(directory) ? readdirSync(directory).filter((name) => segmentName.test(name)).sort() : [];
+  const names = existsSync(directory)
+    ? readdirSync(directory)
+        .filter((name) => segmentName.test(name))
+        .sort()
+    : [];
   const report: ScanReport = { segments: [], records: 0, facts: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
   names.forEach((name, index) => {
     const path = join(directory, name);
@@ -68,13 +72,7 @@ export function scanJournal(directory: string, repairTail: boolean, visit: Journ
   return report;
 }
 
-function scanSegment(
-  info: SegmentInfo,
-  isLast: boolean,
-  repairTail: boolean,
-  report: ScanReport,
-  visit: JournalVisitor,
-): number {
+function scanSegment(info: SegmentInfo, isLast: boolean, repairTail: boolean, report: ScanReport, visit: JournalVisitor): number {
   const data = readFileSync(info.path);
   let offset = 0;
   while (offset < data.length) {
@@ -90,7 +88,13 @@ function scanSegment(
         if (report.firstId === 0) report.firstId = id;
         report.lastId = id;
       } else {
-        report.problems.push({ segment: info.name, offset, bytes: read.next - offset, reason: `event_id ${id} is not after ${report.lastId}`, action: "skipped" });
+        report.problems.push({
+          segment: info.name,
+          offset,
+          bytes: read.next - offset,
+          reason: `event_id ${id} is not after ${report.lastId}`,
+          action: "skipped",
+        });
       }
       offset = read.next;
       continue;

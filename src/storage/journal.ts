@@ -125,7 +125,15 @@ export class Journal implements EventJournal {
     this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
     this.counters.recordsReplayed = scan.records;
     this.counters.problems = scan.problems.length;
-    return { segments: scan.segments.length, records: scan.records, facts: scan.facts, firstId: scan.firstId, lastId: this.lastId, problems: scan.problems, durationMs: scan.durationMs };
+    return {
+      segments: scan.segments.length,
+      records: scan.records,
+      facts: scan.facts,
+      firstId: scan.firstId,
+      lastId: this.lastId,
+      problems: scan.problems,
+      durationMs: scan.durationMs,
+    };
   }
 
   append(events: readonly { id: number; encoded: Uint8Array }[], asFacts = false): Promise<void> {
@@ -136,7 +144,9 @@ export class Journal implements EventJournal {
     const bytes = records.reduce((sum, record) => sum + record.bytes.length, 0);
     if (this.queuedBytes + bytes > this.maxBacklogBytes) {
       this.counters.backlogRefused += records.length;
-      return Promise.reject(new CapacityError(`journal backlog of ${this.queuedBytes} bytes would pass its limit of ${this.maxBacklogBytes}: the disk is not keeping up`));
+      return Promise.reject(
+        new CapacityError(`journal backlog of ${this.queuedBytes} bytes would pass its limit of ${this.maxBacklogBytes}: the disk is not keeping up`),
+      );
     }
     this.queuedBytes += bytes;
     return new Promise((resolve, reject) => {

@@ -76,7 +76,10 @@ export class MessageTooLargeError extends Error {
 const headBytes = 5;
 
 /** Resolves when a stream whose write answered false drains, or closes (then nothing more is written). */
-export function drained(stream: { on(event: "drain" | "close", listener: () => void): unknown; off(event: "drain" | "close", listener: () => void): unknown }): Promise<void> {
+export function drained(stream: {
+  on(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       stream.off("drain", done);

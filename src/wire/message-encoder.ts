@@ -145,7 +145,7 @@ function presenceOf(field: DescField): (message: Value) => boolean {
     return (message) => message[oneof].case === name;
   }
   if (field.presence !== implicitPresence) {
-    return (message) => message[name] !== undefined && Object.prototype.hasOwnProperty.call(message, name);
+    return (message) => message[name] !== undefined && Object.hasOwn(message, name);
   }
   if (field.fieldKind === "enum") return (message) => message[name] !== field.enum.values[0].number;
   if (field.fieldKind !== "scalar") return (message) => message[name] !== undefined;
@@ -158,6 +158,7 @@ function presenceOf(field: DescField): (message: Value) => boolean {
       return (message) => !(message[name] instanceof Uint8Array) || message[name].byteLength > 0;
     default:
       // 0, -0, 0n and "0" (64-bit values as strings) are all the zero value.
+      // biome-ignore lint/suspicious/noDoubleEquals: the loose comparison is what makes all four equal to 0
       return (message) => message[name] != 0;
   }
 }
@@ -323,7 +324,11 @@ function scalarCodec(type: ScalarType): ValueCodec {
         },
       };
     case ScalarType.UINT32:
-      return { wireType: varintType, size: (value) => varintSize(checked(value, isUint32(value))), write: (value, out, start) => writeVarint(out, start, value) };
+      return {
+        wireType: varintType,
+        size: (value) => varintSize(checked(value, isUint32(value))),
+        write: (value, out, start) => writeVarint(out, start, value),
+      };
     case ScalarType.INT32:
       return {
         wireType: varintType,
@@ -338,7 +343,11 @@ function scalarCodec(type: ScalarType): ValueCodec {
       };
     case ScalarType.INT64:
     case ScalarType.UINT64:
-      return { wireType: varintType, size: (value) => varint64Size(int64(value, type)), write: (value, out, start) => writeVarint64(out, start, int64(value, type)) };
+      return {
+        wireType: varintType,
+        size: (value) => varint64Size(int64(value, type)),
+        write: (value, out, start) => writeVarint64(out, start, int64(value, type)),
+      };
     case ScalarType.SINT64:
       return {
         wireType: varintType,
@@ -350,7 +359,11 @@ function scalarCodec(type: ScalarType): ValueCodec {
     case ScalarType.SFIXED32:
       return { wireType: fixed32Type, size: (value) => (checked(value, isInt32(value)), 4), write: (value, out, start) => out.writeInt32LE(value, start) };
     case ScalarType.FLOAT:
-      return { wireType: fixed32Type, size: (value) => (checked(value, typeof value === "number"), 4), write: (value, out, start) => out.writeFloatLE(value, start) };
+      return {
+        wireType: fixed32Type,
+        size: (value) => (checked(value, typeof value === "number"), 4),
+        write: (value, out, start) => out.writeFloatLE(value, start),
+      };
     case ScalarType.FIXED64:
     case ScalarType.SFIXED64:
       return {
@@ -359,7 +372,11 @@ function scalarCodec(type: ScalarType): ValueCodec {
         write: (value, out, start) => out.writeBigUInt64LE(BigInt.asUintN(64, int64(value, type)), start),
       };
     case ScalarType.DOUBLE:
-      return { wireType: fixed64Type, size: (value) => (checked(value, typeof value === "number"), 8), write: (value, out, start) => out.writeDoubleLE(value, start) };
+      return {
+        wireType: fixed64Type,
+        size: (value) => (checked(value, typeof value === "number"), 8),
+        write: (value, out, start) => out.writeDoubleLE(value, start),
+      };
   }
 }
 

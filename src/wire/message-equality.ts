@@ -43,11 +43,13 @@ function fieldEquality(field: DescField): MessageEquality {
   }
   switch (field.fieldKind) {
     case "list": {
-      const element = field.listKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
+      const element =
+        field.listKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
       return (a, b) => listEqual(a[name], b[name], element);
     }
     case "map": {
-      const value = field.mapKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.mapKind === "enum" ? ScalarType.INT32 : field.scalar);
+      const value =
+        field.mapKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.mapKind === "enum" ? ScalarType.INT32 : field.scalar);
       return (a, b) => mapEqual(a[name], b[name], value);
     }
     default: {

@@ -50,7 +50,6 @@ export class PublishedEnvelopeDecoder {
     return fromBinary(PublishRequestSchema, body).envelope;
   }
 
-
   /** PublishStreamRequest.envelopes of `body`. */
   decodeBatch(request: Uint8Array): EventEnvelope[] {
     const body = asBuffer(request);

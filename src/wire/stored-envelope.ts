@@ -56,7 +56,8 @@ export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, st
   const received = receivedBytesOf(event);
   const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(withoutStampsEncoder.encode(event));
   if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
-  const publisher = stampedSource && received !== undefined && parts.publisher !== undefined ? parts.source.subarray(...parts.publisher) : encodePublisher(event);
+  const publisher =
+    stampedSource && received !== undefined && parts.publisher !== undefined ? parts.source.subarray(...parts.publisher) : encodePublisher(event);
   const stamps = encodeStamps(event.eventId, event.receivedAt);
   const { source, own, ownSize, meta } = parts;
   if (meta === undefined) {
@@ -93,7 +94,8 @@ export function encodeStamps(eventId: bigint, receivedAt: Timestamp | undefined)
   const id = Number(eventId);
   const seconds = receivedAt === undefined ? 0 : Number(receivedAt.seconds);
   const nanos = receivedAt?.nanos ?? 0;
-  const plain = Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && isUint31(nanos) && (receivedAt?.$unknown?.length ?? 0) === 0;
+  const plain =
+    Number.isSafeInteger(id) && id >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && isUint31(nanos) && (receivedAt?.$unknown?.length ?? 0) === 0;
   if (!plain) return stampEncoder.encode({ eventId, receivedAt } as EventEnvelope);
   const out = Buffer.allocUnsafe(stampsSize(id, receivedAt !== undefined, seconds, nanos));
   writeStamps(out, 0, id, receivedAt !== undefined, seconds, nanos);

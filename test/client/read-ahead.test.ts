@@ -68,7 +68,13 @@ describe("readAhead", () => {
   });
 
   it("should refuse a second next() while one is pending", async () => {
-    const ahead = readAhead((async function* () { await new Promise(() => {}); })(), 1, () => 1);
+    const ahead = readAhead(
+      (async function* () {
+        await new Promise(() => {});
+      })(),
+      1,
+      () => 1,
+    );
     void ahead.next();
     await expect(ahead.next()).rejects.toThrow(/before the last call settled/);
   });

@@ -94,7 +94,9 @@ describe("CorrelationBroker", () => {
       const broker = new CorrelationBroker({}, () => 1_700_000_000_000, undefined, { controlUids: [0], onDenied: (denial) => denials.push(denial) });
       const watcher = broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "w", statedPid: 0 }, own);
       for (const topic of ["control", "control.task", "control.a.b"]) {
-        expect(() => publishNow(broker, envelope(topic), outsider)).toThrow(new PermissionDeniedError(`uid 1234 may not publish to control.# ("${topic}"); permitted uids: 0 (--control-uid)`));
+        expect(() => publishNow(broker, envelope(topic), outsider)).toThrow(
+          new PermissionDeniedError(`uid 1234 may not publish to control.# ("${topic}"); permitted uids: 0 (--control-uid)`),
+        );
       }
       expect(denials).toEqual(["control", "control.task", "control.a.b"].map((topic) => ({ uid: 1234, pid: 77, topic })));
       // Topics that only start with the letters are not control topics; the permitted uid may publish anywhere.
@@ -109,7 +111,10 @@ describe("CorrelationBroker", () => {
       broker.subscribe({ patterns: ["control.#"], queueGroup: "", name: "collector", statedPid: 0 }, unverifiedPeer);
       publishNow(broker, envelope("control", { correlationId: root }), unverifiedPeer);
       const state = broker.workflow(root).state;
-      expect([state.tasks, [...state.deliveries.values()].map((delivery) => [delivery.subscriberName, delivery.state])]).toEqual([1, [["collector", "pending"]]]);
+      expect([state.tasks, [...state.deliveries.values()].map((delivery) => [delivery.subscriberName, delivery.state])]).toEqual([
+        1,
+        [["collector", "pending"]],
+      ]);
     });
   });
 
@@ -119,10 +124,8 @@ describe("CorrelationBroker", () => {
       const { broker, clock } = test;
       const publish = (correlationId: string, parentCorrelationId?: string, stage = "") => {
         clock.now += 1;
-        return publishNow(broker, 
-          envelope("events.a", { correlationId, parentCorrelationId, rootCorrelationId: root, workflowStage: stage }),
-          unverifiedPeer,
-        ).eventId;
+        return publishNow(broker, envelope("events.a", { correlationId, parentCorrelationId, rootCorrelationId: root, workflowStage: stage }), unverifiedPeer)
+          .eventId;
       };
       publish(root, undefined, "enumeration");
       publish(childA, root, "integrity");

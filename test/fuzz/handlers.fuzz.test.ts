@@ -119,8 +119,14 @@ const tagMap = fc.oneof(
 );
 
 const uint32 = fc.oneof(fc.constantFrom(0, 1, 2, 100, 1000, 1001, 100_000, 100_001, 0x7fffffff, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
-const uint64 = fc.oneof(fc.constantFrom(0n, 1n, 2n, 47n, 48n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
-const int64 = fc.oneof(fc.constantFrom(0n, -1n, 1n, -(2n ** 63n), 2n ** 63n - 1n, 3600n, 3601n, 1_700_000_000n), fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }));
+const uint64 = fc.oneof(
+  fc.constantFrom(0n, 1n, 2n, 47n, 48n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n),
+  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+);
+const int64 = fc.oneof(
+  fc.constantFrom(0n, -1n, 1n, -(2n ** 63n), 2n ** 63n - 1n, 3600n, 3601n, 1_700_000_000n),
+  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+);
 const int32 = fc.oneof(fc.constantFrom(0, -1, 1, 999_999_999, 1_000_000_000, -(2 ** 31), 2 ** 31 - 1), fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }));
 /** Timestamps and durations: unset, sensible, negative, absurd, with out-of-range nanos. */
 const secondsNanos = fc.oneof(
@@ -219,11 +225,18 @@ const pageToken = fc.oneof(
 
 const publishReq = fc.record({ envelope: fc.option(envelopeArb, { nil: undefined, freq: 8 }) }).map((init) => create(PublishRequestSchema, init));
 const publishStreamReqs = fc.array(
-  fc.oneof(
-    { weight: 4, arbitrary: fc.array(envelopeArb, { maxLength: 6 }) },
-    { weight: 2, arbitrary: fc.array(validEnvelope, { maxLength: 6 }) },
-    { weight: 1, arbitrary: fc.integer({ min: 38, max: 44 }).map((n) => Array.from({ length: n }, (_, i) => create(EventEnvelopeSchema, { topic: `events.bulk.n${i}` }))) },
-  ).map((envelopes) => create(PublishStreamRequestSchema, { envelopes })),
+  fc
+    .oneof(
+      { weight: 4, arbitrary: fc.array(envelopeArb, { maxLength: 6 }) },
+      { weight: 2, arbitrary: fc.array(validEnvelope, { maxLength: 6 }) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .integer({ min: 38, max: 44 })
+          .map((n) => Array.from({ length: n }, (_, i) => create(EventEnvelopeSchema, { topic: `events.bulk.n${i}` }))),
+      },
+    )
+    .map((envelopes) => create(PublishStreamRequestSchema, { envelopes })),
   { maxLength: 4 },
 );
 const validSubscribeReq = fc
@@ -241,7 +254,10 @@ const validSubscribeReq = fc
   .map((init) => create(SubscribeRequestSchema, { ...init, start: init.queueGroup === "" ? init.start : { case: undefined } } as never));
 const wildSubscribeReq = fc
   .record({
-    patterns: fc.oneof({ weight: 4, arbitrary: fc.array(patternish, { maxLength: 4 }) }, { weight: 1, arbitrary: fc.array(patternish, { minLength: 60, maxLength: 70 }) }),
+    patterns: fc.oneof(
+      { weight: 4, arbitrary: fc.array(patternish, { maxLength: 4 }) },
+      { weight: 1, arbitrary: fc.array(patternish, { minLength: 60, maxLength: 70 }) },
+    ),
     queueGroup: fc.oneof(fc.constantFrom("", "", "workers", "Bad Group"), anyString),
     subscriberName: fc.oneof(fc.constantFrom("", "collector-a", "collector-b"), anyString),
     start: fc.oneof(
@@ -282,7 +298,10 @@ const validFindReq = fc
     tags: fc.dictionary(fc.constantFrom("investigation_id", "host"), fc.constantFrom("INC-1", "INC-2", "h1"), { minKeys: 1, maxKeys: 2 }),
     topicPattern: fc.constantFrom("", "events.#", "#", "control.#"),
     limit: fc.integer({ min: 0, max: 5 }),
-    pageToken: fc.oneof(fc.constant(""), fc.integer({ min: 1, max: 80 }).map((n) => Buffer.from(`v1:${n}`).toString("base64url"))),
+    pageToken: fc.oneof(
+      fc.constant(""),
+      fc.integer({ min: 1, max: 80 }).map((n) => Buffer.from(`v1:${n}`).toString("base64url")),
+    ),
     oldestFirst: fc.boolean(),
     omitPayloads: fc.boolean(),
   })
@@ -302,7 +321,12 @@ const wildFindReq = fc
 const findReq = fc.oneof(validFindReq, wildFindReq);
 const timelineReq = fc.oneof(
   fc
-    .record({ rootCorrelationId: fc.constantFrom(pool[0], pool[3]), omitPayloads: fc.boolean(), limit: fc.integer({ min: 0, max: 8 }), afterEventId: fc.bigInt({ min: 0n, max: 60n }) })
+    .record({
+      rootCorrelationId: fc.constantFrom(pool[0], pool[3]),
+      omitPayloads: fc.boolean(),
+      limit: fc.integer({ min: 0, max: 8 }),
+      afterEventId: fc.bigInt({ min: 0n, max: 60n }),
+    })
     .map((init) => create(GetTimelineRequestSchema, init)),
   fc
     .record({ rootCorrelationId: uuidish, omitPayloads: fc.boolean(), limit: uint32, afterEventId: uint64 })
@@ -389,10 +413,6 @@ function checkRefusal(call: Call, error: unknown): void {
     throw new Error(`${rpc} failed with ${Code[error.code]}: ${error.rawMessage}${error.cause instanceof Error ? `\n${error.cause.stack}` : ""}`);
   }
   count(rpc, Code[error.code]);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Rejects when `promise` takes longer than `ms`: a handler that hangs is a finding too. */
@@ -524,7 +544,11 @@ async function checkInvariants(broker: CorrelationBroker, service: Service): Pro
     contextFor("publish"),
   );
   expect(Number(answer.eventId)).toBe(stats.lastEventId + 1);
-  const found = onWire("findByTag", await service.findByTag(create(FindByTagRequestSchema, { tags: { fuzz: "check" } }), contextFor("findByTag")), false) as FindByTagResponse;
+  const found = onWire(
+    "findByTag",
+    await service.findByTag(create(FindByTagRequestSchema, { tags: { fuzz: "check" } }), contextFor("findByTag")),
+    false,
+  ) as FindByTagResponse;
   expect(found.events.map((event) => event.eventId)).toEqual([answer.eventId]);
 
   // Push every event out of history: no index may keep an entry for one of them.
@@ -541,7 +565,13 @@ async function runCalls(service: Service, calls: Call[]): Promise<void> {
   for (const call of calls) {
     const settled = invoke(service, call);
     // Settled as values, so a refusal that broke the property is reported below, not as an unhandled rejection.
-    if (call.rpc === "waitForResults" || call.rpc === "subscribe") background.push(settled.then(() => undefined, (error: unknown) => ({ error })));
+    if (call.rpc === "waitForResults" || call.rpc === "subscribe")
+      background.push(
+        settled.then(
+          () => undefined,
+          (error: unknown) => ({ error }),
+        ),
+      );
     else await within(settled, 5000, call.rpc);
   }
   const outcomes = await within(Promise.all(background), 5000, "waits and subscriptions");
@@ -577,11 +607,31 @@ describe("CorrelationService handlers under arbitrary requests", () => {
     // Valid encodings of every request type, then mutated: decode as the server would, then call.
     const encoded = fc.oneof(
       publishReq.map((message) => ({ rpc: "publish" as const, schema: PublishRequestSchema as DescMessage, bytes: toBinary(PublishRequestSchema, message) })),
-      subscribeReq.map((message) => ({ rpc: "subscribe" as const, schema: SubscribeRequestSchema as DescMessage, bytes: toBinary(SubscribeRequestSchema, message) })),
-      waitReq.map((message) => ({ rpc: "waitForResults" as const, schema: WaitForResultsRequestSchema as DescMessage, bytes: toBinary(WaitForResultsRequestSchema, message) })),
-      findReq.map((message) => ({ rpc: "findByTag" as const, schema: FindByTagRequestSchema as DescMessage, bytes: toBinary(FindByTagRequestSchema, message) })),
-      timelineReq.map((message) => ({ rpc: "getTimeline" as const, schema: GetTimelineRequestSchema as DescMessage, bytes: toBinary(GetTimelineRequestSchema, message) })),
-      workflowReq.map((message) => ({ rpc: "getWorkflow" as const, schema: GetWorkflowRequestSchema as DescMessage, bytes: toBinary(GetWorkflowRequestSchema, message) })),
+      subscribeReq.map((message) => ({
+        rpc: "subscribe" as const,
+        schema: SubscribeRequestSchema as DescMessage,
+        bytes: toBinary(SubscribeRequestSchema, message),
+      })),
+      waitReq.map((message) => ({
+        rpc: "waitForResults" as const,
+        schema: WaitForResultsRequestSchema as DescMessage,
+        bytes: toBinary(WaitForResultsRequestSchema, message),
+      })),
+      findReq.map((message) => ({
+        rpc: "findByTag" as const,
+        schema: FindByTagRequestSchema as DescMessage,
+        bytes: toBinary(FindByTagRequestSchema, message),
+      })),
+      timelineReq.map((message) => ({
+        rpc: "getTimeline" as const,
+        schema: GetTimelineRequestSchema as DescMessage,
+        bytes: toBinary(GetTimelineRequestSchema, message),
+      })),
+      workflowReq.map((message) => ({
+        rpc: "getWorkflow" as const,
+        schema: GetWorkflowRequestSchema as DescMessage,
+        bytes: toBinary(GetWorkflowRequestSchema, message),
+      })),
       fc.constant({ rpc: "getStats" as const, schema: GetStatsRequestSchema as DescMessage, bytes: new Uint8Array(0) }),
     );
     const mutated = fc.tuple(encoded, byteMutations(2)).map(([sample, mutate]) => ({ ...sample, bytes: mutate(sample.bytes) }));
@@ -591,25 +641,31 @@ describe("CorrelationService handlers under arbitrary requests", () => {
     let decoded = 0;
     let refusedByDecoder = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof({ weight: 8, arbitrary: mutated }, { weight: 2, arbitrary: random }, { weight: 1, arbitrary: hostile }), { minLength: 1, maxLength: 12 }), async (samples) => {
-        const { broker, service } = brokerWithService();
-        const calls: Call[] = [];
-        for (const { rpc, schema, bytes } of samples) {
-          let request;
-          try {
-            request = fromBinary(schema, bytes);
-          } catch (error) {
-            // What the server does with it: the adapter answers with a ConnectError, the lean path with INVALID_ARGUMENT.
-            expect(error).toBeInstanceOf(Error);
-            refusedByDecoder++;
-            continue;
+      fc.asyncProperty(
+        fc.array(fc.oneof({ weight: 8, arbitrary: mutated }, { weight: 2, arbitrary: random }, { weight: 1, arbitrary: hostile }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        async (samples) => {
+          const { broker, service } = brokerWithService();
+          const calls: Call[] = [];
+          for (const { rpc, schema, bytes } of samples) {
+            let request;
+            try {
+              request = fromBinary(schema, bytes);
+            } catch (error) {
+              // What the server does with it: the adapter answers with a ConnectError, the lean path with INVALID_ARGUMENT.
+              expect(error).toBeInstanceOf(Error);
+              refusedByDecoder++;
+              continue;
+            }
+            decoded++;
+            calls.push(callFor(rpc, request));
           }
-          decoded++;
-          calls.push(callFor(rpc, request));
-        }
-        await runCalls(service, calls);
-        await checkInvariants(broker, service);
-      }),
+          await runCalls(service, calls);
+          await checkInvariants(broker, service);
+        },
+      ),
       { seed, numRuns: Math.round(400 * runsScale), endOnFailure: false },
     );
     console.log(`handlers fuzz: ${decoded} mutated requests decoded and called, ${refusedByDecoder} refused by the decoder`);
@@ -626,8 +682,14 @@ describe("CorrelationService handlers under arbitrary requests", () => {
 describe("counterexamples the handler fuzzing found", () => {
   const root = pool[0];
   const child = pool[1];
-  const envelopeWith = (init: Parameters<typeof create<typeof EventEnvelopeSchema>>[1]) => create(PublishRequestSchema, { envelope: create(EventEnvelopeSchema, init) });
-  const publishCall = (request: MessageShape<typeof PublishRequestSchema>, json = false): Call => ({ rpc: "publish", request, peer: { verified: false }, json });
+  const envelopeWith = (init: Parameters<typeof create<typeof EventEnvelopeSchema>>[1]) =>
+    create(PublishRequestSchema, { envelope: create(EventEnvelopeSchema, init) });
+  const publishCall = (request: MessageShape<typeof PublishRequestSchema>, json = false): Call => ({
+    rpc: "publish",
+    request,
+    peer: { verified: false },
+    json,
+  });
   const replay = async (calls: Call[]) => {
     const { broker, service } = brokerWithService();
     await runCalls(service, calls);
@@ -639,7 +701,12 @@ describe("counterexamples the handler fuzzing found", () => {
     await fc.assert(callSequences, { seed: 630584144, path: "269:3:0:2:4:4:4:4:7:5:6:6:6:6:6:6:6:6:6:6:6:6:7:6:5:5:4:5:5:5:5:5", endOnFailure: true });
     const max = 2n ** 64n - 1n;
     const broker = await replay([
-      publishCall(envelopeWith({ topic: "events", correlationMetadata: { correlationId: child, parentCorrelationId: root, rootCorrelationId: root, sequenceNumber: max } })),
+      publishCall(
+        envelopeWith({
+          topic: "events",
+          correlationMetadata: { correlationId: child, parentCorrelationId: root, rootCorrelationId: root, sequenceNumber: max },
+        }),
+      ),
       { rpc: "getWorkflow", request: create(GetWorkflowRequestSchema, { correlationId: child }), json: false },
       { rpc: "getWorkflow", request: create(GetWorkflowRequestSchema, { correlationId: child }), json: true },
     ]);
@@ -647,7 +714,12 @@ describe("counterexamples the handler fuzzing found", () => {
   });
 
   it("7f88b90 (seed not recorded): a Timestamp outside its range was stored as sent and broke every JSON answer holding the event", async () => {
-    for (const timestamp of [{ seconds: 2n ** 62n, nanos: 0 }, { seconds: -(2n ** 62n), nanos: 0 }, { seconds: 1n, nanos: 1_000_000_000 }, { seconds: 1n, nanos: -1 }]) {
+    for (const timestamp of [
+      { seconds: 2n ** 62n, nanos: 0 },
+      { seconds: -(2n ** 62n), nanos: 0 },
+      { seconds: 1n, nanos: 1_000_000_000 },
+      { seconds: 1n, nanos: -1 },
+    ]) {
       for (const where of ["timestamp", "startedAt"] as const) {
         const meta = { correlationId: root, rootCorrelationId: root, ...(where === "startedAt" ? { startedAt: timestamp } : {}) };
         await replay([

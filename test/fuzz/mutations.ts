@@ -25,7 +25,11 @@ type Step =
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant("flip" as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
   // Bytes that matter to protobuf, HTTP/2 and UTF-8: tags, varint continuation, invalid UTF-8 leads.
-  fc.record({ kind: fc.constant("set" as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x80, 0xff, 0x7f, 0x0a, 0x12, 0x1a, 0x22, 0x32, 0x3a, 0xc0, 0xed, 0x0b, 0x0c) }),
+  fc.record({
+    kind: fc.constant("set" as const),
+    at: fc.nat(),
+    value: fc.constantFrom(0x00, 0x80, 0xff, 0x7f, 0x0a, 0x12, 0x1a, 0x22, 0x32, 0x3a, 0xc0, 0xed, 0x0b, 0x0c),
+  }),
   fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 12 }) }),
   fc.record({ kind: fc.constant("delete" as const), at: fc.nat(), count: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ kind: fc.constant("duplicate" as const), at: fc.nat(), count: fc.integer({ min: 1, max: 32 }) }),

@@ -150,7 +150,11 @@ const messages: Record<Rpc, { binary: Uint8Array; jsonBytes: Uint8Array }> = (()
   });
   const stream = create(PublishStreamRequestSchema, { envelopes: [publish.envelope!, { topic: "events.fuzz.batch" }] });
   // Patterns nothing the fuzzer publishes matches: a subscription that outlives its call is not woken (and cleaned up) by the next event.
-  const subscribe = create(SubscribeRequestSchema, { patterns: ["events.fuzz.quiet.#", "control.fuzz.#"], subscriberName: "fuzzer", start: { case: "fromEventId", value: 1n } });
+  const subscribe = create(SubscribeRequestSchema, {
+    patterns: ["events.fuzz.quiet.#", "control.fuzz.#"],
+    subscriberName: "fuzzer",
+    start: { case: "fromEventId", value: 1n },
+  });
   const wait = create(WaitForResultsRequestSchema, { correlationId: rootId, expectedResults: 1_000_000, timeout: { seconds: 600n } });
   const find = create(FindByTagRequestSchema, { tags: { fuzz: "raw" }, limit: 5 });
   const timeline = create(GetTimelineRequestSchema, { rootCorrelationId: rootId, limit: 5 });
@@ -176,11 +180,17 @@ const hostileBodies: Record<string, Uint8Array> = {
   // 64 MiB of zeros in 64 KiB: a decompression bomb.
   gzipBomb: gzipSync(Buffer.alloc(64 * 1024 * 1024)),
   // A payload over the 1 MiB limit.
-  oversizedPublish: toBinary(PublishRequestSchema, create(PublishRequestSchema, { envelope: { topic: "events.fuzz.big", payload: new Uint8Array(1024 * 1024 + 1) } })),
+  oversizedPublish: toBinary(
+    PublishRequestSchema,
+    create(PublishRequestSchema, { envelope: { topic: "events.fuzz.big", payload: new Uint8Array(1024 * 1024 + 1) } }),
+  ),
   // Unknown field 15 opened as a group 100 000 times.
   deepGroups: new Uint8Array(100_000).fill((15 << 3) | 3),
   // FindByTag with 50 000 tag pairs.
-  hugeMap: toBinary(FindByTagRequestSchema, create(FindByTagRequestSchema, { tags: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, "v"])) })),
+  hugeMap: toBinary(
+    FindByTagRequestSchema,
+    create(FindByTagRequestSchema, { tags: Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`k${i}`, "v"])) }),
+  ),
   // Invalid UTF-8 in the topic (0xc3 0x28) and in a tag key.
   invalidUtf8: Uint8Array.from([0x0a, 0x0c, 0x0a, 0x0a, ...Buffer.from("events."), 0xc3, 0x28, 0xff, 0x32, 0x00]),
   // Field 1 claims 2^31 bytes.
@@ -192,7 +202,12 @@ const hostileBodies: Record<string, Uint8Array> = {
       envelope: {
         topic: "events.fuzz.time",
         timestamp: { seconds: 0n, nanos: -1 },
-        correlationMetadata: { correlationId: rootId, rootCorrelationId: rootId, correlationTags: { fuzz: "raw" }, startedAt: { seconds: 2n ** 62n, nanos: 2_000_000_000 } },
+        correlationMetadata: {
+          correlationId: rootId,
+          rootCorrelationId: rootId,
+          correlationTags: { fuzz: "raw" },
+          startedAt: { seconds: 2n ** 62n, nanos: 2_000_000_000 },
+        },
       },
     }),
   ),
@@ -224,16 +239,59 @@ interface FuzzCase {
 }
 
 const smallBytes = fc.uint8Array({ maxLength: 64 });
-const anyBytes = fc.oneof({ weight: 6, arbitrary: fc.uint8Array({ maxLength: 512 }) }, { weight: 1, arbitrary: fc.uint8Array({ minLength: 4096, maxLength: 20_000 }) });
+const anyBytes = fc.oneof(
+  { weight: 6, arbitrary: fc.uint8Array({ maxLength: 512 }) },
+  { weight: 1, arbitrary: fc.uint8Array({ minLength: 4096, maxLength: 20_000 }) },
+);
 const u31 = fc.oneof(fc.constantFrom(0, 1, 3, 5, 2, 0x7fffffff, 0x80000001, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
 
 const headerName = fc.oneof(
-  fc.constantFrom("content-type", "connect-timeout-ms", "grpc-timeout", "content-encoding", "grpc-encoding", "connect-content-encoding", "te", "connect-protocol-version", "content-length", "x-custom", "host", ":path", ":method", ":status", ":protocol", "Content-Type", "connection", "transfer-encoding", "upgrade"),
+  fc.constantFrom(
+    "content-type",
+    "connect-timeout-ms",
+    "grpc-timeout",
+    "content-encoding",
+    "grpc-encoding",
+    "connect-content-encoding",
+    "te",
+    "connect-protocol-version",
+    "content-length",
+    "x-custom",
+    "host",
+    ":path",
+    ":method",
+    ":status",
+    ":protocol",
+    "Content-Type",
+    "connection",
+    "transfer-encoding",
+    "upgrade",
+  ),
   fc.stringMatching(/^[a-z-]{1,20}$/),
   fc.string({ unit: "binary-ascii", maxLength: 20 }),
 );
 const headerValue = fc.oneof(
-  fc.constantFrom("", "0", "1", "-1", "gzip", "br", "identity", "trailers", "application/proto", "application/json", "application/grpc", "1n", "1H", "99999999H", "9999999999", "99999999999", "abc", "application/connect+proto", "application/grpc-web+proto"),
+  fc.constantFrom(
+    "",
+    "0",
+    "1",
+    "-1",
+    "gzip",
+    "br",
+    "identity",
+    "trailers",
+    "application/proto",
+    "application/json",
+    "application/grpc",
+    "1n",
+    "1H",
+    "99999999H",
+    "9999999999",
+    "99999999999",
+    "abc",
+    "application/connect+proto",
+    "application/grpc-web+proto",
+  ),
   fc.string({ unit: "binary-ascii", maxLength: 40 }),
   fc.integer({ min: 1000, max: 70_000 }).map((n) => "v".repeat(n)),
 );
@@ -271,39 +329,45 @@ const bodyContent: fc.Arbitrary<BodyContent> = fc.oneof(
 
 /** Builds a request body for `rpc` in `format`; hostile bodies go to the RPC they aim at. */
 const makeBody = ({ rpc: anyRpc, format, content, framing, gzip }: { rpc: Rpc; format: string; content: BodyContent; framing: Framing; gzip: boolean }) => {
-    const { type, enveloped, json } = contentTypes[format];
-    const rpc = content.kind === "hostile" ? (hostileTargets[content.name] ?? anyRpc) : anyRpc;
-    let message: Uint8Array;
-    switch (content.kind) {
-      case "valid":
-        message = json ? messages[rpc].jsonBytes : messages[rpc].binary;
-        break;
-      case "mutated":
-        message = mutate(json ? messages[rpc].jsonBytes : messages[rpc].binary, content.steps);
-        break;
-      case "random":
-        message = content.bytes;
-        break;
-      case "hostile":
-        message = hostileBodies[content.name];
-        break;
-      case "hostileJson":
-        message = hostileJsonBytes[content.name];
-        break;
-    }
-    const compressed = content.kind === "hostile" && content.name === "gzipBomb";
-    if (gzip && !compressed) message = gzipped(message);
-    const encoded = gzip || compressed;
-    let body: Uint8Array;
-    if (!enveloped) body = message;
-    else if (framing.kind === "flags") body = envelope(message, framing.flags);
-    else if (framing.kind === "length") body = envelope(message, encoded ? 1 : 0, framing.length);
-    else if (framing.kind === "repeat") body = concat(...Array.from({ length: framing.count }, () => envelope(message, encoded ? 1 : 0)));
-    else if (framing.kind === "truncatedPrefix") body = envelope(message, encoded ? 1 : 0).subarray(0, framing.cut);
-    else body = envelope(message, encoded ? 1 : 0);
-    const encodingHeader: [string, string][] = !encoded ? [] : format.startsWith("grpc") ? [["grpc-encoding", "gzip"]] : enveloped ? [["connect-content-encoding", "gzip"]] : [["content-encoding", "gzip"]];
-    return { rpc, format, type, body, encodingHeader };
-  };
+  const { type, enveloped, json } = contentTypes[format];
+  const rpc = content.kind === "hostile" ? (hostileTargets[content.name] ?? anyRpc) : anyRpc;
+  let message: Uint8Array;
+  switch (content.kind) {
+    case "valid":
+      message = json ? messages[rpc].jsonBytes : messages[rpc].binary;
+      break;
+    case "mutated":
+      message = mutate(json ? messages[rpc].jsonBytes : messages[rpc].binary, content.steps);
+      break;
+    case "random":
+      message = content.bytes;
+      break;
+    case "hostile":
+      message = hostileBodies[content.name];
+      break;
+    case "hostileJson":
+      message = hostileJsonBytes[content.name];
+      break;
+  }
+  const compressed = content.kind === "hostile" && content.name === "gzipBomb";
+  if (gzip && !compressed) message = gzipped(message);
+  const encoded = gzip || compressed;
+  let body: Uint8Array;
+  if (!enveloped) body = message;
+  else if (framing.kind === "flags") body = envelope(message, framing.flags);
+  else if (framing.kind === "length") body = envelope(message, encoded ? 1 : 0, framing.length);
+  else if (framing.kind === "repeat") body = concat(...Array.from({ length: framing.count }, () => envelope(message, encoded ? 1 : 0)));
+  else if (framing.kind === "truncatedPrefix") body = envelope(message, encoded ? 1 : 0).subarray(0, framing.cut);
+  else body = envelope(message, encoded ? 1 : 0);
+  const encodingHeader: [string, string][] = !encoded
+    ? []
+    : format.startsWith("grpc")
+      ? [["grpc-encoding", "gzip"]]
+      : enveloped
+        ? [["connect-content-encoding", "gzip"]]
+        : [["content-encoding", "gzip"]];
+  return { rpc, format, type, body, encodingHeader };
+};
 
 /** Any body: any format for any RPC, framing that may lie. */
 const bodyArb = fc
@@ -328,7 +392,9 @@ const cleanBodyArb = fc
   .record({ rpc: fc.constantFrom(...rpcs), formatPick: fc.nat(), content: bodyContent, gzip: fc.boolean() })
   .map(({ rpc, formatPick, content, gzip }) => {
     const streaming = rpc === "Subscribe" || rpc === "PublishStream";
-    const formats = streaming ? ["connectStreamProto", "connectStreamJson", "grpc", "grpcWeb", "grpcJson"] : ["connectProto", "connectJson", "grpc", "grpcWeb", "grpcJson"];
+    const formats = streaming
+      ? ["connectStreamProto", "connectStreamJson", "grpc", "grpcWeb", "grpcJson"]
+      : ["connectProto", "connectJson", "grpc", "grpcWeb", "grpcJson"];
     return makeBody({ rpc, format: formats[formatPick % formats.length], content, framing: { kind: "honest" }, gzip });
   });
 
@@ -370,7 +436,21 @@ const extraHeaders = fc.array(
 
 const pathArb = fc.oneof(
   { weight: 8, arbitrary: fc.constantFrom(...rpcs).map((rpc) => `${service}/${rpc}`) },
-  { weight: 1, arbitrary: fc.constantFrom("/", "*", "//[", "/corrbus.v1.CorrelationService/", "/corrbus.v1.CorrelationService/Nope", "/grpc.health.v1.Health/Check", `${service}/Publish?encoding=proto&message=CgA&base64=1&connect=v1`, "http://x/y", "%", "/%00%ff") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      "/",
+      "*",
+      "//[",
+      "/corrbus.v1.CorrelationService/",
+      "/corrbus.v1.CorrelationService/Nope",
+      "/grpc.health.v1.Health/Check",
+      `${service}/Publish?encoding=proto&message=CgA&base64=1&connect=v1`,
+      "http://x/y",
+      "%",
+      "/%00%ff",
+    ),
+  },
   { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 40 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1000, max: 60_000 }).map((n) => `${service}/${"A".repeat(n)}`) },
 );
@@ -394,17 +474,26 @@ const cleanExtraHeaders = fc.array(
  * as the handlers; the others break something more.
  */
 function h2RequestArb(clean: boolean) {
-  const wild = <T,>(arbitrary: fc.Arbitrary<T>, tame: T): fc.Arbitrary<T> => (clean ? fc.constant(tame) : arbitrary);
+  const wild = <T>(arbitrary: fc.Arbitrary<T>, tame: T): fc.Arbitrary<T> => (clean ? fc.constant(tame) : arbitrary);
   return fc.record({
     body: clean ? cleanBodyArb : bodyArb,
     path: wild(fc.option(pathArb, { nil: undefined, freq: 3 }), undefined),
-    method: wild(fc.oneof({ weight: 8, arbitrary: fc.constant("POST") }, { weight: 1, arbitrary: fc.constantFrom("GET", "PUT", "CONNECT", "OPTIONS", "", "post") }), "POST"),
+    method: wild(
+      fc.oneof({ weight: 8, arbitrary: fc.constant("POST") }, { weight: 1, arbitrary: fc.constantFrom("GET", "PUT", "CONNECT", "OPTIONS", "", "post") }),
+      "POST",
+    ),
     authority: wild(fc.constantFrom("localhost", "localhost", "%", "tmp%2Fx%2Fcorrbus.sock", "", "[::1"), "localhost"),
     extra: clean ? cleanExtraHeaders : extraHeaders,
     dropPseudo: wild(fc.option(fc.constantFrom(":method", ":path", ":scheme", ":authority"), { nil: undefined, freq: 8 }), undefined),
-    pseudoLast: wild(fc.integer({ min: 0, max: 9 }).map((n) => n === 0), false),
+    pseudoLast: wild(
+      fc.integer({ min: 0, max: 9 }).map((n) => n === 0),
+      false,
+    ),
     dataChunks: fc.integer({ min: 1, max: 4 }),
-    endStream: wild(fc.integer({ min: 0, max: 9 }).map((n) => n !== 0), true),
+    endStream: wild(
+      fc.integer({ min: 0, max: 9 }).map((n) => n !== 0),
+      true,
+    ),
     streams: fc.integer({ min: 1, max: 3 }),
     reset: wild(fc.option(fc.integer({ min: 0, max: 13 }), { nil: undefined, freq: 6 }), undefined),
     settingsFirst: fc.boolean(),
@@ -413,69 +502,111 @@ function h2RequestArb(clean: boolean) {
   });
 }
 
-const h2Request = fc
-  .oneof(h2RequestArb(true), h2RequestArb(false))
-  .map((r) => {
-    const frames: Uint8Array[] = [preface];
-    if (r.settingsFirst) frames.push(frame(frameType.settings, 0, 0, settings([[3, 100], [4, 65535]])));
-    else frames.push(frame(frameType.settings, 0, 0, new Uint8Array(0)));
-    if (r.windowUpdate !== undefined) frames.push(frame(frameType.windowUpdate, 0, 0, u32(r.windowUpdate)));
-    for (let s = 0; s < r.streams; s++) {
-      const streamId = 1 + 2 * s;
-      const pseudo: [string, string][] = [
-        [":method", r.method],
-        [":scheme", "http"],
-        [":path", r.path ?? `${service}/${r.body.rpc}`],
-        [":authority", r.authority],
-      ].filter(([name]) => name !== r.dropPseudo) as [string, string][];
-      const regular: [string, string][] = [["content-type", r.body.type], ...r.body.encodingHeader, ...r.extra];
-      if (r.body.format.startsWith("grpc")) regular.push(["te", "trailers"]);
-      const block = hpack(r.pseudoLast ? [...regular, ...pseudo] : [...pseudo, ...regular]);
-      if (r.splitHeaders && block.length > 2) {
-        const cut = Math.floor(block.length / 2);
-        frames.push(frame(frameType.headers, 0, streamId, block.subarray(0, cut)));
-        frames.push(frame(frameType.continuation, flag.endHeaders, streamId, block.subarray(cut)));
-      } else {
-        frames.push(frame(frameType.headers, flag.endHeaders, streamId, block));
-      }
-      const body = r.body.body;
-      const size = Math.ceil(body.length / r.dataChunks) || 1;
-      for (let offset = 0, i = 0; offset < body.length || i === 0; offset += size, i++) {
-        const last = offset + size >= body.length;
-        // DATA frames are at most 16 KiB unless the peer said otherwise.
-        const piece = body.subarray(offset, Math.min(offset + size, body.length));
-        for (let at = 0; at < piece.length || at === 0; at += 16_384) {
-          const end = Math.min(at + 16_384, piece.length);
-          const final = last && end >= piece.length && r.endStream;
-          frames.push(frame(frameType.data, final ? flag.endStream : 0, streamId, piece.subarray(at, end)));
-          if (piece.length === 0) break;
-        }
-      }
-      if (r.reset !== undefined) frames.push(frame(frameType.rstStream, 0, streamId, u32(r.reset)));
+const h2Request = fc.oneof(h2RequestArb(true), h2RequestArb(false)).map((r) => {
+  const frames: Uint8Array[] = [preface];
+  if (r.settingsFirst)
+    frames.push(
+      frame(
+        frameType.settings,
+        0,
+        0,
+        settings([
+          [3, 100],
+          [4, 65535],
+        ]),
+      ),
+    );
+  else frames.push(frame(frameType.settings, 0, 0, new Uint8Array(0)));
+  if (r.windowUpdate !== undefined) frames.push(frame(frameType.windowUpdate, 0, 0, u32(r.windowUpdate)));
+  for (let s = 0; s < r.streams; s++) {
+    const streamId = 1 + 2 * s;
+    const pseudo: [string, string][] = [
+      [":method", r.method],
+      [":scheme", "http"],
+      [":path", r.path ?? `${service}/${r.body.rpc}`],
+      [":authority", r.authority],
+    ].filter(([name]) => name !== r.dropPseudo) as [string, string][];
+    const regular: [string, string][] = [["content-type", r.body.type], ...r.body.encodingHeader, ...r.extra];
+    if (r.body.format.startsWith("grpc")) regular.push(["te", "trailers"]);
+    const block = hpack(r.pseudoLast ? [...regular, ...pseudo] : [...pseudo, ...regular]);
+    if (r.splitHeaders && block.length > 2) {
+      const cut = Math.floor(block.length / 2);
+      frames.push(frame(frameType.headers, 0, streamId, block.subarray(0, cut)));
+      frames.push(frame(frameType.continuation, flag.endHeaders, streamId, block.subarray(cut)));
+    } else {
+      frames.push(frame(frameType.headers, flag.endHeaders, streamId, block));
     }
-    return frames;
-  });
+    const body = r.body.body;
+    const size = Math.ceil(body.length / r.dataChunks) || 1;
+    for (let offset = 0, i = 0; offset < body.length || i === 0; offset += size, i++) {
+      const last = offset + size >= body.length;
+      // DATA frames are at most 16 KiB unless the peer said otherwise.
+      const piece = body.subarray(offset, Math.min(offset + size, body.length));
+      for (let at = 0; at < piece.length || at === 0; at += 16_384) {
+        const end = Math.min(at + 16_384, piece.length);
+        const final = last && end >= piece.length && r.endStream;
+        frames.push(frame(frameType.data, final ? flag.endStream : 0, streamId, piece.subarray(at, end)));
+        if (piece.length === 0) break;
+      }
+    }
+    if (r.reset !== undefined) frames.push(frame(frameType.rstStream, 0, streamId, u32(r.reset)));
+  }
+  return frames;
+});
 
 /** Frames of every type with random or absurd contents, flags, stream ids and lengths. */
 const randomFrame = fc
   .record({
     type: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 0, max: 9 }) }, { weight: 1, arbitrary: fc.integer({ min: 10, max: 255 }) }),
-    flags: fc.oneof(fc.constantFrom(0, flag.endStream, flag.endHeaders, flag.endHeaders | flag.endStream, flag.padded | flag.endHeaders, flag.priority | flag.endHeaders), fc.integer({ min: 0, max: 255 })),
+    flags: fc.oneof(
+      fc.constantFrom(0, flag.endStream, flag.endHeaders, flag.endHeaders | flag.endStream, flag.padded | flag.endHeaders, flag.priority | flag.endHeaders),
+      fc.integer({ min: 0, max: 255 }),
+    ),
     streamId: fc.oneof(fc.constantFrom(0, 1, 1, 3, 2, 0x7fffffff, 0x80000001), fc.integer({ min: 0, max: 0xffffffff })),
     payload: fc.oneof(
       { weight: 3, arbitrary: smallBytes },
       // Settings with absurd values: window 2^31, frame size below 16 KiB or over 2^24, push 2, table 2^32-1, list size 0.
-      { weight: 2, arbitrary: fc.array(fc.tuple(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 0xffff })), u31), { maxLength: 6 }).map(settings) },
-      { weight: 1, arbitrary: fc.constantFrom(settings([[4, 0x80000000]]), settings([[5, 100]]), settings([[5, 0x1000000]]), settings([[2, 2]]), settings([[1, 0xffffffff]]), settings([[6, 0]]), settings([[3, 0]])) },
+      {
+        weight: 2,
+        arbitrary: fc.array(fc.tuple(fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 0xffff })), u31), { maxLength: 6 }).map(settings),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          settings([[4, 0x80000000]]),
+          settings([[5, 100]]),
+          settings([[5, 0x1000000]]),
+          settings([[2, 2]]),
+          settings([[1, 0xffffffff]]),
+          settings([[6, 0]]),
+          settings([[3, 0]]),
+        ),
+      },
       { weight: 2, arbitrary: u31.map((value) => u32(value)) },
       { weight: 1, arbitrary: fc.tuple(u31, u31, smallBytes).map(([last, code, debug]) => concat(u32(last, code), debug)) },
       // Random HPACK: indexed fields past the tables, table-size updates, overlong integers, Huffman garbage.
-      { weight: 3, arbitrary: fc.array(fc.oneof(fc.constantFrom(0xff, 0x80, 0x3f, 0x20, 0x7f, 0x40, 0x10, 0x00, 0x0f, 0x8f), fc.integer({ min: 0, max: 255 })), { maxLength: 48 }).map((bytes) => Uint8Array.from(bytes)) },
-      { weight: 1, arbitrary: fc.constantFrom(Uint8Array.from([0x3f, 0xe1, 0xff, 0xff, 0xff, 0x0f]), Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), Uint8Array.from([0x00, 0xff, 0xff, 0xff, 0xff, 0x0f])) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .array(fc.oneof(fc.constantFrom(0xff, 0x80, 0x3f, 0x20, 0x7f, 0x40, 0x10, 0x00, 0x0f, 0x8f), fc.integer({ min: 0, max: 255 })), { maxLength: 48 })
+          .map((bytes) => Uint8Array.from(bytes)),
+      },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          Uint8Array.from([0x3f, 0xe1, 0xff, 0xff, 0xff, 0x0f]),
+          Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]),
+          Uint8Array.from([0x00, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ),
+      },
       { weight: 1, arbitrary: fc.integer({ min: 16_385, max: 70_000 }).map((n) => new Uint8Array(n)) },
     ),
     // The length field: honest mostly, else a lie (short, long, the 2^24-1 maximum).
-    lengthLie: fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.integer({ min: -8, max: 8 }) }, { weight: 1, arbitrary: fc.constantFrom(0xffffff, 0x4000, 0x4001) }),
+    lengthLie: fc.oneof(
+      { weight: 8, arbitrary: fc.constant(undefined) },
+      { weight: 1, arbitrary: fc.integer({ min: -8, max: 8 }) },
+      { weight: 1, arbitrary: fc.constantFrom(0xffffff, 0x4000, 0x4001) },
+    ),
   })
   .map(({ type, flags, streamId, payload, lengthLie }) => {
     const length = lengthLie === undefined ? payload.length : lengthLie > 16 ? lengthLie : Math.max(0, payload.length + lengthLie);
@@ -483,9 +614,18 @@ const randomFrame = fc
   });
 
 const h2RandomFrames = fc
-  .record({ opening: fc.constantFrom("preface", "preface+settings", "partialPreface"), frames: fc.array(randomFrame, { minLength: 1, maxLength: 12 }), request: fc.option(h2Request, { nil: undefined, freq: 3 }) })
+  .record({
+    opening: fc.constantFrom("preface", "preface+settings", "partialPreface"),
+    frames: fc.array(randomFrame, { minLength: 1, maxLength: 12 }),
+    request: fc.option(h2Request, { nil: undefined, freq: 3 }),
+  })
   .map(({ opening, frames, request }) => {
-    const start = opening === "partialPreface" ? [preface.subarray(0, 3 + (frames.length % 20))] : opening === "preface" ? [preface] : [preface, frame(frameType.settings, 0, 0, new Uint8Array(0))];
+    const start =
+      opening === "partialPreface"
+        ? [preface.subarray(0, 3 + (frames.length % 20))]
+        : opening === "preface"
+          ? [preface]
+          : [preface, frame(frameType.settings, 0, 0, new Uint8Array(0))];
     // Random frames alone, or spliced into a valid request (after its HEADERS).
     if (request === undefined) return [...start, ...frames];
     return [...request.slice(0, 3), ...frames, ...request.slice(3)];
@@ -506,8 +646,15 @@ const lateBodyRequest = fc
       [":path", `${service}/${rpc}`],
       [":authority", "localhost"],
       ...((grpc
-        ? [["content-type", "application/grpc"], ["te", "trailers"], ["grpc-timeout", `${deadline}m`]]
-        : [["content-type", streaming ? "application/connect+proto" : "application/proto"], ["connect-timeout-ms", deadline]]) as [string, string][]),
+        ? [
+            ["content-type", "application/grpc"],
+            ["te", "trailers"],
+            ["grpc-timeout", `${deadline}m`],
+          ]
+        : [
+            ["content-type", streaming ? "application/connect+proto" : "application/proto"],
+            ["connect-timeout-ms", deadline],
+          ]) as [string, string][]),
     ];
     const body = grpc || streaming ? envelope(messages[rpc].binary) : messages[rpc].binary;
     const opening = concat(preface, frame(frameType.settings, 0, 0, new Uint8Array(0)), frame(frameType.headers, flag.endHeaders, 1, hpack(headers)));
@@ -516,36 +663,68 @@ const lateBodyRequest = fc
 
 /** HTTP/1.1 requests with Connect bodies: clean up to their body, or with garbage in the request line, headers and framing. */
 function http1RequestArb(clean: boolean) {
-  const wild = <T,>(arbitrary: fc.Arbitrary<T>, tame: T): fc.Arbitrary<T> => (clean ? fc.constant(tame) : arbitrary);
+  const wild = <T>(arbitrary: fc.Arbitrary<T>, tame: T): fc.Arbitrary<T> => (clean ? fc.constant(tame) : arbitrary);
   return fc.record({
-    method: wild(fc.oneof({ weight: 6, arbitrary: fc.constant("POST") }, { weight: 2, arbitrary: fc.constantFrom("GET", "PUT", "PRI", "CONNECT", "post", "") }, { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 8 }) }), "POST"),
+    method: wild(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constant("POST") },
+        { weight: 2, arbitrary: fc.constantFrom("GET", "PUT", "PRI", "CONNECT", "post", "") },
+        { weight: 1, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 8 }) },
+      ),
+      "POST",
+    ),
     path: wild(fc.option(pathArb, { nil: undefined, freq: 3 }), undefined),
-    version: wild(fc.oneof({ weight: 8, arbitrary: fc.constant("HTTP/1.1") }, { weight: 1, arbitrary: fc.constantFrom("HTTP/1.0", "HTTP/2.0", "HTTP/9.9", "HTTP/1.1 x", "") }), "HTTP/1.1"),
+    version: wild(
+      fc.oneof(
+        { weight: 8, arbitrary: fc.constant("HTTP/1.1") },
+        { weight: 1, arbitrary: fc.constantFrom("HTTP/1.0", "HTTP/2.0", "HTTP/9.9", "HTTP/1.1 x", "") },
+      ),
+      "HTTP/1.1",
+    ),
     body: clean ? cleanBodyArb : bodyArb,
-    contentLength: wild(fc.oneof({ weight: 6, arbitrary: fc.constant("honest") }, { weight: 1, arbitrary: fc.constantFrom("none", "-1", "abc", "99999999999999999999", "0", "1, 2", "100000000") }), "honest"),
+    contentLength: wild(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.constant("honest") },
+        { weight: 1, arbitrary: fc.constantFrom("none", "-1", "abc", "99999999999999999999", "0", "1, 2", "100000000") },
+      ),
+      "honest",
+    ),
     chunked: wild(fc.oneof({ weight: 6, arbitrary: fc.constant("no") }, { weight: 1, arbitrary: fc.constantFrom("valid", "garbage", "hugeChunk") }), "no"),
-    headers: wild(fc.array(fc.oneof(fc.tuple(headerName, headerValue).map(([name, value]) => `${name}: ${value}`), fc.string({ unit: "binary-ascii", maxLength: 60 })), { maxLength: 4 }), []),
+    headers: wild(
+      fc.array(
+        fc.oneof(
+          fc.tuple(headerName, headerValue).map(([name, value]) => `${name}: ${value}`),
+          fc.string({ unit: "binary-ascii", maxLength: 60 }),
+        ),
+        { maxLength: 4 },
+      ),
+      [],
+    ),
     close: fc.boolean(),
   });
 }
 
 /** An HTTP/1.1 request, clean or wild. */
-const http1Request = fc
-  .oneof(http1RequestArb(true), http1RequestArb(false))
-  .map((r) => {
-    const lines = [`${r.method} ${r.path ?? `${service}/${r.body.rpc}`} ${r.version}`, "Host: localhost", `Content-Type: ${r.body.type}`, ...r.body.encodingHeader.map(([name, value]) => `${name}: ${value}`), ...r.headers];
-    if (r.close) lines.push("Connection: close");
-    let body: Uint8Array = r.body.body;
-    if (r.chunked !== "no") {
-      lines.push("Transfer-Encoding: chunked");
-      if (r.chunked === "valid") body = concat(Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n"));
-      else if (r.chunked === "garbage") body = concat(Buffer.from("zz\r\n"), body);
-      else body = concat(Buffer.from("fffffffffffff\r\n"), body);
-    }
-    if (r.contentLength === "honest" && r.chunked === "no") lines.push(`Content-Length: ${body.length}`);
-    else if (r.contentLength !== "honest" && r.contentLength !== "none") lines.push(`Content-Length: ${r.contentLength}`);
-    return [Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body];
-  });
+const http1Request = fc.oneof(http1RequestArb(true), http1RequestArb(false)).map((r) => {
+  const lines = [
+    `${r.method} ${r.path ?? `${service}/${r.body.rpc}`} ${r.version}`,
+    "Host: localhost",
+    `Content-Type: ${r.body.type}`,
+    ...r.body.encodingHeader.map(([name, value]) => `${name}: ${value}`),
+    ...r.headers,
+  ];
+  if (r.close) lines.push("Connection: close");
+  let body: Uint8Array = r.body.body;
+  if (r.chunked !== "no") {
+    lines.push("Transfer-Encoding: chunked");
+    if (r.chunked === "valid") body = concat(Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n"));
+    else if (r.chunked === "garbage") body = concat(Buffer.from("zz\r\n"), body);
+    else body = concat(Buffer.from("fffffffffffff\r\n"), body);
+  }
+  if (r.contentLength === "honest" && r.chunked === "no") lines.push(`Content-Length: ${body.length}`);
+  else if (r.contentLength !== "honest" && r.contentLength !== "none") lines.push(`Content-Length: ${r.contentLength}`);
+  return [Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body];
+});
 
 /** Plain garbage, sometimes starting like one of the protocols. */
 const randomStream = fc
@@ -553,21 +732,19 @@ const randomStream = fc
   .map(([start, bytes]) => [concat(Buffer.from(start), bytes)]);
 
 function caseArb(captured: { name: string; bytes: Uint8Array }[]): fc.Arbitrary<FuzzCase> {
-  const mutatedCapture = fc
-    .tuple(fc.constantFrom(...captured), mutationSteps(3), fc.integer({ min: 0, max: 3 }))
-    .map(([sample, steps, splits]) => {
-      const bytes = mutate(sample.bytes, steps);
-      // Split into a few writes at arbitrary points.
-      const chunks: Uint8Array[] = [];
-      let offset = 0;
-      for (let i = 1; i <= splits; i++) {
-        const next = Math.floor((bytes.length * i) / (splits + 1));
-        chunks.push(bytes.subarray(offset, next));
-        offset = next;
-      }
-      chunks.push(bytes.subarray(offset));
-      return { kind: `mutated ${sample.name}`, chunks };
-    });
+  const mutatedCapture = fc.tuple(fc.constantFrom(...captured), mutationSteps(3), fc.integer({ min: 0, max: 3 })).map(([sample, steps, splits]) => {
+    const bytes = mutate(sample.bytes, steps);
+    // Split into a few writes at arbitrary points.
+    const chunks: Uint8Array[] = [];
+    let offset = 0;
+    for (let i = 1; i <= splits; i++) {
+      const next = Math.floor((bytes.length * i) / (splits + 1));
+      chunks.push(bytes.subarray(offset, next));
+      offset = next;
+    }
+    chunks.push(bytes.subarray(offset));
+    return { kind: `mutated ${sample.name}`, chunks };
+  });
   const payloadArb = fc.oneof(
     { weight: 1, arbitrary: randomStream.map((chunks) => ({ kind: "random bytes", chunks })) },
     { weight: 2, arbitrary: h2RandomFrames.map((chunks) => ({ kind: "h2 random frames", chunks })) },
@@ -666,25 +843,39 @@ async function captureRequests(brokerSocket: string): Promise<{ name: string; by
   const tags = { fuzz: "capture" };
   const root = { correlationId: rootId, rootCorrelationId: rootId, sourceProcess: "fuzz-capture", correlationTags: tags };
   const abortSoon = () => AbortSignal.timeout(50);
-  const expectAbort = (promise: Promise<unknown>) => promise.then(() => undefined, () => undefined);
+  const expectAbort = (promise: Promise<unknown>) =>
+    promise.then(
+      () => undefined,
+      () => undefined,
+    );
   return [
-    { name: "connect publish", bytes: await withClient("connect", (c) => c.service.publish({ envelope: { topic: "events.fuzz.capture", correlationMetadata: root } })) },
-    { name: "grpc publish", bytes: await withClient("grpc", (c) => c.service.publish({ envelope: { topic: "events.fuzz.capture", correlationMetadata: root } })) },
+    {
+      name: "connect publish",
+      bytes: await withClient("connect", (c) => c.service.publish({ envelope: { topic: "events.fuzz.capture", correlationMetadata: root } })),
+    },
+    {
+      name: "grpc publish",
+      bytes: await withClient("grpc", (c) => c.service.publish({ envelope: { topic: "events.fuzz.capture", correlationMetadata: root } })),
+    },
     { name: "connect find", bytes: await withClient("connect", (c) => c.service.findByTag({ tags })) },
     { name: "grpc timeline", bytes: await withClient("grpc", (c) => c.service.getTimeline({ rootCorrelationId: rootId })) },
     { name: "connect workflow", bytes: await withClient("connect", (c) => c.service.getWorkflow({ correlationId: rootId })) },
     { name: "connect stats", bytes: await withClient("connect", (c) => c.service.getStats({})) },
     {
       name: "connect wait",
-      bytes: await withClient("connect", (c) => expectAbort(c.service.waitForResults({ correlationId: rootId, expectedResults: 1000, timeout: { seconds: 600n } }, { signal: abortSoon() }))),
+      bytes: await withClient("connect", (c) =>
+        expectAbort(c.service.waitForResults({ correlationId: rootId, expectedResults: 1000, timeout: { seconds: 600n } }, { signal: abortSoon() })),
+      ),
     },
     {
       name: "grpc subscribe",
       bytes: await withClient("grpc", async (c) => {
         const stream = c.service.subscribe({ patterns: ["#"], subscriberName: "fuzz-capture" }, { signal: abortSoon() });
-        await expectAbort((async () => {
-          for await (const response of stream) void response;
-        })());
+        await expectAbort(
+          (async () => {
+            for await (const response of stream) void response;
+          })(),
+        );
       }),
     },
     {
@@ -698,19 +889,26 @@ async function captureRequests(brokerSocket: string): Promise<{ name: string; by
     },
     {
       name: "http/1.1 connect json",
-      bytes: await capture(brokerSocket, (socketPath) =>
-        new Promise<void>((resolve, reject) => {
-          const body = JSON.stringify({ tags });
-          const request = http.request(
-            { socketPath, method: "POST", path: `${service}/FindByTag`, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" } },
-            (response) => {
-              response.resume();
-              response.on("end", resolve);
-            },
-          );
-          request.on("error", reject);
-          request.end(body);
-        }),
+      bytes: await capture(
+        brokerSocket,
+        (socketPath) =>
+          new Promise<void>((resolve, reject) => {
+            const body = JSON.stringify({ tags });
+            const request = http.request(
+              {
+                socketPath,
+                method: "POST",
+                path: `${service}/FindByTag`,
+                headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" },
+              },
+              (response) => {
+                response.resume();
+                response.on("end", resolve);
+              },
+            );
+            request.on("error", reject);
+            request.end(body);
+          }),
       ),
     },
   ];
@@ -832,7 +1030,10 @@ async function findKillers(cases: FuzzCase[], suspects: number[]): Promise<numbe
 }
 
 function lastLogs(broker: BrokerProcess, count = 15): string {
-  return broker.logs.slice(-count).map((line) => JSON.stringify(line)).join("\n");
+  return broker.logs
+    .slice(-count)
+    .map((line) => JSON.stringify(line))
+    .join("\n");
 }
 
 // ------------------------------------------------------------------- tests
@@ -864,7 +1065,9 @@ describe("a live broker under a raw-socket fuzzer", () => {
     // Its session is pinged every half second of silence and must survive that, and the fuzzer.
     const watcherClient = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-watcher" });
     const watcherAbort = new AbortController();
-    const watcher = watcherClient.service.subscribe({ patterns: ["events.fuzz.after.#"], subscriberName: "fuzz-watcher" }, { signal: watcherAbort.signal })[Symbol.asyncIterator]();
+    const watcher = watcherClient.service
+      .subscribe({ patterns: ["events.fuzz.after.#"], subscriberName: "fuzz-watcher" }, { signal: watcherAbort.signal })
+      [Symbol.asyncIterator]();
     expect((await watcher.next()).value?.subscribed).toBe(true);
     const watcherNext = watcher.next();
     watcherNext.catch(() => {});
@@ -943,13 +1146,20 @@ describe("a live broker under a raw-socket fuzzer", () => {
     // Still answering: a normal Publish and FindByTag from the TS client.
     const client = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-after" });
     try {
-      const published = await client.publish("events.fuzz.after", { ok: true }, { correlation: client.newRootCorrelation("check", { fuzz: "after", seed: String(seed) }) });
+      const published = await client.publish(
+        "events.fuzz.after",
+        { ok: true },
+        { correlation: client.newRootCorrelation("check", { fuzz: "after", seed: String(seed) }) },
+      );
       const found = await client.service.findByTag({ tags: { fuzz: "after", seed: String(seed) } }, { timeoutMs: 10_000 });
       expect(found.events.map((event) => event.eventId)).toEqual([published.eventId]);
       // The idle subscriber got it on the session it opened before the run.
       const delivered: IteratorResult<SubscribeResponse> | undefined = await Promise.race([watcherNext, sleep(10_000).then(() => undefined)]);
       const events = delivered === undefined || delivered.done ? [] : delivered.value.events;
-      expect(events.map((event) => event.eventId), "the idle subscriber's event").toEqual([published.eventId]);
+      expect(
+        events.map((event) => event.eventId),
+        "the idle subscriber's event",
+      ).toEqual([published.eventId]);
     } finally {
       client.close();
       watcherAbort.abort();
@@ -1009,7 +1219,9 @@ describe("a live broker under a raw-socket fuzzer", () => {
         watcher.next().catch(() => {});
         await playCase(broker.socketPath, fuzzCase);
         await sleep(300);
-        expect((await stats(broker.socketPath)).eventsPublished, `the broker stopped answering after case ${index} (${fuzzCase.kind})`).toBeGreaterThanOrEqual(0n);
+        expect((await stats(broker.socketPath)).eventsPublished, `the broker stopped answering after case ${index} (${fuzzCase.kind})`).toBeGreaterThanOrEqual(
+          0n,
+        );
         await sleep(700);
         expect(broker.child.exitCode, `the broker exited after case ${index} (${fuzzCase.kind})`).toBeNull();
       } finally {

@@ -28,8 +28,20 @@ const { skip: skipPython } = collectorsAvailable("added-field-survival.test.ts",
 const pythonMissing = missingCollector("python");
 
 /** The next release's fields: proto name, JSON name, declaration. */
-const noteField = { file: "corrbus/v1/envelope.proto", message: "EventEnvelope", name: "analyst_note", json: "analystNote", declaration: "string analyst_note = 13;" };
-const hostField = { file: "corrbus/v1/correlation.proto", message: "CorrelationMetadata", name: "host_id", json: "hostId", declaration: "string host_id = 10;" };
+const noteField = {
+  file: "corrbus/v1/envelope.proto",
+  message: "EventEnvelope",
+  name: "analyst_note",
+  json: "analystNote",
+  declaration: "string analyst_note = 13;",
+};
+const hostField = {
+  file: "corrbus/v1/correlation.proto",
+  message: "CorrelationMetadata",
+  name: "host_id",
+  json: "hostId",
+  declaration: "string host_id = 10;",
+};
 
 const fixture = "test/fixtures/added-fields/next-schema-client.ts";
 const pythonFixture = "test/fixtures/added-fields/next_schema_grpc.py";
@@ -179,7 +191,9 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
       compile: ["test/fixtures/added-fields"],
       python: pythonMissing === undefined,
     });
-    console.info(`added-field-survival: scratch tree ${tree.root} (from ${process.env.CORRBUS_NEXT_SCHEMA_SOURCE || "this working tree"}) built in ${Math.round(performance.now() - started)} ms ${JSON.stringify(tree.timings)}`);
+    console.info(
+      `added-field-survival: scratch tree ${tree.root} (from ${process.env.CORRBUS_NEXT_SCHEMA_SOURCE || "this working tree"}) built in ${Math.round(performance.now() - started)} ms ${JSON.stringify(tree.timings)}`,
+    );
     workDir = mkdtempSync(join(tmpdir(), "corrbus-next-schema-run-"));
     socketPath = join(workDir, "run", "corrbus.sock");
     dataDir = join(workDir, "data");
@@ -195,17 +209,7 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
 
   /** Runs the scratch TS client (compiled in the scratch tree). */
   const scratchClient = (mode: "publish" | "read", ...args: string[]) =>
-    runProgram(process.execPath, [
-      tree.compiled(fixture),
-      mode,
-      "--socket",
-      socketPath,
-      "--root",
-      root,
-      "--tag",
-      tag,
-      ...args,
-    ]);
+    runProgram(process.execPath, [tree.compiled(fixture), mode, "--socket", socketPath, "--root", root, "--tag", tag, ...args]);
 
   /** Runs the Python gRPC client with the scratch stubs. */
   const pythonClient = (mode: "publish" | "read", ...args: string[]) =>
@@ -226,8 +230,12 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
     for (const want of published) {
       const got = events.find((event) => event.id === want.id);
       if (got === undefined) continue; // reported above
-      if (got.note !== noteFor(want.path)) lost.push(`event ${want.id} (via ${want.path}): ${noteField.name} is ${JSON.stringify(got.note)}, want ${JSON.stringify(noteFor(want.path))}`);
-      if (got.host !== hostFor(want.path)) lost.push(`event ${want.id} (via ${want.path}): correlation_metadata.${hostField.name} is ${JSON.stringify(got.host)}, want ${JSON.stringify(hostFor(want.path))}`);
+      if (got.note !== noteFor(want.path))
+        lost.push(`event ${want.id} (via ${want.path}): ${noteField.name} is ${JSON.stringify(got.note)}, want ${JSON.stringify(noteFor(want.path))}`);
+      if (got.host !== hostFor(want.path))
+        lost.push(
+          `event ${want.id} (via ${want.path}): correlation_metadata.${hostField.name} is ${JSON.stringify(got.host)}, want ${JSON.stringify(hostFor(want.path))}`,
+        );
     }
     expect.soft(lost, `${where}: analyst_note and host_id on every event`).toEqual([]);
   }
@@ -285,7 +293,10 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
       expect(acks.map((ack) => ack.path)).toEqual(["publish", "publishStream#0", "publishStream#1"]);
       for (const ack of acks) {
         // What the client sent: both fields with this path's values (so a loss below is the broker's).
-        expect(ack.fields, `the scratch TS client's ${ack.path} envelope`).toEqual({ [noteField.name]: noteFor(ack.path), [`correlation_metadata.${hostField.name}`]: hostFor(ack.path) });
+        expect(ack.fields, `the scratch TS client's ${ack.path} envelope`).toEqual({
+          [noteField.name]: noteFor(ack.path),
+          [`correlation_metadata.${hostField.name}`]: hostFor(ack.path),
+        });
         published.push({ path: ack.path, id: ack.id, topic: ack.topic });
       }
     });
@@ -295,7 +306,15 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
       const path = "grpc (python)";
       const lines = jsonLines(
         "the Python gRPC client (publish)",
-        await pythonClient("publish", "--forged-event-id", forgedEventId, "--envelope-field", `${noteField.name}=${noteFor(path)}`, "--metadata-field", `${hostField.name}=${hostFor(path)}`),
+        await pythonClient(
+          "publish",
+          "--forged-event-id",
+          forgedEventId,
+          "--envelope-field",
+          `${noteField.name}=${noteFor(path)}`,
+          "--metadata-field",
+          `${hostField.name}=${hostFor(path)}`,
+        ),
       );
       const [ack] = lines.filter((line) => line.type === "published");
       expect(ack.path).toBe(path);
@@ -305,7 +324,10 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
     it("should stamp its own event_id, received_at and publisher over the ones publishers sent", async () => {
       const ids = published.map((event) => BigInt(event.id));
       expect(ids.map(String), `acknowledged ids (every publisher sent event_id ${forgedEventId})`).not.toContain(forgedEventId);
-      expect([...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), "acknowledged ids, strictly increasing in publish order").toEqual(ids);
+      expect(
+        [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+        "acknowledged ids, strictly increasing in publish order",
+      ).toEqual(ids);
       expect(new Set(ids).size).toBe(ids.length);
 
       const found = await connectJsonHttp1(socketPath, "FindByTag", { tags: { investigation_id: investigation }, oldestFirst: true });
@@ -339,8 +361,14 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
 
       it("should give both fields back from FindByTag and GetTimeline over Connect JSON (HTTP/1.1 and HTTP/2)", async () => {
         const request = { tags: { investigation_id: investigation }, oldestFirst: true, limit: 1000 };
-        expectFieldsSurvived(`FindByTag, Connect JSON over HTTP/1.1, ${phase.name}`, fromConnectJson((await connectJsonHttp1(socketPath, "FindByTag", request)).events));
-        expectFieldsSurvived(`FindByTag, Connect JSON over HTTP/2, ${phase.name}`, fromConnectJson((await connectJsonHttp2(socketPath, "FindByTag", request)).events));
+        expectFieldsSurvived(
+          `FindByTag, Connect JSON over HTTP/1.1, ${phase.name}`,
+          fromConnectJson((await connectJsonHttp1(socketPath, "FindByTag", request)).events),
+        );
+        expectFieldsSurvived(
+          `FindByTag, Connect JSON over HTTP/2, ${phase.name}`,
+          fromConnectJson((await connectJsonHttp2(socketPath, "FindByTag", request)).events),
+        );
         expectFieldsSurvived(
           `GetTimeline, Connect JSON over HTTP/1.1, ${phase.name}`,
           fromConnectJson((await connectJsonHttp1(socketPath, "GetTimeline", { rootCorrelationId: root })).events),
@@ -374,15 +402,24 @@ describe("fields added to the schema (EventEnvelope.analyst_note, CorrelationMet
 
       it.skipIf(skipPython)("should give both fields back from FindByTag over gRPC to Python (grpcio)", async () => {
         if (pythonMissing !== undefined) throw new Error(pythonMissing);
-        const lines = jsonLines("the Python gRPC client (read)", await pythonClient("read", "--envelope-field", noteField.name, "--metadata-field", hostField.name));
+        const lines = jsonLines(
+          "the Python gRPC client (read)",
+          await pythonClient("read", "--envelope-field", noteField.name, "--metadata-field", hostField.name),
+        );
         const [read] = lines.filter((line) => line.type === "read");
         expectFieldsSurvived(`${read.path}, ${phase.name}`, fromFixture(read.events));
       });
 
       it("should give both fields back from `corrbus find --json` and `corrbus timeline --json` of the scratch CLI", async () => {
-        const find = jsonLines("corrbus find --json", await runProgram(process.execPath, [tree.cliPath, "find", "--tag", tag, "--oldest-first", "--json", "--socket", socketPath]));
+        const find = jsonLines(
+          "corrbus find --json",
+          await runProgram(process.execPath, [tree.cliPath, "find", "--tag", tag, "--oldest-first", "--json", "--socket", socketPath]),
+        );
         expectFieldsSurvived(`corrbus find --json, ${phase.name}`, fromCliJson(find));
-        const timeline = jsonLines("corrbus timeline --json", await runProgram(process.execPath, [tree.cliPath, "timeline", root, "--json", "--socket", socketPath]));
+        const timeline = jsonLines(
+          "corrbus timeline --json",
+          await runProgram(process.execPath, [tree.cliPath, "timeline", root, "--json", "--socket", socketPath]),
+        );
         expect(timeline).toHaveLength(1);
         expectFieldsSurvived(`corrbus timeline --json, ${phase.name}`, fromCliJson(timeline[0].events));
       });

@@ -320,7 +320,11 @@ describe("corrbus CLI against a live broker", () => {
       expect(json.code).toBe(0);
       const [answer] = jsonLines(json.stdout);
       expect(answer).toMatchObject({ complete: true, reason: "COMPLETION_REASON_ALL_RECIPIENTS_ANSWERED", pending_sources: [], truncated: false });
-      expect(answer.events.map((event: Json) => event.correlation_metadata.source_process).sort()).toEqual(["cli-file-monitor", "cli-file-monitor", "cli-process-monitor"]);
+      expect(answer.events.map((event: Json) => event.correlation_metadata.source_process).sort()).toEqual([
+        "cli-file-monitor",
+        "cli-file-monitor",
+        "cli-process-monitor",
+      ]);
       expect(answer.events.every((event: Json) => event.payload === "")).toBe(true);
     });
 
@@ -382,7 +386,13 @@ describe("corrbus CLI against a live broker", () => {
       const text = await cli("find", "--tag", "investigation_id=INC-CLI", "--all", "--limit", "2", "--topic", "events.network.#");
       expect(text.code).toBe(0);
       expect(text.stderr).toBe("");
-      expect(text.stdout.trim().split("\n").slice(1, -1).map((line) => line.split(/\s+/)[0])).toEqual([ids[3], ids[1]]);
+      expect(
+        text.stdout
+          .trim()
+          .split("\n")
+          .slice(1, -1)
+          .map((line) => line.split(/\s+/)[0]),
+      ).toEqual([ids[3], ids[1]]);
       expect(text.stdout.trim().split("\n").at(-1)).toBe("2 events");
     });
 
@@ -427,11 +437,11 @@ describe("corrbus CLI against a live broker", () => {
       expect(lines[1]).toMatch(/^5 events in 3 correlations, \S+Z → \+\S+$/);
       expect(lines[2]).toBe("1 orphan, 1 sequence gap");
       expect(out).toMatch(new RegExp(`^${rootId}  enumeration  complete  2 events  \\+0ms → \\+\\S+ \\(\\S+\\)$`, "m"));
-      expect(out).toMatch(/^│  stage +enumeration: 2 events, \+0ms → \+\S+ \(\S+\), completed \+\S+$/m);
-      expect(out).toMatch(/^│  participants +corrbus-cli pid \d+: 1 event$/m);
+      expect(out).toMatch(/^│ {2}stage +enumeration: 2 events, \+0ms → \+\S+ \(\S+\), completed \+\S+$/m);
+      expect(out).toMatch(/^│ {2}participants +corrbus-cli pid \d+: 1 event$/m);
       expect(out).toMatch(/^│ +tl-process-monitor pid \d+: 1 event, final$/m);
-      expect(out).toMatch(/^│  deliveries +tl-process-monitor: answered$/m);
-      expect(out).toMatch(/^│  events +#\d+ +\+0ms  control\.timeline\.task +corrbus-cli +enumeration +\{"step":1\}$/m);
+      expect(out).toMatch(/^│ {2}deliveries +tl-process-monitor: answered$/m);
+      expect(out).toMatch(/^│ {2}events +#\d+ +\+0ms {2}control\.timeline\.task +corrbus-cli +enumeration +\{"step":1\}$/m);
       expect(out).toMatch(new RegExp(`^└─ ${childId}  integrity  open  2 events  \\+\\S+ → \\+\\S+ \\(\\S+\\)  GAP$`, "m"));
       expect(out).toMatch(/^ {3} {3}GAP +shell skipped sequence 2\.\.3$/m);
       expect(out).toContain(`ORPHAN  parent ${absentId} was never seen by the broker`);

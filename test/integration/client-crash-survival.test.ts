@@ -115,7 +115,18 @@ describe("TS clients across a broker crash and restart", () => {
 
       // Subscribers: the library over Connect and over gRPC, and the CLI.
       const subscribers = ["connect", "grpc"].map((protocol) =>
-        fixture("subscriber", ["--socket", socket, "--pattern", "events.load.#", "--reconnect", "--summary", "--protocol", protocol, "--name", `load-${protocol}`]),
+        fixture("subscriber", [
+          "--socket",
+          socket,
+          "--pattern",
+          "events.load.#",
+          "--reconnect",
+          "--summary",
+          "--protocol",
+          protocol,
+          "--name",
+          `load-${protocol}`,
+        ]),
       );
       const cliSubscriber = lines(process.execPath, [cliPath, "subscribe", "events.load.#", "--json"]);
       const collector = lines(process.execPath, [join(repoRoot, "dist/examples/typescript/collector.js"), "ts-collector"]);
@@ -134,7 +145,17 @@ describe("TS clients across a broker crash and restart", () => {
       // A waiter whose correlation gets one result before the crash and one after.
       const waited = agent.newRootCorrelation("waited", { run });
       await agent.publish("events.waited.start", "s", { correlation: waited });
-      const waiter = lines(process.execPath, [cliPath, "wait", waited.correlationId, "--expected-results", "2", "--topic-pattern", "events.waited.result", "--timeout", "60s"]);
+      const waiter = lines(process.execPath, [
+        cliPath,
+        "wait",
+        waited.correlationId,
+        "--expected-results",
+        "2",
+        "--topic-pattern",
+        "events.waited.result",
+        "--timeout",
+        "60s",
+      ]);
       await agent.publish("events.waited.result", "1", { correlation: waited });
 
       // Load: a publisher that retries, and tasks for the collector every 20 ms.
@@ -144,7 +165,12 @@ describe("TS clients across a broker crash and restart", () => {
       const taskLoop = (async () => {
         while (!stopTasks) {
           const task = agent.newRootCorrelation("enumeration", { run });
-          await publishOnce(agent, "control.collector.task.process", { action: "list-processes" }, { correlation: task, retry: { firstDelayMs: 20, maxDelayMs: 200 } });
+          await publishOnce(
+            agent,
+            "control.collector.task.process",
+            { action: "list-processes" },
+            { correlation: task, retry: { firstDelayMs: 20, maxDelayMs: 200 } },
+          );
           tasks.push(task.correlationId);
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
@@ -172,7 +198,11 @@ describe("TS clients across a broker crash and restart", () => {
       const marker = await agent.publish("events.load.end", "end");
       const truth = await storedEvents(agent, "events.load.#", marker.eventId);
       expect(truth.length).toBeGreaterThan(1500);
-      await eventually("every subscriber at the end marker", () => subscribers.every((s) => messagesOf(s, "progress").some((p) => Number(p.received) >= truth.length)), 30_000);
+      await eventually(
+        "every subscriber at the end marker",
+        () => subscribers.every((s) => messagesOf(s, "progress").some((p) => Number(p.received) >= truth.length)),
+        30_000,
+      );
       await eventually("the CLI subscriber at the end marker", () => cliSubscriber.out.lines.some((line) => line.includes('"events.load.end"')), 30_000);
       for (const subscriber of subscribers) subscriber.child.kill("SIGTERM");
       for (const subscriber of subscribers) {

@@ -48,7 +48,11 @@ describe("requests a well-behaved client would not send", () => {
   });
 
   it("should survive a request with an unparsable path and keep serving", async () => {
-    const answer = await rawRequest(broker.socketPath, { ":method": "POST", ":path": "//[", ":authority": "%", "content-type": "application/proto" }, publishBody);
+    const answer = await rawRequest(
+      broker.socketPath,
+      { ":method": "POST", ":path": "//[", ":authority": "%", "content-type": "application/proto" },
+      publishBody,
+    );
     expect([404, 500]).toContain(answer.status);
     const publisher = spawnFixture("publisher", ["--socket", broker.socketPath]);
     expect(await publisher.exited).toBe(0);
@@ -61,11 +65,14 @@ describe("connections a well-behaved client would not open", () => {
     const broker = await startBrokerProcess(["--in-memory", "--max-connections", "5", "--silent-timeout-ms", "300"]);
     try {
       const sockets = Array.from({ length: 8 }, () => connect(broker.socketPath));
-      const closed = sockets.map((socket) => new Promise<number>((resolve) => {
-        const opened = Date.now();
-        socket.on("error", () => {});
-        socket.once("close", () => resolve(Date.now() - opened));
-      }));
+      const closed = sockets.map(
+        (socket) =>
+          new Promise<number>((resolve) => {
+            const opened = Date.now();
+            socket.on("error", () => {});
+            socket.once("close", () => resolve(Date.now() - opened));
+          }),
+      );
       // Three are over the cap: closed at once. Five say nothing: closed after the silent timeout.
       const lifetimes = await Promise.all(closed);
       expect(lifetimes.filter((ms) => ms >= 250)).toHaveLength(5);

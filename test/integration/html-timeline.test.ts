@@ -127,7 +127,8 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
     return agent.service.getTimeline({ rootCorrelationId: ids.root });
   }
 
-  const attributes = (selector: string, name: string) => page.$$eval(selector, (nodes, attribute) => nodes.map((node) => node.getAttribute(attribute) ?? ""), name);
+  const attributes = (selector: string, name: string) =>
+    page.$$eval(selector, (nodes, attribute) => nodes.map((node) => node.getAttribute(attribute) ?? ""), name);
 
   it("should load from file:// with no console error and no request but the file itself", async () => {
     // The data block cannot be ended early: the page's only </script> closings are its own two.

@@ -33,12 +33,20 @@ describe("corrbus journal verify|dump", () => {
   it("should dump every event as a JSON line with proto field names, within --from/--to", async () => {
     const all = await runCli(["journal", "dump", "--data-dir", dataDir]);
     expect(all.code).toBe(0);
-    const events = all.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const events = all.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
     expect(events.map((event) => Number(event.event_id))).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
     expect(events[0].correlation_metadata.correlation_tags).toEqual({ case: "journal" });
     expect(Buffer.from(events[3].payload, "base64").toString()).toBe("e3");
     const some = await runCli(["journal", "dump", "--data-dir", dataDir, "--from", "5", "--to", "7"]);
-    expect(some.stdout.trim().split("\n").map((line) => Number(JSON.parse(line).event_id))).toEqual([5, 6, 7]);
+    expect(
+      some.stdout
+        .trim()
+        .split("\n")
+        .map((line) => Number(JSON.parse(line).event_id)),
+    ).toEqual([5, 6, 7]);
   });
 
   it("should report a flipped byte and a torn tail with exit code 1, changing nothing", async () => {

@@ -47,182 +47,191 @@ describe("load: 32 publishers, 8 subscribers, one broker", () => {
     return fixture;
   }
 
-  it(
-    "should store every acknowledged event once, deliver it once and in order to every fast subscriber and to one group member, and cut off the slow one",
-    async () => {
-      const phases: Record<string, number> = {};
-      let mark = performance.now();
-      const phase = (name: string) => {
-        const now = performance.now();
-        phases[name] = Math.round(now - mark);
-        mark = now;
-      };
-      broker = await startBrokerProcess(["--subscriber-queue", String(subscriberQueue)]);
-      const brokerPid = broker.child.pid as number;
-      phase("broker start");
+  it("should store every acknowledged event once, deliver it once and in order to every fast subscriber and to one group member, and cut off the slow one", async () => {
+    const phases: Record<string, number> = {};
+    let mark = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      phases[name] = Math.round(now - mark);
+      mark = now;
+    };
+    broker = await startBrokerProcess(["--subscriber-queue", String(subscriberQueue)]);
+    const brokerPid = broker.child.pid as number;
+    phase("broker start");
 
-      // Subscribers first, each ready before any event is published.
-      const fast = fastPatterns.map((patterns, index) =>
-        spawn("subscriber", [
-          ...patterns.flatMap((pattern) => ["--pattern", pattern]),
-          "--name", `fast-${index}`,
-          "--max", String(totalEvents),
-          "--summary",
-          ...(index === 1 ? ["--protocol", "grpc"] : []),
-        ]),
-      );
-      const group = [0, 1].map((index) =>
-        spawn("subscriber", ["--pattern", "events.load.#", "--group", "loaders", "--name", `member-${index}`, "--summary"]),
-      );
-      const slow = spawn("subscriber", ["--pattern", "events.load.#", "--name", "slow", "--pause-after", "1", "--summary"]);
-      const subscribers = [...fast, ...group, slow];
-      await Promise.all(subscribers.map((subscriber) => subscriber.waitFor("ready", 60_000)));
-      phase("subscribers ready");
+    // Subscribers first, each ready before any event is published.
+    const fast = fastPatterns.map((patterns, index) =>
+      spawn("subscriber", [
+        ...patterns.flatMap((pattern) => ["--pattern", pattern]),
+        "--name",
+        `fast-${index}`,
+        "--max",
+        String(totalEvents),
+        "--summary",
+        ...(index === 1 ? ["--protocol", "grpc"] : []),
+      ]),
+    );
+    const group = [0, 1].map((index) => spawn("subscriber", ["--pattern", "events.load.#", "--group", "loaders", "--name", `member-${index}`, "--summary"]));
+    const slow = spawn("subscriber", ["--pattern", "events.load.#", "--name", "slow", "--pause-after", "1", "--summary"]);
+    const subscribers = [...fast, ...group, slow];
+    await Promise.all(subscribers.map((subscriber) => subscriber.waitFor("ready", 60_000)));
+    phase("subscribers ready");
 
-      // Then every publisher at once: its own topic and payload prefix, a per-run tag.
-      const runTag = `run=${randomUUID()}`;
-      const publishers = Array.from({ length: publisherCount }, (_, index) => {
-        const name = `p${String(index).padStart(2, "0")}`;
-        const unary = index < unaryPublishers;
-        return spawn("publisher", [
-          "--topic", `events.load.${name}`,
-          "--prefix", `${name}-`,
-          "--count", String(eventsPerPublisher),
-          "--name", `load-${name}`,
-          "--tag", runTag,
-          ...(unary ? [] : ["--stream", "--batch", String(streamBatch)]),
-          ...(index % 2 === 1 && (unary || index % 7 === 0) ? ["--protocol", "grpc"] : []),
-        ]);
-      });
-      const codes = await Promise.all(publishers.map((publisher) => publisher.exited));
-      phase("publishers done");
-      const failures = publishers.flatMap((publisher, index) => (codes[index] === 0 ? [] : [{ index, code: codes[index], errors: messagesOf(publisher, "error") }]));
-      expect(failures).toEqual([]);
+    // Then every publisher at once: its own topic and payload prefix, a per-run tag.
+    const runTag = `run=${randomUUID()}`;
+    const publishers = Array.from({ length: publisherCount }, (_, index) => {
+      const name = `p${String(index).padStart(2, "0")}`;
+      const unary = index < unaryPublishers;
+      return spawn("publisher", [
+        "--topic",
+        `events.load.${name}`,
+        "--prefix",
+        `${name}-`,
+        "--count",
+        String(eventsPerPublisher),
+        "--name",
+        `load-${name}`,
+        "--tag",
+        runTag,
+        ...(unary ? [] : ["--stream", "--batch", String(streamBatch)]),
+        ...(index % 2 === 1 && (unary || index % 7 === 0) ? ["--protocol", "grpc"] : []),
+      ]);
+    });
+    const codes = await Promise.all(publishers.map((publisher) => publisher.exited));
+    phase("publishers done");
+    const failures = publishers.flatMap((publisher, index) =>
+      codes[index] === 0 ? [] : [{ index, code: codes[index], errors: messagesOf(publisher, "error") }],
+    );
+    expect(failures).toEqual([]);
 
-      // Acknowledged ids: unique, and per publisher in the order it published.
-      const acked: number[] = [];
-      publishers.forEach((publisher, index) => {
-        let ids: number[];
-        if (index < unaryPublishers) {
-          const acks = messagesOf(publisher, "ack");
-          ids = acks.map((ack) => Number(ack.id));
-          // The group gets each event once; the slow subscriber until it is cut off.
-          const delivered = new Set(acks.map((ack) => ack.delivered));
-          expect([...delivered].every((count) => count === fast.length + 1 || count === fast.length + 2), `delivered counts ${[...delivered]}`).toBe(true);
-        } else {
-          const batches = messagesOf(publisher, "batch");
-          expect(batches.map((batch) => Number(batch.sequence))).toEqual(Array.from({ length: eventsPerPublisher / streamBatch }, (_, i) => i + 1));
-          ids = batches.flatMap((batch) => (batch.ids as string[]).map(Number));
-        }
-        expect(ids).toHaveLength(eventsPerPublisher);
-        expect(countDescents(ids), `publisher ${index}: acks out of order`).toBe(0);
-        acked.push(...ids);
-      });
-      expect(acked).toHaveLength(totalEvents);
-      expect(new Set(acked).size).toBe(totalEvents);
-      const ackedRanges = toRanges(acked);
-      // A fresh broker with no other publisher: the ids are 1..64 000.
-      expect(ackedRanges).toEqual([[1, totalEvents]]);
-      const expectedPrefixes = Object.fromEntries(publishers.map((_, index) => [`p${String(index).padStart(2, "0")}-`, eventsPerPublisher]));
-
-      // Every fast subscriber: exactly the acknowledged set, in id order, each publisher's events in its order.
-      for (const [index, subscriber] of fast.entries()) {
-        const summary = await summaryOf(subscriber, 60_000);
-        expect(summary.received, `fast-${index}`).toBe(totalEvents);
-        expect(summary.duplicates, `fast-${index}`).toBe(0);
-        expect(summary.orderErrors, `fast-${index}`).toBe(0);
-        expect(rangesOf(summary), `fast-${index}`).toEqual(ackedRanges);
-        expect(summary.prefixes, `fast-${index}`).toEqual(expectedPrefixes);
-        expect(summary.payloadOrderErrors, `fast-${index}`).toBe(0);
-        expect(messagesOf(subscriber, "end")).toHaveLength(1);
+    // Acknowledged ids: unique, and per publisher in the order it published.
+    const acked: number[] = [];
+    publishers.forEach((publisher, index) => {
+      let ids: number[];
+      if (index < unaryPublishers) {
+        const acks = messagesOf(publisher, "ack");
+        ids = acks.map((ack) => Number(ack.id));
+        // The group gets each event once; the slow subscriber until it is cut off.
+        const delivered = new Set(acks.map((ack) => ack.delivered));
+        expect(
+          [...delivered].every((count) => count === fast.length + 1 || count === fast.length + 2),
+          `delivered counts ${[...delivered]}`,
+        ).toBe(true);
+      } else {
+        const batches = messagesOf(publisher, "batch");
+        expect(batches.map((batch) => Number(batch.sequence))).toEqual(Array.from({ length: eventsPerPublisher / streamBatch }, (_, i) => i + 1));
+        ids = batches.flatMap((batch) => (batch.ids as string[]).map(Number));
       }
-      phase("fast subscribers done");
+      expect(ids).toHaveLength(eventsPerPublisher);
+      expect(countDescents(ids), `publisher ${index}: acks out of order`).toBe(0);
+      acked.push(...ids);
+    });
+    expect(acked).toHaveLength(totalEvents);
+    expect(new Set(acked).size).toBe(totalEvents);
+    const ackedRanges = toRanges(acked);
+    // A fresh broker with no other publisher: the ids are 1..64 000.
+    expect(ackedRanges).toEqual([[1, totalEvents]]);
+    const expectedPrefixes = Object.fromEntries(publishers.map((_, index) => [`p${String(index).padStart(2, "0")}-`, eventsPerPublisher]));
 
-      // The queue group: together every event exactly once, each member in order, round-robin.
-      const progress = (member: FixtureProcess) => Number(messagesOf(member, "progress").at(-1)?.received ?? 0);
-      await eventually("the group to receive every event", () => group.reduce((sum, member) => sum + progress(member), 0) >= totalEvents, 60_000).catch(() => {});
-      const groupSummaries: FixtureMessage[] = [];
-      for (const member of group) {
-        member.child.kill("SIGTERM");
-        groupSummaries.push(await summaryOf(member, 30_000));
-      }
-      const memberIds = groupSummaries.map((summary) => expandRanges(rangesOf(summary)));
-      for (const [index, summary] of groupSummaries.entries()) {
-        expect(summary.duplicates, `member-${index}`).toBe(0);
-        expect(summary.orderErrors, `member-${index}`).toBe(0);
-        expect(summary.payloadOrderErrors, `member-${index}`).toBe(0);
-        expect(summary.received, `member-${index}: strict round-robin between two members`).toBe(totalEvents / 2);
-      }
-      const [first, second] = memberIds.map((ids) => new Set(ids));
-      expect(memberIds[0].filter((id) => second.has(id)), "events given to both members").toEqual([]);
-      expect(toRanges([...first, ...second])).toEqual(ackedRanges);
-      phase("group done");
+    // Every fast subscriber: exactly the acknowledged set, in id order, each publisher's events in its order.
+    for (const [index, subscriber] of fast.entries()) {
+      const summary = await summaryOf(subscriber, 60_000);
+      expect(summary.received, `fast-${index}`).toBe(totalEvents);
+      expect(summary.duplicates, `fast-${index}`).toBe(0);
+      expect(summary.orderErrors, `fast-${index}`).toBe(0);
+      expect(rangesOf(summary), `fast-${index}`).toEqual(ackedRanges);
+      expect(summary.prefixes, `fast-${index}`).toEqual(expectedPrefixes);
+      expect(summary.payloadOrderErrors, `fast-${index}`).toBe(0);
+      expect(messagesOf(subscriber, "end")).toHaveLength(1);
+    }
+    phase("fast subscribers done");
 
-      // The slow subscriber: reading again, it gets what was in flight to it (a gapless run
-      // from the first event), then RESOURCE_EXHAUSTED naming the limit.
-      await slow.waitFor("paused");
-      slow.child.kill("SIGUSR2");
-      const cutOff = await slow.waitFor("error", 60_000);
-      expect(cutOff.code).toBe(8); // Code.ResourceExhausted
-      expect(cutOff.message).toMatch(new RegExp(`subscriber queue full: ${subscriberQueue} events waiting`));
-      const slowSummary = await summaryOf(slow, 10_000);
-      const slowReceived = Number(slowSummary.received);
-      expect(slowReceived).toBeLessThan(totalEvents - subscriberQueue);
-      expect(slowSummary.duplicates).toBe(0);
-      expect(rangesOf(slowSummary)).toEqual([[1, slowReceived]]);
-      phase("slow subscriber cut off");
+    // The queue group: together every event exactly once, each member in order, round-robin.
+    const progress = (member: FixtureProcess) => Number(messagesOf(member, "progress").at(-1)?.received ?? 0);
+    await eventually("the group to receive every event", () => group.reduce((sum, member) => sum + progress(member), 0) >= totalEvents, 60_000).catch(() => {});
+    const groupSummaries: FixtureMessage[] = [];
+    for (const member of group) {
+      member.child.kill("SIGTERM");
+      groupSummaries.push(await summaryOf(member, 30_000));
+    }
+    const memberIds = groupSummaries.map((summary) => expandRanges(rangesOf(summary)));
+    for (const [index, summary] of groupSummaries.entries()) {
+      expect(summary.duplicates, `member-${index}`).toBe(0);
+      expect(summary.orderErrors, `member-${index}`).toBe(0);
+      expect(summary.payloadOrderErrors, `member-${index}`).toBe(0);
+      expect(summary.received, `member-${index}: strict round-robin between two members`).toBe(totalEvents / 2);
+    }
+    const [first, second] = memberIds.map((ids) => new Set(ids));
+    expect(
+      memberIds[0].filter((id) => second.has(id)),
+      "events given to both members",
+    ).toEqual([]);
+    expect(toRanges([...first, ...second])).toEqual(ackedRanges);
+    phase("group done");
 
-      // History holds exactly the acknowledged set: replayed from event 1 by one more subscriber.
-      const replay = spawn("subscriber", ["--pattern", "events.#", "--name", "replay", "--from", "1", "--max", String(totalEvents), "--summary"]);
-      const history = await summaryOf(replay, 60_000);
-      expect(history.received).toBe(totalEvents);
-      expect(history.duplicates).toBe(0);
-      expect(history.orderErrors).toBe(0);
-      expect(rangesOf(history)).toEqual(ackedRanges);
-      expect(history.prefixes).toEqual(expectedPrefixes);
-      expect(history.payloadOrderErrors).toBe(0);
-      phase("history replayed");
+    // The slow subscriber: reading again, it gets what was in flight to it (a gapless run
+    // from the first event), then RESOURCE_EXHAUSTED naming the limit.
+    await slow.waitFor("paused");
+    slow.child.kill("SIGUSR2");
+    const cutOff = await slow.waitFor("error", 60_000);
+    expect(cutOff.code).toBe(8); // Code.ResourceExhausted
+    expect(cutOff.message).toMatch(new RegExp(`subscriber queue full: ${subscriberQueue} events waiting`));
+    const slowSummary = await summaryOf(slow, 10_000);
+    const slowReceived = Number(slowSummary.received);
+    expect(slowReceived).toBeLessThan(totalEvents - subscriberQueue);
+    expect(slowSummary.duplicates).toBe(0);
+    expect(rangesOf(slowSummary)).toEqual([[1, slowReceived]]);
+    phase("slow subscriber cut off");
 
-      // The broker's own counts.
-      const statsProcess = spawn("stats", []);
-      expect(await statsProcess.exited).toBe(0);
-      const stats = messagesOf(statsProcess, "stats")[0] as Record<string, unknown>;
-      const count = (field: string) => Number(stats[field] ?? 0);
-      expect(count("eventsPublished")).toBe(totalEvents);
-      expect(count("eventsStored")).toBe(totalEvents);
-      expect(count("lastEventId")).toBe(totalEvents);
-      expect(count("eventsEvicted")).toBe(0);
-      expect(count("publishesRejected")).toBe(0);
-      expect(Number((stats.journal as Record<string, unknown>).recordsAppended)).toBe(totalEvents);
-      // Exactly one subscriber cut off (the slow one), with its full queue plus the event that did not fit.
-      expect(count("subscribersCutOff")).toBe(1);
-      expect(count("eventsDropped")).toBe(subscriberQueue + 1);
-      // Deliveries: 5 fast + 1 group member per event, plus what the slow one read or had queued.
-      expect(count("eventsDelivered")).toBe((fast.length + 1) * totalEvents + slowReceived + count("eventsDropped") - 1);
+    // History holds exactly the acknowledged set: replayed from event 1 by one more subscriber.
+    const replay = spawn("subscriber", ["--pattern", "events.#", "--name", "replay", "--from", "1", "--max", String(totalEvents), "--summary"]);
+    const history = await summaryOf(replay, 60_000);
+    expect(history.received).toBe(totalEvents);
+    expect(history.duplicates).toBe(0);
+    expect(history.orderErrors).toBe(0);
+    expect(rangesOf(history)).toEqual(ackedRanges);
+    expect(history.prefixes).toEqual(expectedPrefixes);
+    expect(history.payloadOrderErrors).toBe(0);
+    phase("history replayed");
 
-      const rssEnd = count("memoryRssBytes");
-      const rssPeak = peakRssBytes(brokerPid);
-      const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-      console.log(
-        JSON.stringify({
-          events: totalEvents,
-          publishers: `${publisherCount} (${unaryPublishers} unary, ${publisherCount - unaryPublishers} stream × batch ${streamBatch})`,
-          subscriberQueue,
-          slowReceived,
-          eventsDropped: count("eventsDropped"),
-          rssEnd: mib(rssEnd),
-          heapUsedEnd: mib(count("memoryHeapUsedBytes")),
-          rssPeak: rssPeak === undefined ? "n/a (no /proc)" : mib(rssPeak),
-          rssBound: mib(rssBoundBytes),
-          phasesMs: phases,
-        }),
-      );
-      expect(rssEnd).toBeGreaterThan(0);
-      expect(rssEnd).toBeLessThan(rssBoundBytes);
-      if (rssPeak !== undefined) expect(rssPeak).toBeLessThan(rssBoundBytes);
-    },
-    300_000,
-  );
+    // The broker's own counts.
+    const statsProcess = spawn("stats", []);
+    expect(await statsProcess.exited).toBe(0);
+    const stats = messagesOf(statsProcess, "stats")[0] as Record<string, unknown>;
+    const count = (field: string) => Number(stats[field] ?? 0);
+    expect(count("eventsPublished")).toBe(totalEvents);
+    expect(count("eventsStored")).toBe(totalEvents);
+    expect(count("lastEventId")).toBe(totalEvents);
+    expect(count("eventsEvicted")).toBe(0);
+    expect(count("publishesRejected")).toBe(0);
+    expect(Number((stats.journal as Record<string, unknown>).recordsAppended)).toBe(totalEvents);
+    // Exactly one subscriber cut off (the slow one), with its full queue plus the event that did not fit.
+    expect(count("subscribersCutOff")).toBe(1);
+    expect(count("eventsDropped")).toBe(subscriberQueue + 1);
+    // Deliveries: 5 fast + 1 group member per event, plus what the slow one read or had queued.
+    expect(count("eventsDelivered")).toBe((fast.length + 1) * totalEvents + slowReceived + count("eventsDropped") - 1);
+
+    const rssEnd = count("memoryRssBytes");
+    const rssPeak = peakRssBytes(brokerPid);
+    const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+    console.log(
+      JSON.stringify({
+        events: totalEvents,
+        publishers: `${publisherCount} (${unaryPublishers} unary, ${publisherCount - unaryPublishers} stream × batch ${streamBatch})`,
+        subscriberQueue,
+        slowReceived,
+        eventsDropped: count("eventsDropped"),
+        rssEnd: mib(rssEnd),
+        heapUsedEnd: mib(count("memoryHeapUsedBytes")),
+        rssPeak: rssPeak === undefined ? "n/a (no /proc)" : mib(rssPeak),
+        rssBound: mib(rssBoundBytes),
+        phasesMs: phases,
+      }),
+    );
+    expect(rssEnd).toBeGreaterThan(0);
+    expect(rssEnd).toBeLessThan(rssBoundBytes);
+    if (rssPeak !== undefined) expect(rssPeak).toBeLessThan(rssBoundBytes);
+  }, 300_000);
 });
 
 /** The subscriber's summary line once it ended; SIGTERM (which still prints it) if it has not ended within `timeoutMs`. */

@@ -61,7 +61,11 @@ const languages: Language[] = [];
 const { skip: skipLanguages } = collectorsAvailable("lost-answer.test.ts", ...languages);
 const collectors: [string, (socket: string, name: string) => CollectorUnderTest, boolean][] = [
   ["TypeScript (examples/typescript/collector.ts)", typescriptCollector, false],
-  ...languages.map((language): [string, (socket: string, name: string) => CollectorUnderTest, boolean] => [language, languageCollector(language), skipLanguages]),
+  ...languages.map((language): [string, (socket: string, name: string) => CollectorUnderTest, boolean] => [
+    language,
+    languageCollector(language),
+    skipLanguages,
+  ]),
 ];
 
 describe("a collector whose answer the broker stored but whose ack was lost", () => {

@@ -69,9 +69,12 @@ describe("one workflow across Rust, Python and Go collectors and a TypeScript ag
     expect(sources.slice(1, 4).sort()).toEqual(collectorNames);
     expect(sources.slice(5, 8).sort()).toEqual(collectorNames);
     expect(found.events).toHaveLength(8);
-    expect(found.events.filter((event) => event.correlationMetadata?.sourceProcess !== "ts-agent").map((event) => event.publisher?.pid).sort()).toEqual(
-      [...languages, ...languages].map((language) => collectors.get(language)?.child.pid).sort(),
-    );
+    expect(
+      found.events
+        .filter((event) => event.correlationMetadata?.sourceProcess !== "ts-agent")
+        .map((event) => event.publisher?.pid)
+        .sort(),
+    ).toEqual([...languages, ...languages].map((language) => collectors.get(language)?.child.pid).sort());
 
     const timeline = await agent.service.getTimeline({ rootCorrelationId: enumeration.rootCorrelationId });
     expect(timeline.events).toHaveLength(12);

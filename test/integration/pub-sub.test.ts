@@ -65,7 +65,7 @@ describe("publish and subscribe across processes", () => {
     // Each event reaches one worker plus the observer.
     expect(messagesOf(pub, "ack").map((ack) => ack.delivered)).toEqual(Array(90).fill(2));
     await observer.exited;
-    await eventually("90 events across the workers", () => workers.map(payloads).flat().length >= 90);
+    await eventually("90 events across the workers", () => workers.flatMap(payloads).length >= 90);
 
     const perWorker = workers.map(payloads);
     const all = perWorker.flat().sort();

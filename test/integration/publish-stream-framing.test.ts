@@ -34,7 +34,20 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   });
 
   const batch = (...topics: string[]) =>
-    toBinary(PublishStreamRequestSchema, create(PublishStreamRequestSchema, { envelopes: topics.map((topic) => ({ topic, payload: new Uint8Array([1]), correlationMetadata: { correlationId: "2f1c1e7e-8d3b-4c55-9a55-0d6f1a3c9b10", rootCorrelationId: "2f1c1e7e-8d3b-4c55-9a55-0d6f1a3c9b10", correlationTags: { host: "h" } } })) }));
+    toBinary(
+      PublishStreamRequestSchema,
+      create(PublishStreamRequestSchema, {
+        envelopes: topics.map((topic) => ({
+          topic,
+          payload: new Uint8Array([1]),
+          correlationMetadata: {
+            correlationId: "2f1c1e7e-8d3b-4c55-9a55-0d6f1a3c9b10",
+            rootCorrelationId: "2f1c1e7e-8d3b-4c55-9a55-0d6f1a3c9b10",
+            correlationTags: { host: "h" },
+          },
+        })),
+      }),
+    );
 
   function envelope(flags: number, body: Uint8Array, declaredLength = body.length): Buffer {
     const out = Buffer.alloc(5 + body.length);
@@ -45,7 +58,12 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   }
 
   /** Sends `bytes` as the whole request; answers the acks (event ids per batch) and the end-of-stream message. */
-  async function exchange(bytes: Buffer, path: "lean" | "stock", pieceBytes = bytes.length, deadline?: string): Promise<{ status: number; acks: number[]; end: unknown }> {
+  async function exchange(
+    bytes: Buffer,
+    path: "lean" | "stock",
+    pieceBytes = bytes.length,
+    deadline?: string,
+  ): Promise<{ status: number; acks: number[]; end: unknown }> {
     const headers: http2.OutgoingHttpHeaders = {
       ":method": "POST",
       ":path": "/corrbus.v1.CorrelationService/PublishStream",
@@ -100,7 +118,9 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   it("should end with INVALID_ARGUMENT naming the field after acking the batches before a refused one", async () => {
     const outcome = await same(Buffer.concat([envelope(0, batch("events.framing.a")), envelope(0, batch("events.framing.b", "events.Bad"))]));
     expect(outcome.acks).toEqual([1]);
-    expect(outcome.end).toMatchObject({ error: { code: "invalid_argument", message: 'envelopes[1].topic: segment 2 "Bad" of "events.Bad" must match [a-z0-9_-]+' } });
+    expect(outcome.end).toMatchObject({
+      error: { code: "invalid_argument", message: 'envelopes[1].topic: segment 2 "Bad" of "events.Bad" must match [a-z0-9_-]+' },
+    });
   });
 
   it("should refuse a compressed envelope, an oversized one and undecodable bytes as connect-node does", async () => {
@@ -115,7 +135,11 @@ describe("PublishStream framing on the lean path and through connect-node", () =
   });
 
   it("should read envelopes that arrive split over many small DATA frames", async () => {
-    const bytes = Buffer.concat([envelope(0, batch("events.framing.a", "events.framing.b")), envelope(0, batch("events.framing.c")), envelope(0, batch("events.Bad"))]);
+    const bytes = Buffer.concat([
+      envelope(0, batch("events.framing.a", "events.framing.b")),
+      envelope(0, batch("events.framing.c")),
+      envelope(0, batch("events.Bad")),
+    ]);
     const whole = await same(bytes);
     const lean = await exchange(bytes, "lean", 7);
     leanExchanges++;
@@ -128,7 +152,13 @@ describe("PublishStream framing on the lean path and through connect-node", () =
     const cut = await same(Buffer.concat([whole, whole.subarray(0, whole.length - 3)]));
     expect(cut.acks).toEqual([1]);
     expect((cut.end as { error?: unknown }).error).toBeDefined();
-    const flagged = await same(Buffer.concat([whole, envelope(0b10, batch("events.framing.b", "events.framing.b")), envelope(0, batch("events.framing.c", "events.framing.c", "events.framing.c"))]));
+    const flagged = await same(
+      Buffer.concat([
+        whole,
+        envelope(0b10, batch("events.framing.b", "events.framing.b")),
+        envelope(0, batch("events.framing.c", "events.framing.c", "events.framing.c")),
+      ]),
+    );
     expect(flagged).toEqual({ status: 200, acks: [1, 3], end: {} });
   });
 

@@ -121,7 +121,14 @@ describe("Python example (grpcio) against the broker", () => {
     const found = await agent.service.findByTag({ tags: { investigation_id: "INC-PY-1" }, oldestFirst: true, omitPayloads: true });
     expect(found.events).toHaveLength(9);
     const tasks = found.events.filter((event) => event.topic.startsWith("control."));
-    expect(tasks.map((event) => [event.topic, event.correlationMetadata?.sourceProcess, event.correlationMetadata?.sequenceNumber, event.correlationMetadata?.final])).toEqual([
+    expect(
+      tasks.map((event) => [
+        event.topic,
+        event.correlationMetadata?.sourceProcess,
+        event.correlationMetadata?.sequenceNumber,
+        event.correlationMetadata?.final,
+      ]),
+    ).toEqual([
       ["control.collector.task.process", "python-agent", 1n, false],
       ["control.collector.task.integrity", "python-agent", 1n, false],
       ["control.collector.task.network", "python-agent", 1n, false],
@@ -130,7 +137,11 @@ describe("Python example (grpcio) against the broker", () => {
     expect(tasks.every((event) => event.publisher?.pid === agentProcess.child.pid)).toBe(true);
     const timeline = await agent.service.getTimeline({ rootCorrelationId: tasks[0].correlationMetadata!.correlationId });
     expect(timeline.correlations.map((c) => [c.correlationId, c.parentCorrelationId, c.depth])).toEqual(
-      tasks.map((event, index) => [event.correlationMetadata?.correlationId, index === 0 ? undefined : tasks[index - 1].correlationMetadata?.correlationId, index]),
+      tasks.map((event, index) => [
+        event.correlationMetadata?.correlationId,
+        index === 0 ? undefined : tasks[index - 1].correlationMetadata?.correlationId,
+        index,
+      ]),
     );
     for (const program of collectors) {
       expect(messagesOf(program, "answered")).toHaveLength(3);

@@ -34,7 +34,10 @@ for (const brokerArgs of [[], ["--no-lean-paths"]] as string[][]) {
       ] as const) {
         const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
         sessions.push(session);
-        clients.push({ name, client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })) });
+        clients.push({
+          name,
+          client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })),
+        });
       }
       const root = lean.newRootCorrelation("enumeration", { investigation_id: "INC-Q" });
       rootId = root.correlationId;
@@ -109,7 +112,9 @@ for (const brokerArgs of [[], ["--no-lean-paths"]] as string[][]) {
 
     it("should drop a lean WaitForResults the client aborts, and end one with UNAVAILABLE when the broker shuts down", async () => {
       const controller = new AbortController();
-      const aborted = caught(lean.service.waitForResults({ correlationId: lean.newRootCorrelation("x").correlationId, expectedResults: 1 }, { signal: controller.signal }));
+      const aborted = caught(
+        lean.service.waitForResults({ correlationId: lean.newRootCorrelation("x").correlationId, expectedResults: 1 }, { signal: controller.signal }),
+      );
       await waitersReach(lean, 1);
       controller.abort();
       expect((await aborted)?.code).toBe(Code.Canceled);

@@ -68,7 +68,10 @@ describe("the README's examples", () => {
       const result = await run("bash", ["examples/curl/publish-and-query.sh"], { ...env, CURL_FLAGS: curlFlags });
       expect(result.stderr).toBe("");
       expect(result.code).toBe(0);
-      const [published, found, timeline, stats] = result.stdout.trim().split("\n").map((line) => JSON.parse(line));
+      const [published, found, timeline, stats] = result.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line));
       expect(Number(published.eventId)).toBeGreaterThan(0);
       expect(found.events.map((event: { eventId: string }) => event.eventId)).toContain(published.eventId);
       expect(timeline.events).toHaveLength(1);

@@ -58,7 +58,9 @@ describe("schema evolution", () => {
     });
 
     it("should accept a new field", async () => {
-      const directory = scratchCopy("added", (text) => text.replace("  PublisherIdentity publisher = 12;", "  PublisherIdentity publisher = 12;\n  // A new field.\n  string note = 13;"));
+      const directory = scratchCopy("added", (text) =>
+        text.replace("  PublisherIdentity publisher = 12;", "  PublisherIdentity publisher = 12;\n  // A new field.\n  string note = 13;"),
+      );
       const result = await run("bash", ["scripts/check-breaking.sh", directory]);
       expect(result.stdout + result.stderr).toBe("");
       expect(result.code).toBe(0);
@@ -79,7 +81,8 @@ describe("schema evolution", () => {
       await broker.stop();
     });
 
-    const baselineClient = (...args: string[]) => run(process.execPath, [join(repoRoot, "test", "fixtures", "baseline-client.mjs"), broker.socketPath, ...args]);
+    const baselineClient = (...args: string[]) =>
+      run(process.execPath, [join(repoRoot, "test", "fixtures", "baseline-client.mjs"), broker.socketPath, ...args]);
 
     it("should publish, subscribe and query, and each side should read what the other wrote", async () => {
       const subscriber = spawn(process.execPath, [join(repoRoot, "test", "fixtures", "baseline-client.mjs"), broker.socketPath, "subscribe", "2"]);

@@ -104,7 +104,9 @@ describe("the broker's socket", () => {
       const socket = join(directory, "run", "corrbus.sock");
       const result = await runCli(["serve", "--socket", socket, "--data-dir", "/proc/corrbus-nope"]);
       expect(result.code).toBe(1);
-      expect(errorLines(result.stderr)).toEqual(["corrbus serve: --data-dir /proc/corrbus-nope is under /proc, a kernel pseudo-filesystem; choose a directory on a real disk"]);
+      expect(errorLines(result.stderr)).toEqual([
+        "corrbus serve: --data-dir /proc/corrbus-nope is under /proc, a kernel pseudo-filesystem; choose a directory on a real disk",
+      ]);
       expect(existsSync(join(directory, "run"))).toBe(false);
     });
 
@@ -117,7 +119,9 @@ describe("the broker's socket", () => {
       const gid = process.getgid?.() ?? 0;
       const result = await runCli(["serve", "--socket", socket, "--data-dir", dataDir, "--socket-group", String(gid)]);
       expect(result.code).toBe(1);
-      expect(errorLines(result.stderr)).toEqual([expect.stringContaining(`--socket-group: socket directory ${socketDirectory} (mode 700) does not let group ${gid} through`)]);
+      expect(errorLines(result.stderr)).toEqual([
+        expect.stringContaining(`--socket-group: socket directory ${socketDirectory} (mode 700) does not let group ${gid} through`),
+      ]);
       expect(existsSync(socket)).toBe(false);
       expect(lstatSync(socketDirectory).mode & 0o7777).toBe(0o700);
       // The lock went with it: a broker starts on the same data directory.

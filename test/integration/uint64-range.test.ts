@@ -35,7 +35,10 @@ describe("uint64 values through a live broker", () => {
     ] as const) {
       const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
       sessions.push(session);
-      clients.push({ name, client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })) });
+      clients.push({
+        name,
+        client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })),
+      });
     }
   });
 
@@ -59,7 +62,10 @@ describe("uint64 values through a live broker", () => {
     const answers: string[] = [];
     for (const { name, client } of clients) {
       const { workflow } = await client.getWorkflow({ correlationId: child.correlationId });
-      expect([name, workflow?.participants.map((participant) => [participant.sourceProcess, participant.lastSequenceNumber])]).toEqual([name, [["grpc-collector", max]]]);
+      expect([name, workflow?.participants.map((participant) => [participant.sourceProcess, participant.lastSequenceNumber])]).toEqual([
+        name,
+        [["grpc-collector", max]],
+      ]);
       expect([name, workflow?.gaps.map((gap) => [gap.firstMissing, gap.lastMissing])]).toEqual([
         name,
         [

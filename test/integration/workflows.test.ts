@@ -199,11 +199,31 @@ describe("correlated workflows across processes", () => {
     const attempts: [() => Promise<unknown>, Code, string][] = [
       [() => agent.publish("events.Process", "x"), Code.InvalidArgument, 'topic: segment 2 "Process" of "events.Process" must match [a-z0-9_-]+'],
       [() => agent.publish("metrics.cpu", "x"), Code.InvalidArgument, 'topic: first segment "metrics" of "metrics.cpu" must be "events" or "control"'],
-      [() => agent.publish("events.x", "x", { correlation: { ...root, correlationTags: tooManyTags } }), Code.InvalidArgument, "correlation_metadata.correlation_tags: 65 tags exceeds the limit of 64"],
-      [() => agent.publish("events.x", "x", { correlation: { ...root, correlationId: "not-a-uuid" } }), Code.InvalidArgument, 'correlation_metadata.correlation_id: "not-a-uuid" is not a UUID'],
+      [
+        () => agent.publish("events.x", "x", { correlation: { ...root, correlationTags: tooManyTags } }),
+        Code.InvalidArgument,
+        "correlation_metadata.correlation_tags: 65 tags exceeds the limit of 64",
+      ],
+      [
+        () => agent.publish("events.x", "x", { correlation: { ...root, correlationId: "not-a-uuid" } }),
+        Code.InvalidArgument,
+        'correlation_metadata.correlation_id: "not-a-uuid" is not a UUID',
+      ],
       [() => agent.publish("events.x", new Uint8Array(1024 * 1024 + 1)), Code.InvalidArgument, "payload: 1048577 bytes exceeds the limit of 1048576"],
-      [() => agent.publish("events.x", "x", { correlation: { ...agent.childCorrelation(root, "s"), rootCorrelationId: crypto.randomUUID() } }), Code.FailedPrecondition, `differs from root ${root.correlationId} of parent ${root.correlationId}`],
-      [() => agent.service.subscribe({ patterns: ["events.#.x"] })[Symbol.asyncIterator]().next(), Code.InvalidArgument, 'patterns[0]: segment 2 "#" of "events.#.x" must be the last segment'],
+      [
+        () => agent.publish("events.x", "x", { correlation: { ...agent.childCorrelation(root, "s"), rootCorrelationId: crypto.randomUUID() } }),
+        Code.FailedPrecondition,
+        `differs from root ${root.correlationId} of parent ${root.correlationId}`,
+      ],
+      [
+        () =>
+          agent.service
+            .subscribe({ patterns: ["events.#.x"] })
+            [Symbol.asyncIterator]()
+            .next(),
+        Code.InvalidArgument,
+        'patterns[0]: segment 2 "#" of "events.#.x" must be the last segment',
+      ],
       [() => agent.service.findByTag({ tags: { a: "b" }, limit: 5000 }), Code.InvalidArgument, "limit: 5000 exceeds the limit of 1000"],
       [() => agent.service.findByTag({ tags: { a: "b" }, pageToken: "garbage" }), Code.InvalidArgument, "page_token: is not a token this broker issued"],
       [() => agent.service.getWorkflow({ correlationId: crypto.randomUUID() }), Code.NotFound, "is not tracked and has no events in history"],

@@ -55,7 +55,10 @@ describe("the data directory's lock", () => {
       const pair = [holder(directory), holder(directory)];
       const answers = await Promise.all(pair.map((process) => process.answer));
       await Promise.all(pair.map((process) => process.release()));
-      expect(answers.filter((answer) => answer === "taken"), `round ${round}: ${answers.join(" | ")}`).toHaveLength(1);
+      expect(
+        answers.filter((answer) => answer === "taken"),
+        `round ${round}: ${answers.join(" | ")}`,
+      ).toHaveLength(1);
       expect(answers.find((answer) => answer !== "taken")).toMatch(/^refused: data directory .* is in use by /);
     }
   });

@@ -248,12 +248,7 @@ describe("Journal", () => {
     // One turn (a roll inside one flush) and then single appends (rolls between flushes).
     await appendEvents(journal, events(1, 7));
     for (let id = 8; id <= 10; id++) await appendEvents(journal, [event(id)]);
-    expect(segmentNames(directory)).toEqual([
-      "00000000000000000001.seg",
-      "00000000000000000004.seg",
-      "00000000000000000007.seg",
-      "00000000000000000010.seg",
-    ]);
+    expect(segmentNames(directory)).toEqual(["00000000000000000001.seg", "00000000000000000004.seg", "00000000000000000007.seg", "00000000000000000010.seg"]);
     for (const name of segmentNames(directory)) expect(statSync(join(directory, name)).size).toBeLessThanOrEqual(segmentBytes);
     expect(journal.stats()).toMatchObject({ segments: 4, bytes: size * 10 });
     // A record larger than a segment still goes in (alone).
@@ -433,9 +428,7 @@ describe("Journal", () => {
         data[target] ^= 0x10;
       });
       sameEnvelopes(reopened.restored, [written[0], written[2]]);
-      expect(reopened.report.problems).toEqual([
-        { segment: name, offset: ends[1], bytes: ends[2] - ends[1], reason: "checksum mismatch", action: "skipped" },
-      ]);
+      expect(reopened.report.problems).toEqual([{ segment: name, offset: ends[1], bytes: ends[2] - ends[1], reason: "checksum mismatch", action: "skipped" }]);
       // Skipped, not cut: the file keeps its records.
       expect(statSync(path).size).toBe(ends[3]);
     });
@@ -486,9 +479,7 @@ describe("Journal", () => {
         data.fill(0xff, ends[2], ends[3]);
       });
       expect(ids(reopened.restored)).toEqual([1, 2, 4]);
-      expect(reopened.report.problems).toMatchObject([
-        { segment: "00000000000000000001.seg", offset: ends[2], bytes: ends[3] - ends[2], action: "skipped" },
-      ]);
+      expect(reopened.report.problems).toMatchObject([{ segment: "00000000000000000001.seg", offset: ends[2], bytes: ends[3] - ends[2], action: "skipped" }]);
     });
 
     it("should skip a garbage length in an earlier segment, keep the file, and replay what follows", async () => {
@@ -506,9 +497,7 @@ describe("Journal", () => {
 
       const reopened = await openJournal(directory, { segmentBytes });
       expect(ids(reopened.restored)).toEqual([1, 3, 4, 5, 6, 7]);
-      expect(reopened.report.problems).toMatchObject([
-        { segment: "00000000000000000001.seg", offset: ends[1], bytes: ends[2] - ends[1], action: "skipped" },
-      ]);
+      expect(reopened.report.problems).toMatchObject([{ segment: "00000000000000000001.seg", offset: ends[1], bytes: ends[2] - ends[1], action: "skipped" }]);
       // Only the last segment is ever cut.
       expect(statSync(first).size).toBe(ends[3]);
     });

@@ -60,12 +60,20 @@ function leave(life: Life, name: string): void {
 
 async function task(life: Life, correlation: number, clock: { now: number }): Promise<void> {
   clock.now += 7;
-  await life.broker.submit([envelope("control.collector.task", { correlationId: uuidFor(correlation), workflowStage: "enumerate", sourceProcess: "agent" })], peer, false);
+  await life.broker.submit(
+    [envelope("control.collector.task", { correlationId: uuidFor(correlation), workflowStage: "enumerate", sourceProcess: "agent" })],
+    peer,
+    false,
+  );
 }
 
 async function answer(life: Life, correlation: number, name: string, clock: { now: number }): Promise<void> {
   clock.now += 5;
-  await life.broker.submit([envelope("events.collector.result", { correlationId: uuidFor(correlation), workflowStage: "enumerate", sourceProcess: name, final: true })], peer, false);
+  await life.broker.submit(
+    [envelope("events.collector.result", { correlationId: uuidFor(correlation), workflowStage: "enumerate", sourceProcess: name, final: true })],
+    peer,
+    false,
+  );
 }
 
 /** GetWorkflow's answers as JSON, for every correlation the broker knows of. */
@@ -83,7 +91,7 @@ function workflows(life: Life, correlations: number): unknown[] {
 
 /** What a restart changes: a pending delivery now waits for its recipient to come back. */
 function afterRestart(before: unknown[]): unknown[] {
-  return JSON.parse(JSON.stringify(before), (key, value) =>
+  return JSON.parse(JSON.stringify(before), (_key, value) =>
     value !== null && typeof value === "object" && value.state === "DELIVERY_STATE_PENDING" ? { ...value, reason: waitingReason } : value,
   );
 }
@@ -183,7 +191,13 @@ describe("workflow state across a restart", () => {
     const expired = workflows(second, 1);
     expect(expired[0]).toMatchObject({
       status: "COMPLETION_STATUS_INCOMPLETE",
-      deliveries: [{ subscriberName: "collector-a", state: "DELIVERY_STATE_DISCONNECTED", reason: "the broker restarted and the subscriber did not subscribe again within 30 s" }],
+      deliveries: [
+        {
+          subscriberName: "collector-a",
+          state: "DELIVERY_STATE_DISCONNECTED",
+          reason: "the broker restarted and the subscriber did not subscribe again within 30 s",
+        },
+      ],
     });
     await written();
 

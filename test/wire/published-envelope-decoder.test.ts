@@ -83,22 +83,28 @@ describe("PublishedEnvelopeDecoder", () => {
 
   it("should decode PublishStream batches as fromBinary does: runs of envelopes sharing metadata, odd layouts and damaged bytes included", () => {
     fc.assert(
-      fc.property(envelopeInit, metadataInit, metadataInit, fc.array(fc.array(step, { maxLength: 8 }), { minLength: 1, maxLength: 4 }), (init, first, second, batches) => {
-        const decoder = new PublishedEnvelopeDecoder();
-        for (const steps of batches) {
-          // A PublishStreamRequest is its envelopes, each as field 1: the same framing as a PublishRequest's one envelope.
-          const bytes = Buffer.concat(
-            steps.map(({ which, sequenceNumber, final, unknownInMetadata, metadataFirst }) =>
-              encode(init, which === -1 ? undefined : metadataOf(which === 0 ? first : second, sequenceNumber, final, unknownInMetadata), metadataFirst),
-            ),
-          );
-          const damage = steps.find((one) => one.damage !== undefined)?.damage;
-          if (damage !== undefined && bytes.length > 0) bytes[damage[0] % bytes.length] = damage[1];
-          const ours = outcome(() => decoder.decodeBatch(bytes));
-          const theirs = outcome(() => fromBinary(PublishStreamRequestSchema, bytes).envelopes);
-          expect(withoutWireForms(ours)).toEqual(withoutWireForms(theirs));
-        }
-      }),
+      fc.property(
+        envelopeInit,
+        metadataInit,
+        metadataInit,
+        fc.array(fc.array(step, { maxLength: 8 }), { minLength: 1, maxLength: 4 }),
+        (init, first, second, batches) => {
+          const decoder = new PublishedEnvelopeDecoder();
+          for (const steps of batches) {
+            // A PublishStreamRequest is its envelopes, each as field 1: the same framing as a PublishRequest's one envelope.
+            const bytes = Buffer.concat(
+              steps.map(({ which, sequenceNumber, final, unknownInMetadata, metadataFirst }) =>
+                encode(init, which === -1 ? undefined : metadataOf(which === 0 ? first : second, sequenceNumber, final, unknownInMetadata), metadataFirst),
+              ),
+            );
+            const damage = steps.find((one) => one.damage !== undefined)?.damage;
+            if (damage !== undefined && bytes.length > 0) bytes[damage[0] % bytes.length] = damage[1];
+            const ours = outcome(() => decoder.decodeBatch(bytes));
+            const theirs = outcome(() => fromBinary(PublishStreamRequestSchema, bytes).envelopes);
+            expect(withoutWireForms(ours)).toEqual(withoutWireForms(theirs));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -107,7 +113,10 @@ describe("PublishedEnvelopeDecoder", () => {
     const decoder = new PublishedEnvelopeDecoder();
     const init = { correlationId: "c", rootCorrelationId: "c", correlationTags: { k: "v" } };
     const request = (sequenceNumber: bigint, final: boolean) =>
-      toBinary(PublishRequestSchema, create(PublishRequestSchema, { envelope: { topic: "events.a", correlationMetadata: { ...init, sequenceNumber, final } } }));
+      toBinary(
+        PublishRequestSchema,
+        create(PublishRequestSchema, { envelope: { topic: "events.a", correlationMetadata: { ...init, sequenceNumber, final } } }),
+      );
     const one = decoder.decode(request(1n, false))?.correlationMetadata;
     const two = decoder.decode(request(2n, true))?.correlationMetadata;
     expect(one?.sequenceNumber).toBe(1n);

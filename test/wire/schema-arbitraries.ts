@@ -15,9 +15,11 @@ export const schemaMessages: DescMessage[] = [
   file_corrbus_v1_journal,
   file_corrbus_v1_service,
   file_corrbus_v1_workflow,
-].flatMap((file) => file.messages.flatMap(function withNested(message): DescMessage[] {
-  return [message, ...message.nestedMessages.flatMap(withNested)];
-}));
+].flatMap((file) =>
+  file.messages.flatMap(function withNested(message): DescMessage[] {
+    return [message, ...message.nestedMessages.flatMap(withNested)];
+  }),
+);
 
 /** ASCII or any graphemes (multi-byte UTF-8): both the encoders' short-ASCII loops and their native path. */
 export const text = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: "grapheme", maxLength: 80 }));
@@ -29,19 +31,24 @@ export function messageArbitrary<Desc extends DescMessage>(schema: Desc, depth =
 
 /** A message of `schema` with exactly `field` set to a value that is not its zero value (for the schema guard). */
 export function oneFieldArbitrary<Desc extends DescMessage>(schema: Desc, field: DescField): fc.Arbitrary<MessageShape<Desc>> {
-  return presentValue(field, 2).map((value) => create(schema, (field.oneof === undefined ? { [field.localName]: value } : { [field.oneof.localName]: { case: field.localName, value } }) as never));
+  return presentValue(field, 2).map((value) =>
+    create(schema, (field.oneof === undefined ? { [field.localName]: value } : { [field.oneof.localName]: { case: field.localName, value } }) as never),
+  );
 }
 
 function initArbitrary(schema: DescMessage, depth: number): fc.Arbitrary<Record<string, unknown>> {
   const parts: Record<string, fc.Arbitrary<unknown>> = {};
   for (const field of schema.fields) {
     if (field.oneof !== undefined) continue;
-    parts[field.localName] = field.presence === implicitPresence && field.fieldKind !== "message" ? valueOf(field, depth) : fc.option(valueOf(field, depth), { nil: undefined });
+    parts[field.localName] =
+      field.presence === implicitPresence && field.fieldKind !== "message"
+        ? arbitraryOf(field, depth)
+        : fc.option(arbitraryOf(field, depth), { nil: undefined });
   }
   for (const oneof of schema.oneofs) {
     parts[oneof.localName] = fc.oneof(
       fc.constant({ case: undefined }),
-      ...oneof.fields.map((field) => valueOf(field, depth).map((value) => ({ case: field.localName, value }))),
+      ...oneof.fields.map((field) => arbitraryOf(field, depth).map((value) => ({ case: field.localName, value }))),
     );
   }
   return fc.record(parts, { requiredKeys: [] });
@@ -49,7 +56,7 @@ function initArbitrary(schema: DescMessage, depth: number): fc.Arbitrary<Record<
 
 const implicitPresence = 2;
 
-function valueOf(field: DescField, depth: number): fc.Arbitrary<unknown> {
+function arbitraryOf(field: DescField, depth: number): fc.Arbitrary<unknown> {
   switch (field.fieldKind) {
     case "scalar":
       return scalar(field.scalar);
@@ -58,11 +65,21 @@ function valueOf(field: DescField, depth: number): fc.Arbitrary<unknown> {
     case "message":
       return depth <= 0 ? fc.constant(undefined) : initArbitrary(field.message, depth - 1);
     case "list": {
-      const element = field.listKind === "message" ? initArbitrary(field.message, depth - 1) : field.listKind === "enum" ? fc.constantFrom(...field.enum.values.map((value) => value.number)) : scalar(field.scalar);
+      const element =
+        field.listKind === "message"
+          ? initArbitrary(field.message, depth - 1)
+          : field.listKind === "enum"
+            ? fc.constantFrom(...field.enum.values.map((value) => value.number))
+            : scalar(field.scalar);
       return depth <= 0 ? fc.constant([]) : fc.array(element, { maxLength: 4 });
     }
     case "map": {
-      const value = field.mapKind === "message" ? initArbitrary(field.message, depth - 1) : field.mapKind === "enum" ? fc.constantFrom(...field.enum.values.map((value) => value.number)) : scalar(field.scalar);
+      const value =
+        field.mapKind === "message"
+          ? initArbitrary(field.message, depth - 1)
+          : field.mapKind === "enum"
+            ? fc.constantFrom(...field.enum.values.map((value) => value.number))
+            : scalar(field.scalar);
       return depth <= 0 ? fc.constant({}) : fc.dictionary(mapKey(field.mapKey), value, { maxKeys: 5 });
     }
   }
@@ -78,9 +95,24 @@ function presentValue(field: DescField, depth: number): fc.Arbitrary<unknown> {
     case "message":
       return initArbitrary(field.message, depth);
     case "list":
-      return fc.array(field.listKind === "message" ? initArbitrary(field.message, depth) : field.listKind === "enum" ? fc.constantFrom(...field.enum.values.map((value) => value.number)) : scalar(field.scalar), { minLength: 1, maxLength: 3 });
+      return fc.array(
+        field.listKind === "message"
+          ? initArbitrary(field.message, depth)
+          : field.listKind === "enum"
+            ? fc.constantFrom(...field.enum.values.map((value) => value.number))
+            : scalar(field.scalar),
+        { minLength: 1, maxLength: 3 },
+      );
     case "map":
-      return fc.dictionary(mapKey(field.mapKey), field.mapKind === "message" ? initArbitrary(field.message, depth) : field.mapKind === "enum" ? fc.constantFrom(...field.enum.values.map((value) => value.number)) : scalar(field.scalar), { minKeys: 1, maxKeys: 3 });
+      return fc.dictionary(
+        mapKey(field.mapKey),
+        field.mapKind === "message"
+          ? initArbitrary(field.message, depth)
+          : field.mapKind === "enum"
+            ? fc.constantFrom(...field.enum.values.map((value) => value.number))
+            : scalar(field.scalar),
+        { minKeys: 1, maxKeys: 3 },
+      );
   }
 }
 

@@ -71,14 +71,17 @@ describe("the schema guard", () => {
       });
 
       it(`should tell metadata apart in the memos when only it differs: ${describeField(field)}`, () => {
-        const perEvent = field.number === CorrelationMetadataSchema.field.sequenceNumber.number || field.number === CorrelationMetadataSchema.field.final.number;
+        const perEvent =
+          field.number === CorrelationMetadataSchema.field.sequenceNumber.number || field.number === CorrelationMetadataSchema.field.final.number;
         fc.assert(
           fc.property(oneFieldArbitrary(CorrelationMetadataSchema, field), (meta) => {
             const memo = new SharedMetadataMemo<boolean>();
             const plain = create(CorrelationMetadataSchema, { correlationId: meta.correlationId });
             memo.set(plain, true);
             // The per-event fields are the only ones a repeat may change.
-            expect(memo.get(meta) === true, `the memo ${perEvent ? "missed a repeat differing in" : "ignored"} ${describeField(field)}`).toBe(perEvent || equals(CorrelationMetadataSchema, plain, meta));
+            expect(memo.get(meta) === true, `the memo ${perEvent ? "missed a repeat differing in" : "ignored"} ${describeField(field)}`).toBe(
+              perEvent || equals(CorrelationMetadataSchema, plain, meta),
+            );
           }),
           { numRuns: 30 },
         );

@@ -16,7 +16,13 @@ const metadata = fc
     sequenceNumber: fc.bigInt({ min: 0n, max: 5n }),
     workflowStage: pick("", "scan"),
     sourceProcess: pick("x", "y"),
-    correlationTags: fc.oneof(fc.constant({}), fc.constant({ k: "v" }), fc.constant({ k: "w" }), fc.constant({ k: "v", j: "1" }), fc.constant({ j: "1", k: "v" })),
+    correlationTags: fc.oneof(
+      fc.constant({}),
+      fc.constant({ k: "v" }),
+      fc.constant({ k: "w" }),
+      fc.constant({ k: "v", j: "1" }),
+      fc.constant({ j: "1", k: "v" }),
+    ),
     startedAt: pick(undefined, { seconds: 1n, nanos: 0 }, { seconds: 1n, nanos: 5 }),
     final: fc.boolean(),
   })

@@ -80,18 +80,24 @@ describe("storedEnvelopeBytes", () => {
   it("should answer body, toBinary's stamps for the id and timestampFromMs(ms), and the template, in one buffer, for any numbers", () => {
     const anyNumber = fc.oneof(fc.nat(), fc.maxSafeNat(), fc.double({ noNaN: true }), fc.constantFrom(0, -1, 2 ** 53, 1.5));
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 8 }), anyNumber, anyNumber, fc.option(fc.uint8Array({ maxLength: 8 }), { nil: undefined }), (body, id, ms, template) => {
-        let expected: Buffer;
-        try {
-          const stamps = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { eventId: BigInt(id), receivedAt: timestampFromMs(ms) }));
-          expected = Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);
-        } catch {
-          // Numbers no stamp can hold (fractions, out of range): refused as the generated code refuses them.
-          expect(() => storedEnvelopeBytes(body, id, ms, template)).toThrow();
-          return;
-        }
-        expect(Buffer.from(storedEnvelopeBytes(body, id, ms, template))).toEqual(expected);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 8 }),
+        anyNumber,
+        anyNumber,
+        fc.option(fc.uint8Array({ maxLength: 8 }), { nil: undefined }),
+        (body, id, ms, template) => {
+          let expected: Buffer;
+          try {
+            const stamps = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { eventId: BigInt(id), receivedAt: timestampFromMs(ms) }));
+            expected = Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);
+          } catch {
+            // Numbers no stamp can hold (fractions, out of range): refused as the generated code refuses them.
+            expect(() => storedEnvelopeBytes(body, id, ms, template)).toThrow();
+            return;
+          }
+          expect(Buffer.from(storedEnvelopeBytes(body, id, ms, template))).toEqual(expected);
+        },
+      ),
       { numRuns: 2000 },
     );
   });

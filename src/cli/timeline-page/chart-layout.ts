@@ -68,7 +68,7 @@ export interface ChartLayout {
 export function layoutChart(model: TimelineModel, width: number): ChartLayout {
   const { t0, span } = model;
   const inner = width - PAD_L - PAD_R;
-  const x = (t: number | undefined): number => PAD_L + ((t === undefined ? t0 : t) - t0) / span * inner;
+  const x = (t: number | undefined): number => PAD_L + (((t === undefined ? t0 : t) - t0) / span) * inner;
 
   let y = AXIS;
   const stepsSection = y;

@@ -150,20 +150,26 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
         svgText(layer, PAD_L, row.y + STAGE_ROW / 2 + 4, "(no stages)", { class: "muted" });
         continue;
       }
-      const first = parseTime(stage.firstEventAt), last = parseTime(stage.lastEventAt);
+      const first = parseTime(stage.firstEventAt),
+        last = parseTime(stage.lastEventAt);
       const complete = stage.completedAt !== undefined;
       const key = c.correlationId + "/" + stage.name;
       const attrs = { class: "stage", "data-stage": key, "data-correlation": c.correlationId, "data-complete": complete, tabindex: 0, role: "button" };
       const g = svg("g", attrs, layer);
       g.setAttribute("aria-label", "stage " + stage.name + " of " + c.correlationId);
-      const x1 = x(first), x2 = Math.max(x(last), x1 + 3);
+      const x1 = x(first),
+        x2 = Math.max(x(last), x1 + 3);
       const by = row.y + (STAGE_ROW - BAR_H) / 2;
       row.x1 = x1;
       row.x2 = x2;
       row.by = by;
-      svg("rect", complete
-        ? { class: "bar complete", x: x1, y: by, width: x2 - x1, height: BAR_H, rx: 3, fill: color, stroke: shade(color) }
-        : { class: "bar open", x: x1, y: by, width: x2 - x1, height: BAR_H, rx: 3, fill: color, "fill-opacity": 0.25, stroke: color }, g);
+      svg(
+        "rect",
+        complete
+          ? { class: "bar complete", x: x1, y: by, width: x2 - x1, height: BAR_H, rx: 3, fill: color, stroke: shade(color) }
+          : { class: "bar open", x: x1, y: by, width: x2 - x1, height: BAR_H, rx: 3, fill: color, "fill-opacity": 0.25, stroke: color },
+        g,
+      );
       const duration = formatDuration((last || 0) - (first || 0));
       const text = (stage.name || "(no stage)") + " · " + duration + " · " + String(stage.eventCount || 0) + " ev" + (complete ? " ✓" : " · open");
       const label = svgText(g, x1 + 6, by + BAR_H / 2 + 4, text);
@@ -195,9 +201,8 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
     // left of the child's bar and never along a label.
     const ax = Math.max(from.x1 + 1, Math.min(from.x2 - 1, child.x1 - 12));
     const mid = child.by + BAR_H / 2;
-    const d = child.x1 - ax < 6
-      ? "M" + ax + " " + (from.by + BAR_H) + " V" + (child.by - 1)
-      : "M" + ax + " " + (from.by + BAR_H) + " V" + mid + " H" + (child.x1 - 1);
+    const d =
+      child.x1 - ax < 6 ? "M" + ax + " " + (from.by + BAR_H) + " V" + (child.by - 1) : "M" + ax + " " + (from.by + BAR_H) + " V" + mid + " H" + (child.x1 - 1);
     const g = svg("g", { "data-link": parentBlock.c.correlationId + "/" + childBlock.c.correlationId }, layer);
     svg("path", { class: "link", d, "marker-end": "url(#arrow)" }, g);
   }
@@ -214,7 +219,8 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
     const lane = gap.lane;
     if (lane === undefined) return;
     const xs = [gap.before, gap.after].filter((ev) => ev !== undefined).map((ev) => ev.x);
-    let a = Math.min(...xs), b = Math.max(...xs);
+    let a = Math.min(...xs),
+      b = Math.max(...xs);
     // A bracket wide enough to see even when the events on either side are close.
     if (b - a < 16) {
       const mid = (a + b) / 2;
@@ -222,7 +228,8 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
       b = mid + 8;
     }
     const g = svg("g", { class: "gap", "data-gap": gap.key, "data-correlation": gap.correlation.correlationId }, layer);
-    const top = lane.top + 5, bottom = lane.top + lane.band + LANE_PAD;
+    const top = lane.top + 5,
+      bottom = lane.top + lane.band + LANE_PAD;
     svg("path", { class: "bracket", d: "M" + a + " " + bottom + " V" + (top + 4) + " H" + b + " V" + bottom }, g);
     const missing = gap.first === gap.last ? "seq " + gap.first : "seq " + gap.first + "–" + gap.last;
     svgText(g, b + 5, top + 9, "⚠ gap: " + missing + " missing", { class: "warn halo", "font-size": 11 });
@@ -248,7 +255,7 @@ function isDrawn(row: Row): row is DrawnRow {
 
 /** A round tick step (1, 2 or 5 times a power of ten) near `raw`. */
 function niceStep(raw: number): number {
-  const power = Math.pow(10, Math.floor(Math.log10(raw)));
+  const power = 10 ** Math.floor(Math.log10(raw));
   const unit = raw / power;
   return (unit < 1.5 ? 1 : unit < 3.5 ? 2 : unit < 7.5 ? 5 : 10) * power;
 }

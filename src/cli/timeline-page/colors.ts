@@ -9,7 +9,7 @@ export function textOn(hex: string): string {
   const n = parseInt(hex.slice(1), 16);
   const linear = (v: number): number => {
     const c = v / 255;
-    return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
   };
   const luminance = 0.2126 * linear((n >> 16) & 255) + 0.7152 * linear((n >> 8) & 255) + 0.0722 * linear(n & 255);
   return luminance > 0.3 ? "#1d2330" : "#ffffff";
@@ -18,6 +18,9 @@ export function textOn(hex: string): string {
 /** A darker shade of `hex`: the outline of a completed stage's bar. */
 export function shade(hex: string): string {
   const n = parseInt(hex.slice(1), 16);
-  const part = (v: number): string => Math.round(v * 0.65).toString(16).padStart(2, "0");
+  const part = (v: number): string =>
+    Math.round(v * 0.65)
+      .toString(16)
+      .padStart(2, "0");
   return "#" + part((n >> 16) & 255) + part((n >> 8) & 255) + part(n & 255);
 }

@@ -43,7 +43,9 @@ export function createDetailsPanel(
   }
 
   function showEvent(ev: TimelineEvent): void {
-    const raw = ev.raw, meta = ev.meta, publisher = raw.publisher || {};
+    const raw = ev.raw,
+      meta = ev.meta,
+      publisher = raw.publisher || {};
     clear(details);
     const pid = String(publisher.pid !== undefined ? publisher.pid : raw.publisherProcessId || 0) + (publisher.verified ? " (kernel-verified)" : " (stated)");
     details.append(
@@ -98,25 +100,42 @@ export function createDetailsPanel(
         ["completed", c.completedAt],
       ]),
     );
-    const stageTable = el("table", {}, [el("tr", {}, ["stage", "span", "events", "state"].map((h) => el("th", {}, [h])))]);
+    const stageTable = el("table", {}, [
+      el(
+        "tr",
+        {},
+        ["stage", "span", "events", "state"].map((h) => el("th", {}, [h])),
+      ),
+    ]);
     for (const s of c.stages || []) {
-      const from = parseTime(s.firstEventAt), to = parseTime(s.lastEventAt);
-      stageTable.append(el("tr", {}, [
-        el("td", {}, [s.name || ""]),
-        el("td", {}, [relative(from) + " · " + formatDuration((to || 0) - (from || 0))]),
-        el("td", {}, [String(s.eventCount || 0)]),
-        el("td", {}, [s.completedAt ? "complete" : "open"]),
-      ]));
+      const from = parseTime(s.firstEventAt),
+        to = parseTime(s.lastEventAt);
+      stageTable.append(
+        el("tr", {}, [
+          el("td", {}, [s.name || ""]),
+          el("td", {}, [relative(from) + " · " + formatDuration((to || 0) - (from || 0))]),
+          el("td", {}, [String(s.eventCount || 0)]),
+          el("td", {}, [s.completedAt ? "complete" : "open"]),
+        ]),
+      );
     }
     details.append(el("h3", {}, ["Stages"]), stageTable);
-    const people = el("table", {}, [el("tr", {}, ["process", "pid", "events", "last seq"].map((h) => el("th", {}, [h])))]);
+    const people = el("table", {}, [
+      el(
+        "tr",
+        {},
+        ["process", "pid", "events", "last seq"].map((h) => el("th", {}, [h])),
+      ),
+    ]);
     for (const p of c.participants || []) {
-      people.append(el("tr", {}, [
-        el("td", {}, [(p.sourceProcess || "(none)") + (p.finalSent ? " (final sent)" : "")]),
-        el("td", {}, [String(p.pid || 0) + (p.verified ? " ✓" : "")]),
-        el("td", {}, [String(p.eventCount || 0)]),
-        el("td", {}, [String(p.lastSequenceNumber || 0)]),
-      ]));
+      people.append(
+        el("tr", {}, [
+          el("td", {}, [(p.sourceProcess || "(none)") + (p.finalSent ? " (final sent)" : "")]),
+          el("td", {}, [String(p.pid || 0) + (p.verified ? " ✓" : "")]),
+          el("td", {}, [String(p.eventCount || 0)]),
+          el("td", {}, [String(p.lastSequenceNumber || 0)]),
+        ]),
+      );
     }
     details.append(el("h3", {}, ["Participants"]), people);
     const gaps = c.gaps || [];
@@ -129,13 +148,25 @@ export function createDetailsPanel(
     }
     const deliveries = c.deliveries || [];
     if (deliveries.length > 0) {
-      const table = el("table", {}, [el("tr", {}, ["task delivered to", "pid", "state"].map((h) => el("th", {}, [h])))]);
+      const table = el("table", {}, [
+        el(
+          "tr",
+          {},
+          ["task delivered to", "pid", "state"].map((h) => el("th", {}, [h])),
+        ),
+      ]);
       for (const d of deliveries) {
-        table.append(el("tr", {}, [
-          el("td", {}, [(d.subscriberName || "(unnamed)") + (d.queueGroup ? " [" + d.queueGroup + "]" : "")]),
-          el("td", {}, [String(d.subscriberPid || 0)]),
-          el("td", {}, [String(d.state || "").replace("DELIVERY_STATE_", "").toLowerCase()]),
-        ]));
+        table.append(
+          el("tr", {}, [
+            el("td", {}, [(d.subscriberName || "(unnamed)") + (d.queueGroup ? " [" + d.queueGroup + "]" : "")]),
+            el("td", {}, [String(d.subscriberPid || 0)]),
+            el("td", {}, [
+              String(d.state || "")
+                .replace("DELIVERY_STATE_", "")
+                .toLowerCase(),
+            ]),
+          ]),
+        );
       }
       details.append(el("h3", {}, ["Deliveries"]), table);
     }

@@ -7,7 +7,9 @@ export function shortId(id: string | undefined): string {
 
 /** A CompletionStatus name without its prefix, in lower case. */
 export function statusName(status: string | undefined): string {
-  return String(status || "COMPLETION_STATUS_UNSPECIFIED").replace("COMPLETION_STATUS_", "").toLowerCase();
+  return String(status || "COMPLETION_STATUS_UNSPECIFIED")
+    .replace("COMPLETION_STATUS_", "")
+    .toLowerCase();
 }
 
 /** `text` cut to `max` characters, the cut marked. */

@@ -21,7 +21,7 @@ export function payloadPreview(ev: TimelineEvent, size: number): HTMLElement[] {
   let kind: string;
   if (text !== undefined) {
     kind = "UTF-8 text";
-    if (whole && (/json/.test(type) || /^\s*[\[{]/.test(text))) {
+    if (whole && (/json/.test(type) || /^\s*[[{]/.test(text))) {
       try {
         text = JSON.stringify(JSON.parse(text), null, 2);
         kind = "JSON";

@@ -6,10 +6,12 @@ export function applySelection(plot: SVGSVGElement, selected: Selected | null): 
   for (const node of plot.querySelectorAll(".selected")) node.classList.remove("selected");
   if (selected === null) return;
   for (const node of plot.querySelectorAll("[data-event-id], [data-stage]")) {
-    const hit = selected.kind === "event"
-      ? node.getAttribute("data-event-id") === selected.id
-      : node.hasAttribute("data-stage") && node.getAttribute("data-correlation") === selected.id
-        && (selected.stage === undefined || node.getAttribute("data-stage") === selected.id + "/" + selected.stage);
+    const hit =
+      selected.kind === "event"
+        ? node.getAttribute("data-event-id") === selected.id
+        : node.hasAttribute("data-stage") &&
+          node.getAttribute("data-correlation") === selected.id &&
+          (selected.stage === undefined || node.getAttribute("data-stage") === selected.id + "/" + selected.stage);
     if (hit) node.classList.add("selected");
   }
 }

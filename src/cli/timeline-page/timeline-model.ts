@@ -124,7 +124,8 @@ export function buildModel(data: PageData): TimelineModel {
 
   const gaps = findGaps(ordered, events);
 
-  let t0 = Infinity, t1 = -Infinity;
+  let t0 = Infinity,
+    t1 = -Infinity;
   const see = (t: number | undefined): void => {
     if (t === undefined) return;
     if (t < t0) t0 = t;
@@ -142,7 +143,7 @@ export function buildModel(data: PageData): TimelineModel {
     t1 = 0;
   }
   const span = Math.max(t1 - t0, 0.001);
-  const rootId = (ordered.find((c) => (c.depth || 0) === 0) || ordered[0] || {}).rootCorrelationId || "";
+  const rootId = (ordered.find((c) => (c.depth || 0) === 0) ?? ordered[0])?.rootCorrelationId || "";
 
   return { timeline, payloadSizes, correlations, byId, ordered, colorOf, lanes, events, eventById, gaps, rootId, t0, t1, span };
 }
@@ -177,7 +178,8 @@ function findGaps(ordered: WorkflowStateJson[], events: TimelineEvent[]): Gap[] 
   const gaps: Gap[] = [];
   for (const c of ordered) {
     for (const g of c.gaps || []) {
-      const first = BigInt(g.firstMissing || 0), last = BigInt(g.lastMissing || 0);
+      const first = BigInt(g.firstMissing || 0),
+        last = BigInt(g.lastMissing || 0);
       const mine = events.filter((ev) => ev.correlationId === c.correlationId && (ev.meta.sourceProcess || "") === (g.sourceProcess || ""));
       let before: TimelineEvent | undefined, after: TimelineEvent | undefined;
       for (const ev of mine) {

@@ -5,7 +5,14 @@ import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
 import { PostingList } from "./posting-list.js";
 import { SharedMetadataMemo } from "../../wire/shared-metadata-memo.js";
-import { type KnownTemplate, type SplitEnvelope, decodeStoredEnvelope, joinEnvelope, splitForStorage, storedEnvelopeBytes } from "../../wire/stored-envelope.js";
+import {
+  type KnownTemplate,
+  type SplitEnvelope,
+  decodeStoredEnvelope,
+  joinEnvelope,
+  splitForStorage,
+  storedEnvelopeBytes,
+} from "../../wire/stored-envelope.js";
 
 /**
  * IndexedHistory is the bounded event history plus its indexes: tag

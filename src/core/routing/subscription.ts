@@ -138,8 +138,7 @@ export class Subscription {
   /** The cut-off error for an overflow, naming the limit. */
   overflowError(): SubscriberCutOffError {
     return new SubscriberCutOffError(
-      `subscriber queue full: ${this.queue.capacity} events waiting (limit subscriberQueueEvents); ` +
-        `resume with from_event_id ${this.lastDelivered + 1}`,
+      `subscriber queue full: ${this.queue.capacity} events waiting (limit subscriberQueueEvents); ` + `resume with from_event_id ${this.lastDelivered + 1}`,
       this.lastDelivered,
     );
   }

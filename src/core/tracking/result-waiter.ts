@@ -3,13 +3,7 @@ import { type TopicPattern, topicMatches } from "../routing/topic-pattern.js";
 import { type CorrelationState, WorkflowTracker } from "./workflow-tracker.js";
 
 /** Why a wait ended (mirrors corrbus.v1.CompletionReason). */
-export type WaitReason =
-  | "expected_results"
-  | "expected_sources"
-  | "all_recipients_answered"
-  | "deadline"
-  | "recipient_disconnected"
-  | "no_recipients";
+export type WaitReason = "expected_results" | "expected_sources" | "all_recipients_answered" | "deadline" | "recipient_disconnected" | "no_recipients";
 
 /** What WaitForResults asked for. */
 export interface WaitCondition {
@@ -76,9 +70,7 @@ export class ResultWaiter {
     const status = WorkflowTracker.status(state);
     if (status === "pending") return undefined;
     const disconnected = this.recipientsIn(state, "disconnected");
-    return status === "complete"
-      ? this.outcome(true, "all_recipients_answered", [], [])
-      : this.outcome(false, "recipient_disconnected", [], disconnected);
+    return status === "complete" ? this.outcome(true, "all_recipients_answered", [], []) : this.outcome(false, "recipient_disconnected", [], disconnected);
   }
 
   /** The outcome at the deadline: whatever arrived, and who still owes an answer. */

@@ -218,7 +218,10 @@ export class WorkflowTracker {
     // The walk ran out with ancestors left: a chain of orphans deeper than the
     // cap (or a cycle longer than it). Either way the true depth is over the cap.
     if (ancestor?.parentId !== undefined) {
-      throw new LineageError("correlation_metadata.parent_correlation_id", `parent ${parentId} has more than ${this.maxDepth} known ancestors: depth exceeds the limit of ${this.maxDepth} (maxLineageDepth)`);
+      throw new LineageError(
+        "correlation_metadata.parent_correlation_id",
+        `parent ${parentId} has more than ${this.maxDepth} known ancestors: depth exceeds the limit of ${this.maxDepth} (maxLineageDepth)`,
+      );
     }
     return { parentId, rootId, depth };
   }

@@ -118,7 +118,17 @@ describe("IndexedHistory", () => {
               const published = toJson(EventEnvelopeSchema, event);
               modelAppend(
                 model,
-                { id, topic: spec.topic, tags: spec.tags, correlationId: meta.correlationId, rootId: meta.rootCorrelationId, bytes: bytes.length, receivedAtMs: id, sharedMetadata, published },
+                {
+                  id,
+                  topic: spec.topic,
+                  tags: spec.tags,
+                  correlationId: meta.correlationId,
+                  rootId: meta.rootCorrelationId,
+                  bytes: bytes.length,
+                  receivedAtMs: id,
+                  sharedMetadata,
+                  published,
+                },
                 maxEvents,
                 maxBytes,
               );
@@ -219,7 +229,15 @@ describe("IndexedHistory", () => {
               const bytes = toBinary(EventEnvelopeSchema, stamped).length;
               modelAppend(
                 model,
-                { id: result.eventId, topic: spec.topic, tags: spec.tags, correlationId: meta.correlationId, rootId: meta.rootCorrelationId, bytes, receivedAtMs: result.receivedAtMs },
+                {
+                  id: result.eventId,
+                  topic: spec.topic,
+                  tags: spec.tags,
+                  correlationId: meta.correlationId,
+                  rootId: meta.rootCorrelationId,
+                  bytes,
+                  receivedAtMs: result.receivedAtMs,
+                },
                 maxEvents,
                 maxBytes,
               );
@@ -285,7 +303,8 @@ describe("CorrelationBroker.findByTag", () => {
       clock.now += 1;
       const tags: Record<string, string> = i <= 8 ? { ...inv } : { investigation_id: "INC-9" };
       if (i % 3 === 0) tags.host = "db1";
-      publishNow(broker, 
+      publishNow(
+        broker,
         envelope(i % 2 === 1 ? "events.process.started" : "events.network.connected", { correlationId: uuidFor(1), correlationTags: tags }),
         unverifiedPeer,
       );
@@ -366,9 +385,7 @@ describe("CorrelationBroker.findByTag", () => {
 
     it("should refuse more query tags than maxQueryTags", () => {
       const { broker } = createTestBroker({ maxQueryTags: 2 });
-      const error = expectInvalidInput(() =>
-        broker.findByTag({ tags: { a: "1", b: "2", c: "3" }, topicPattern: "", limit: 0, cursor: 0, oldestFirst: true }),
-      );
+      const error = expectInvalidInput(() => broker.findByTag({ tags: { a: "1", b: "2", c: "3" }, topicPattern: "", limit: 0, cursor: 0, oldestFirst: true }));
       expect([error.field, error.description]).toEqual(["tags", "3 tags exceeds the limit of 2"]);
     });
 

@@ -142,10 +142,7 @@ describe("Subscription", () => {
       const { broker } = createTestBroker({ subscriberQueueEvents: 100 });
       const topics = ["events.a", "events.b", "events.a", "events.a", "events.b", "events.a"];
       for (const topic of topics) publishNow(broker, envelope(topic), unverifiedPeer);
-      const subscription = broker.subscribe(
-        { patterns: ["events.a"], queueGroup: "", name: "late", statedPid: 3, fromEventId: 2 },
-        unverifiedPeer,
-      );
+      const subscription = broker.subscribe({ patterns: ["events.a"], queueGroup: "", name: "late", statedPid: 3, fromEventId: 2 }, unverifiedPeer);
       expect(subscription.replaying).toBe(true);
       const seen: number[] = [];
       seen.push(...ids(await subscription.next(1)));
@@ -216,9 +213,7 @@ describe("Subscription", () => {
         (reason: unknown) => reason,
       );
       expect(error).toBeInstanceOf(SubscriberCutOffError);
-      expect((error as SubscriberCutOffError).message).toBe(
-        "replay fell behind history eviction: events 3..4 were evicted before they were read",
-      );
+      expect((error as SubscriberCutOffError).message).toBe("replay fell behind history eviction: events 3..4 were evicted before they were read");
       expect((error as SubscriberCutOffError).lastDeliveredId).toBe(2);
     });
   });

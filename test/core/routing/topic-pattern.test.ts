@@ -19,7 +19,7 @@ describe("topic-pattern", () => {
     ];
     // Pattern → the topics above it matches; every other topic must not match.
     const table: Record<string, string[]> = {
-      "events": ["events"],
+      events: ["events"],
       "events.process": ["events.process"],
       "events.process.started": ["events.process.started"],
       "events.+": ["events.process", "events.file"],
@@ -28,22 +28,9 @@ describe("topic-pattern", () => {
       "+": ["events", "control"],
       "+.scan": ["control.scan"],
       "+.+.started": ["events.process.started", "events.network.started"],
-      "events.#": [
-        "events",
-        "events.process",
-        "events.process.started",
-        "events.process.started.child",
-        "events.network.started",
-        "events.file",
-      ],
+      "events.#": ["events", "events.process", "events.process.started", "events.process.started.child", "events.network.started", "events.file"],
       "events.process.#": ["events.process", "events.process.started", "events.process.started.child"],
-      "events.+.#": [
-        "events.process",
-        "events.process.started",
-        "events.process.started.child",
-        "events.network.started",
-        "events.file",
-      ],
+      "events.+.#": ["events.process", "events.process.started", "events.process.started.child", "events.network.started", "events.file"],
       "control.#": ["control", "control.scan", "control.scan.process"],
       "#": topics,
       "+.#": topics,
@@ -66,9 +53,7 @@ describe("topic-pattern", () => {
 
     it("should agree with a segment-by-segment reference matcher on random topics and patterns", () => {
       const segment = fc.constantFrom("events", "control", "a", "b", "ab", "a-b", "x_1");
-      const topicArb = fc
-        .tuple(fc.constantFrom("events", "control"), fc.array(segment, { maxLength: 5 }))
-        .map(([first, rest]) => [first, ...rest].join("."));
+      const topicArb = fc.tuple(fc.constantFrom("events", "control"), fc.array(segment, { maxLength: 5 })).map(([first, rest]) => [first, ...rest].join("."));
       const patternArb = fc
         .tuple(fc.array(fc.oneof(segment, fc.constant("+")), { minLength: 1, maxLength: 5 }), fc.boolean())
         .map(([segments, hash]) => (hash ? [...segments, "#"] : segments).join("."))

@@ -329,7 +329,12 @@ describe("CorrelationBroker.waitForResults", () => {
       const picked = w1.queued === 1 ? "worker-1" : "worker-2";
       expect(w1.queued + w2.queued).toBe(1);
       const deliveries = [...broker.workflow(task).state.deliveries.values()].map((d) => [d.subscriberName, d.queueGroup]);
-      expect(deliveries.sort()).toEqual([["auditor", ""], [picked, "workers"]].sort());
+      expect(deliveries.sort()).toEqual(
+        [
+          ["auditor", ""],
+          [picked, "workers"],
+        ].sort(),
+      );
       publish(broker, "events.r", { sourceProcess: "auditor", final: true });
       await settle();
       expect(watched.done()).toBe(false);

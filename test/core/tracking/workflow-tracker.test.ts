@@ -54,7 +54,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
         // The stamps go on the stored copy; the caller's message is left as it was.
         const stored = broker.event(result.eventId);
         expect(stored?.eventId).toBe(BigInt(result.eventId));
-        expect(timestampMs(stored?.receivedAt ?? { seconds: 0n, nanos: 0 } as never)).toBe(result.receivedAtMs);
+        expect(timestampMs(stored?.receivedAt ?? ({ seconds: 0n, nanos: 0 } as never))).toBe(result.receivedAtMs);
         expect(event.eventId).toBe(0n);
         expect(event.receivedAt).toBeUndefined();
         seen.push({ id: result.eventId, at: result.receivedAtMs });
@@ -190,7 +190,8 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       const { broker } = createTestBroker();
       const max = 2n ** 64n - 1n;
       // Doubles cannot tell 2^53 from 2^53+1: as numbers these would read as a repeat and lose the last one.
-      for (const sequenceNumber of [1n, 2n ** 53n, 2n ** 53n + 1n, max]) publish(broker, "events.a", { correlationId: root, sourceProcess: "p", sequenceNumber });
+      for (const sequenceNumber of [1n, 2n ** 53n, 2n ** 53n + 1n, max])
+        publish(broker, "events.a", { correlationId: root, sourceProcess: "p", sequenceNumber });
       const state = broker.workflow(root).state;
       expect(state.participants.get("p")?.lastSequence).toBe(max);
       expect(state.gaps).toEqual([
@@ -305,9 +306,7 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
       // 14 → 10 would close 10 → 11 → 12 → 13 → 14 → 10.
       const error = expectRefusedUnchanged(broker, { correlationId: chain[4], parentCorrelationId: chain[0], rootCorrelationId: root });
       expect(error.field).toBe("correlation_metadata.parent_correlation_id");
-      expect(error.description).toBe(
-        `parent ${chain[0]} has more than 2 known ancestors: depth exceeds the limit of 2 (maxLineageDepth)`,
-      );
+      expect(error.description).toBe(`parent ${chain[0]} has more than 2 known ancestors: depth exceeds the limit of 2 (maxLineageDepth)`);
       expect(() => broker.workflow(chain[4])).toThrow("is not tracked");
     });
 
@@ -336,18 +335,17 @@ describe("WorkflowTracker (via CorrelationBroker.publish)", () => {
 
     it("should check lineage within a batch and refuse the whole batch atomically", () => {
       const { broker } = createTestBroker();
-      const results = publishBatchNow(broker, 
-        [
-          envelope("events.a", { correlationId: root }),
-          envelope("events.a", { correlationId: child, parentCorrelationId: root, rootCorrelationId: root }),
-        ],
+      const results = publishBatchNow(
+        broker,
+        [envelope("events.a", { correlationId: root }), envelope("events.a", { correlationId: child, parentCorrelationId: root, rootCorrelationId: root })],
         unverifiedPeer,
       );
       expect(results.map((r) => r.eventId)).toEqual([1, 2]);
       const before = broker.stats();
       let error: unknown;
       try {
-        publishBatchNow(broker, 
+        publishBatchNow(
+          broker,
           [
             envelope("events.a", { correlationId: uuidFor(20) }),
             envelope("events.a", { correlationId: uuidFor(21), parentCorrelationId: uuidFor(20), rootCorrelationId: root }),

@@ -77,7 +77,12 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
 
     it("should refuse more tags than the limit", () => {
       const { broker } = createTestBroker(smallLimits);
-      expectRefused(broker, withMeta({ correlationTags: { a: "1", b: "2", c: "3" } }), "correlation_metadata.correlation_tags", "3 tags exceeds the limit of 2");
+      expectRefused(
+        broker,
+        withMeta({ correlationTags: { a: "1", b: "2", c: "3" } }),
+        "correlation_metadata.correlation_tags",
+        "3 tags exceeds the limit of 2",
+      );
     });
 
     it("should refuse a tag key over the limit", () => {
@@ -126,7 +131,11 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
     it("should accept names of exactly the limit", () => {
       const { broker } = createTestBroker(smallLimits);
       expect(() =>
-        publishNow(broker, envelope("events.a", { correlationId: id, workflowStage: "12345678", sourceProcess: "12345678" }, { contentType: "text/csv" }), unverifiedPeer),
+        publishNow(
+          broker,
+          envelope("events.a", { correlationId: id, workflowStage: "12345678", sourceProcess: "12345678" }, { contentType: "text/csv" }),
+          unverifiedPeer,
+        ),
       ).not.toThrow();
     });
   });
@@ -138,11 +147,21 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
         expect(() => publishNow(broker, withMeta({ correlationId: version, rootCorrelationId: version }), unverifiedPeer)).not.toThrow();
       }
       const upper = "3F2504E0-4F89-41D3-9A0C-0305E82C3301";
-      expectRefused(broker, withMeta({ correlationId: upper, rootCorrelationId: upper }), "correlation_metadata.correlation_id", `"${upper}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`);
+      expectRefused(
+        broker,
+        withMeta({ correlationId: upper, rootCorrelationId: upper }),
+        "correlation_metadata.correlation_id",
+        `"${upper}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)`,
+      );
     });
 
     const refusals: [string, Partial<MetaInit>, string, string][] = [
-      ["a non-UUID correlation_id", { correlationId: "task-1" }, "correlation_metadata.correlation_id", '"task-1" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)'],
+      [
+        "a non-UUID correlation_id",
+        { correlationId: "task-1" },
+        "correlation_metadata.correlation_id",
+        '"task-1" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
+      ],
       ["an empty correlation_id", { correlationId: "", rootCorrelationId: id }, "correlation_metadata.correlation_id", "must be set to a UUID"],
       [
         "a UUID without dashes",
@@ -156,7 +175,12 @@ describe("envelope validation (via CorrelationBroker.publish)", () => {
         "correlation_metadata.correlation_id",
         '"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
       ],
-      ["a non-UUID root", { rootCorrelationId: "root" }, "correlation_metadata.root_correlation_id", '"root" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)'],
+      [
+        "a non-UUID root",
+        { rootCorrelationId: "root" },
+        "correlation_metadata.root_correlation_id",
+        '"root" is not a UUID in canonical form (8-4-4-4-12 lowercase hex digits)',
+      ],
       [
         "a non-UUID parent",
         { parentCorrelationId: "zz", rootCorrelationId: uuidFor(5) },
