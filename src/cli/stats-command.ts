@@ -136,5 +136,7 @@ function journalRows(stats: GetStatsResponse): [string, string][] {
     ["records replayed", n(journal.recordsReplayed)],
     ["problems", n(journal.problems)],
     ["backlog refused", n(journal.backlogRefused)],
+    ["write failures", n(journal.writeFailures)],
+    ["recoveries", n(journal.recoveries)],
   ];
 }

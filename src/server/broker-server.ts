@@ -250,7 +250,13 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
   }
   const dataDir = options.dataDir ?? defaultDataDirectory();
   const unlock = lockDataDirectory(dataDir);
-  const journal = new Journal({ directory: join(dataDir, "journal"), fsync: options.fsync });
+  const journal = new Journal({
+    directory: join(dataDir, "journal"),
+    fsync: options.fsync,
+    onWriteFailure: (error) =>
+      logger.log("error", "journal write failed: publishes are refused until a write works again (tried every second)", { error: error.message }),
+    onRecovered: (failedForMs) => logger.log("info", "journal writing again", { failedForMs }),
+  });
   const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
   try {
     const report = await journal.open({ event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) });

@@ -263,6 +263,8 @@ export function createCorrelationService(
                 recordsReplayed: BigInt(journalStats.recordsReplayed),
                 problems: BigInt(journalStats.problems),
                 backlogRefused: BigInt(journalStats.backlogRefused),
+                writeFailures: BigInt(journalStats.writeFailures),
+                recoveries: BigInt(journalStats.recoveries),
               },
         eventsPublished: BigInt(stats.eventsPublished),
         eventsStored: BigInt(stats.eventsStored),

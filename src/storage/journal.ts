@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, writevSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, truncateSync, unlinkSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
@@ -30,6 +30,15 @@ export interface JournalOptions {
   syncIntervalMs?: number;
   /** Bytes waiting to be written before appends are refused (RESOURCE_EXHAUSTED). Default 64 MiB. */
   maxBacklogBytes?: number;
+  /** After a failed write (a full disk, say), appends are refused this long (ms) before the next one tries again. Default 1000. */
+  retryAfterMs?: number;
+  /** Told when writing fails (once per outage) and when a write works again, with how long it failed (the server logs both). */
+  onWriteFailure?: (error: Error) => void;
+  onRecovered?: (failedForMs: number) => void;
+  /** The write system call; tests inject one that fails as a full disk does. Default fs.writevSync. */
+  writev?: (fd: number, buffers: Uint8Array[]) => number;
+  /** Clock in ms, for the retry interval. Default Date.now. */
+  now?: () => number;
 }
 
 export type { JournalProblem } from "./journal-scan.js";
@@ -61,6 +70,10 @@ export interface JournalStats {
   problems: number;
   /** Records refused because the write backlog was full. */
   backlogRefused: number;
+  /** Writes that failed and were rolled back. */
+  writeFailures: number;
+  /** Times writing worked again after failing. */
+  recoveries: number;
 }
 
 interface Segment {
@@ -95,18 +108,39 @@ export class Journal implements EventJournal {
   private flushScheduled = false;
   private writing = false;
   private failure: Error | undefined;
+  /** A failed write was rolled back: writing may work again once space returns. A failed fsync never counts as recoverable. */
+  private recoverable = false;
+  private failedAtMs = 0;
+  /** When the current outage began; undefined while writes work. */
+  private failingSinceMs: number | undefined;
+  private readonly retryAfterMs: number;
+  private readonly writev: (fd: number, buffers: Uint8Array[]) => number;
+  private readonly now: () => number;
   private dirty = false;
   private syncTimer: NodeJS.Timeout | undefined;
   private syncing: Promise<void> | undefined;
   private idle: (() => void)[] = [];
   private lastId = 0;
-  private counters = { recordsAppended: 0, writes: 0, fsyncs: 0, segmentsDeleted: 0, recordsReplayed: 0, problems: 0, backlogRefused: 0 };
+  private counters = {
+    recordsAppended: 0,
+    writes: 0,
+    fsyncs: 0,
+    segmentsDeleted: 0,
+    recordsReplayed: 0,
+    problems: 0,
+    backlogRefused: 0,
+    writeFailures: 0,
+    recoveries: 0,
+  };
 
   constructor(private readonly options: JournalOptions) {
     this.policy = options.fsync ?? "batch";
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.syncIntervalMs = options.syncIntervalMs ?? 5;
     this.maxBacklogBytes = options.maxBacklogBytes ?? 64 * 1024 * 1024;
+    this.retryAfterMs = options.retryAfterMs ?? 1000;
+    this.writev = options.writev ?? writevSync;
+    this.now = options.now ?? Date.now;
   }
 
   /**
@@ -137,7 +171,11 @@ export class Journal implements EventJournal {
   }
 
   append(events: readonly { id: number; encoded: Uint8Array }[], asFacts = false): Promise<void> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.failure !== undefined) {
+      if (!this.recoverable || this.now() - this.failedAtMs < this.retryAfterMs) return Promise.reject(this.failure);
+      // Time to try again: this append's write says whether space has returned.
+      this.failure = undefined;
+    }
     if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
     const encode = asFacts ? encodeFactRecord : encodeJournalRecord;
     const records = events.map((event) => ({ id: event.id, bytes: encode(event.encoded) }));
@@ -214,6 +252,7 @@ export class Journal implements EventJournal {
     const batch = this.queue;
     this.queue = [];
     for (const entry of batch) this.queuedBytes -= entry.bytes;
+    const start = { segments: this.segments.length, bytes: this.segments[this.segments.length - 1].bytes, lastId: this.lastId };
     try {
       let buffers: Uint8Array[] = [];
       let bytes = 0;
@@ -235,14 +274,48 @@ export class Journal implements EventJournal {
       await this.write(buffers, bytes);
       if (this.policy === "always") await this.sync();
       if (this.policy === "batch") this.scheduleSync();
+      if (this.failingSinceMs !== undefined) {
+        this.options.onRecovered?.(this.now() - this.failingSinceMs);
+        this.failingSinceMs = undefined;
+        this.counters.recoveries++;
+      }
       for (const entry of batch) entry.resolve();
     } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error));
-      for (const entry of [...batch, ...this.queue.splice(0)]) entry.reject(this.failure);
+      const failure = error instanceof Error ? error : new Error(String(error));
+      this.failure = failure;
+      this.failedAtMs = this.now();
+      this.counters.writeFailures++;
+      this.recoverable = await this.rollBack(start);
+      if (this.failingSinceMs === undefined) {
+        this.failingSinceMs = this.failedAtMs;
+        this.options.onWriteFailure?.(failure);
+      }
+      for (const entry of [...batch, ...this.queue.splice(0)]) entry.reject(failure);
     } finally {
       this.writing = false;
       if (this.queue.length > 0) void this.flush();
       else for (const resolve of this.idle.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * Undoes a batch whose write failed: segments it started are removed and the
+   * one it began in is cut back to where it began, so no torn or unacknowledged
+   * record stays behind. Answers whether that worked (only then may writing resume).
+   */
+  private async rollBack(start: { segments: number; bytes: number; lastId: number }): Promise<boolean> {
+    try {
+      await this.handle?.close();
+      this.handle = undefined;
+      while (this.segments.length > start.segments) unlinkSync((this.segments.pop() as Segment).path);
+      const current = this.segments[this.segments.length - 1];
+      truncateSync(current.path, start.bytes);
+      current.bytes = start.bytes;
+      this.lastId = start.lastId;
+      this.handle = await open(current.path, "a", 0o600);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -256,7 +329,7 @@ export class Journal implements EventJournal {
     // (bench, in-memory broker vs journal). fsyncs stay asynchronous.
     const fd = (this.handle as FileHandle).fd;
     while (left > 0) {
-      const bytesWritten = writevSync(fd, pending);
+      const bytesWritten = this.writev(fd, pending);
       this.counters.writes++;
       left -= bytesWritten;
       if (left > 0) pending = skipBytes(pending, bytesWritten);
@@ -286,7 +359,11 @@ export class Journal implements EventJournal {
       this.syncTimer = undefined;
       this.syncing = this.sync()
         .catch((error) => {
+          // What a failed fsync leaves in the page cache is unknown: no retry.
           this.failure = error instanceof Error ? error : new Error(String(error));
+          this.recoverable = false;
+          this.failingSinceMs ??= this.now();
+          this.options.onWriteFailure?.(this.failure);
         })
         .finally(() => {
           this.syncing = undefined;
