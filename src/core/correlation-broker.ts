@@ -46,6 +46,8 @@ export class CorrelationBroker {
   private readonly tracker: WorkflowTracker;
   private readonly waiters: WaiterRegistry;
   private lastEventId = 0;
+  /** The newest event id stored (committed, or restored); lastEventId runs ahead of it while the journal writes. */
+  private lastCommittedId = 0;
   private lastReceivedMs = 0;
   private nextSubscriptionId = 1;
   private publishedCount = 0;
@@ -136,6 +138,7 @@ export class CorrelationBroker {
     const id = Number(envelope.eventId);
     if (id <= this.lastEventId) return false;
     this.lastEventId = id;
+    this.lastCommittedId = id;
     const receivedAtMs = Math.max(envelope.receivedAt === undefined ? 0 : timestampMs(envelope.receivedAt), this.lastReceivedMs);
     this.lastReceivedMs = receivedAtMs;
     this.history.append(envelope, receivedAtMs, this.history.split(envelope, true));
@@ -193,6 +196,7 @@ export class CorrelationBroker {
   /** New event ids start after `id` (the journal's newest, even when its records were lost or evicted). */
   continueAfter(id: number): void {
     this.lastEventId = Math.max(this.lastEventId, id);
+    this.lastCommittedId = Math.max(this.lastCommittedId, id);
   }
 
   /**
@@ -294,9 +298,14 @@ export class CorrelationBroker {
     }
   }
 
-  /** The newest event id (0 before the first event). */
+  /**
+   * The newest event id stored (0 before the first event), never one only
+   * accepted: an id the journal then refused is never stored, and after a
+   * restart it is given again, so a head past the stored events would send a
+   * subscriber resuming after it past new events.
+   */
   get headEventId(): number {
-    return this.lastEventId;
+    return this.lastCommittedId;
   }
 
   /**
@@ -509,6 +518,7 @@ export class CorrelationBroker {
   /** Stores, tracks and routes a stamped event. */
   private commitOne(envelope: EventEnvelope, split: SplitEnvelope, whole: Uint8Array): PublishResult {
     const receivedAtMs = timestampMs(envelope.receivedAt as Timestamp);
+    this.lastCommittedId = Number(envelope.eventId);
     const firstBefore = this.history.events.firstId;
     this.history.append(envelope, receivedAtMs, split);
     // Subscribers are sent these bytes; nobody encodes the event again.

@@ -65,6 +65,8 @@ describe("the journal when the disk fills up", () => {
 
     disk.full = true;
     await expect(publish(broker, "lost")).rejects.toThrow(StorageError);
+    // The refused event's id was assigned but never stored: the head stays at the stored one.
+    expect(broker.headEventId).toBe(1);
     // Refused at once within the retry interval: no write is tried.
     const calls = disk.calls;
     clock.now += 999;
@@ -88,8 +90,12 @@ describe("the journal when the disk fills up", () => {
     // The half-written records were cut off: a restart reads exactly the acknowledged events, with no problem.
     const restarted = await brokerOn(directory, clock);
     expect(restarted.report).toMatchObject({ records: 2, problems: [] });
+    // Ids the journal refused are given again after a restart; nobody saw them, and the head never pointed past them.
+    const head = restarted.broker.headEventId;
+    const [next] = await publish(restarted.broker, "next");
+    expect(next.eventId).toBe(head + 1);
     const stored = Array.from({ length: 10 }, (_, index) => restarted.broker.event(index + 1)?.topic).filter((topic) => topic !== undefined);
-    expect(stored).toEqual(["events.disk.before", "events.disk.after"]);
+    expect(stored).toEqual(["events.disk.before", "events.disk.after", "events.disk.next"]);
     await restarted.journal.close();
   });
 });
