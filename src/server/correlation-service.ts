@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import {
   CompletionReason,
@@ -89,17 +89,29 @@ export function createCorrelationService(
       // ones wait for the journal, so one stream keeps several batches in one
       // write (and, with --fsync always, one fsync); acks still go out in order.
       const pipeline = new AckPipeline<PublishResult[]>(streamPipelineDepth);
+      // Shutdown (or the client going) stops the reading at once; batches taken before still get their acks.
+      const stopped = new Promise<never>((_, reject) => {
+        const stop = () => reject(ConnectError.from(context.signal.reason, Code.Canceled));
+        if (context.signal.aborted) stop();
+        else context.signal.addEventListener("abort", stop, { once: true });
+      });
+      stopped.catch(() => {});
       const reading = (async () => {
+        const incoming = requests[Symbol.asyncIterator]();
         try {
-          for await (const request of requests) {
+          for (;;) {
+            const next = await Promise.race([incoming.next(), stopped]);
+            if (next.done) break;
+            const request = next.value;
             await pipeline.room();
             await ingest.admit(request.envelopes);
             pipeline.push(broker.submit(request.envelopes, peer, true));
           }
           pipeline.end();
         } catch (error) {
-          // A refused batch: nothing after it is read, earlier ones still get their acks.
+          // A refused batch (or the stop): nothing after it is read, earlier ones still get their acks.
           pipeline.fail(error);
+          void incoming.return?.().catch(() => {});
         }
       })();
       let batchSequence = 0n;
