@@ -96,6 +96,17 @@ function afterRestart(before: unknown[]): unknown[] {
   );
 }
 
+/** A broker life that delivered a task to collector-a and died before the answer. */
+async function pendingAtCrash(): Promise<{ directory: string; clock: { now: number } }> {
+  const directory = workspace();
+  const clock = { now: 1_700_000_000_000 };
+  const first = await start(directory, clock);
+  subscribe(first, "collector-a");
+  await task(first, 0, clock);
+  await written();
+  return { directory, clock };
+}
+
 function workspace(): string {
   const directory = mkdtempSync(join(tmpdir(), "corrbus-workflow-restart-"));
   directories.push(directory);
@@ -133,12 +144,7 @@ describe("workflow state across a restart", () => {
   }
 
   it("should hand a pending delivery to its recipient when it subscribes again, and complete when it answers", async () => {
-    const directory = workspace();
-    const clock = { now: 1_700_000_000_000 };
-    const first = await start(directory, clock);
-    subscribe(first, "collector-a");
-    await task(first, 0, clock);
-    await written();
+    const { directory, clock } = await pendingAtCrash();
 
     const second = await start(directory, clock);
     subscribe(second, "collector-a");
@@ -156,12 +162,7 @@ describe("workflow state across a restart", () => {
   });
 
   it("should remember a resumed recipient that then left: the next restart finds it disconnected, not pending again", async () => {
-    const directory = workspace();
-    const clock = { now: 1_700_000_000_000 };
-    const first = await start(directory, clock);
-    subscribe(first, "collector-a");
-    await task(first, 0, clock);
-    await written();
+    const { directory, clock } = await pendingAtCrash();
     const second = await start(directory, clock);
     subscribe(second, "collector-a");
     clock.now += 3;
@@ -175,12 +176,7 @@ describe("workflow state across a restart", () => {
   });
 
   it("should count a recipient that does not come back within the grace as disconnected, saying why, and remember it", async () => {
-    const directory = workspace();
-    const clock = { now: 1_700_000_000_000 };
-    const first = await start(directory, clock);
-    subscribe(first, "collector-a");
-    await task(first, 0, clock);
-    await written();
+    const { directory, clock } = await pendingAtCrash();
 
     const second = await start(directory, clock);
     clock.now += resumeGraceMs - 1;

@@ -92,6 +92,21 @@ export function newCorrelationState(id: string, lineage: Lineage, atMs: number):
   };
 }
 
+/** A task's recipients, each delivery pending (a later delivery to the same subscription replaces the earlier one). */
+function addDeliveries(state: CorrelationState, recipients: readonly Recipient[]): void {
+  for (const { id, options } of recipients) {
+    state.deliveries.set(id, {
+      subscriberName: options.name,
+      subscriberPid: options.pid,
+      pidVerified: options.pidVerified,
+      queueGroup: options.queueGroup,
+      state: "pending",
+      reason: "",
+      awaitingResume: false,
+    });
+  }
+}
+
 /** A recipient of a routed event, as the tracker needs to know it. */
 export interface Recipient {
   id: number;
@@ -242,17 +257,7 @@ export class WorkflowTracker {
     this.recordStage(state, meta, participantKey, isTask, nowMs);
     if (isTask) {
       state.tasks++;
-      for (const recipient of recipients) {
-        state.deliveries.set(recipient.id, {
-          subscriberName: recipient.options.name,
-          subscriberPid: recipient.options.pid,
-          pidVerified: recipient.options.pidVerified,
-          queueGroup: recipient.options.queueGroup,
-          state: "pending",
-          reason: "",
-          awaitingResume: false,
-        });
-      }
+      addDeliveries(state, recipients);
     }
     if (meta.final) this.answer(state, meta.sourceProcess, pid, verified);
     this.settle(state, nowMs);
@@ -267,17 +272,7 @@ export class WorkflowTracker {
   restoreDeliveries(correlationId: string, recipients: readonly Recipient[], atMs: number): boolean {
     const state = this.states.get(correlationId);
     if (state === undefined) return false;
-    for (const recipient of recipients) {
-      state.deliveries.set(recipient.id, {
-        subscriberName: recipient.options.name,
-        subscriberPid: recipient.options.pid,
-        pidVerified: recipient.options.pidVerified,
-        queueGroup: recipient.options.queueGroup,
-        state: "pending",
-        reason: "",
-        awaitingResume: false,
-      });
-    }
+    addDeliveries(state, recipients);
     this.settle(state, atMs);
     return true;
   }
