@@ -6,7 +6,7 @@ import { connectErrorText } from "./cli-client.js";
 import { findCommand } from "./find-command.js";
 import { journalCommand } from "./journal-command.js";
 import { publishCommand } from "./publish-command.js";
-import { serveCommand } from "./serve-command.js";
+import { StartupInterrupted, serveCommand } from "./serve-command.js";
 import { statsCommand } from "./stats-command.js";
 import { subscribeCommand } from "./subscribe-command.js";
 import { timelineCommand } from "./timeline-command.js";
@@ -79,6 +79,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest);
   } catch (error) {
+    if (error instanceof StartupInterrupted) {
+      process.stderr.write(`corrbus ${name}: ${error.message}\n`);
+      return 0;
+    }
     if (error instanceof ConnectError) {
       process.stderr.write(`corrbus ${name}: ${connectErrorText(error)}\n`);
       return 1;

@@ -110,7 +110,11 @@ export async function serveCommand(args: string[]): Promise<number> {
   // Signals are caught before start-up so that one arriving while the journal
   // replays still drains instead of killing the process mid-way.
   let signalled: NodeJS.Signals | undefined;
-  let onSignal: (signal: NodeJS.Signals) => void = (signal) => (signalled = signal);
+  const startup = new AbortController();
+  let onSignal: (signal: NodeJS.Signals) => void = (signal) => {
+    signalled = signal;
+    startup.abort(new StartupInterrupted(signal));
+  };
   const handle = (signal: NodeJS.Signals) => onSignal(signal);
   process.once("SIGTERM", handle);
   process.once("SIGINT", handle);
@@ -127,6 +131,10 @@ export async function serveCommand(args: string[]): Promise<number> {
     maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
     leanPaths: !values["no-lean-paths"],
+    startupSignal: startup.signal,
+    onReplayProgress: process.stderr.isTTY
+      ? (done, of) => process.stderr.write(done < of ? `\rreplaying the journal: segment ${done} of ${of}` : "\r\x1b[K")
+      : undefined,
   }).catch((error: unknown) => {
     process.off("SIGTERM", handle);
     process.off("SIGINT", handle);
@@ -142,6 +150,14 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (signalled !== undefined) onSignal(signalled);
   });
   return 0;
+}
+
+/** A start-up stopped by a signal: what it opened is closed, and the broker ends as asked. */
+export class StartupInterrupted extends Error {
+  override name = "StartupInterrupted";
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`stopped by ${signal} during start-up; nothing was left open`);
+  }
 }
 
 const durationUnits: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -54,6 +54,10 @@ export interface BrokerServerOptions {
    * two or to rule the lean paths out.
    */
   leanPaths?: boolean;
+  /** Aborting it stops a start-up in progress (the journal's replay, between segments); what was opened is closed. */
+  startupSignal?: AbortSignal;
+  /** Told after each journal segment replayed at start-up: how many of how many. */
+  onReplayProgress?: (done: number, of: number) => void;
 }
 
 /** A running broker. */
@@ -259,7 +263,11 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
   });
   const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
   try {
-    const report = await journal.open({ event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) });
+    const report = await journal.open(
+      { event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) },
+      options.startupSignal,
+      options.onReplayProgress,
+    );
     broker.continueAfter(report.lastId);
     broker.finishRestore();
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
@@ -277,6 +285,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
     });
     broker.maintain();
   } catch (error) {
+    await journal.close().catch(() => {});
     unlock();
     throw error;
   }

@@ -55,21 +55,72 @@ export const segmentName = /^\d{20}\.seg$/;
  * without it nothing is written (verify, dump).
  */
 export function scanJournal(directory: string, repairTail: boolean, visit: JournalVisitor): ScanReport {
-  const started = performance.now();
-  const names = existsSync(directory)
-    ? readdirSync(directory)
-        .filter((name) => segmentName.test(name))
-        .sort()
-    : [];
-  const report: ScanReport = { segments: [], records: 0, facts: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
-  names.forEach((name, index) => {
-    const path = join(directory, name);
-    const info: SegmentInfo = { name, path, firstId: Number(name.slice(0, 20)), bytes: 0, records: 0 };
-    info.bytes = scanSegment(info, index === names.length - 1, repairTail, report, visit);
-    report.segments.push(info);
-  });
-  report.durationMs = performance.now() - started;
-  return report;
+  const scan = new JournalScan(directory, repairTail, visit);
+  while (scan.nextSegment());
+  return scan.finish();
+}
+
+/**
+ * scanJournal one segment at a time, for a start-up that must stay
+ * interruptible: between segments the event loop runs (a SIGTERM is heard)
+ * and `onSegment` is told how far it got; an aborted `signal` ends the scan
+ * with its reason.
+ */
+export async function scanJournalInterruptibly(
+  directory: string,
+  visit: JournalVisitor,
+  signal: AbortSignal | undefined,
+  onSegment: (done: number, of: number) => void = () => {},
+): Promise<ScanReport> {
+  const scan = new JournalScan(directory, true, visit);
+  while (scan.nextSegment()) {
+    onSegment(scan.done, scan.total);
+    await new Promise((resolve) => setImmediate(resolve));
+    signal?.throwIfAborted();
+  }
+  return scan.finish();
+}
+
+class JournalScan {
+  private readonly started = performance.now();
+  private readonly names: string[];
+  private readonly report: ScanReport = { segments: [], records: 0, facts: 0, firstId: 0, lastId: 0, problems: [], durationMs: 0 };
+
+  constructor(
+    private readonly directory: string,
+    private readonly repairTail: boolean,
+    private readonly visit: JournalVisitor,
+  ) {
+    this.names = existsSync(directory)
+      ? readdirSync(directory)
+          .filter((name) => segmentName.test(name))
+          .sort()
+      : [];
+  }
+
+  get done(): number {
+    return this.report.segments.length;
+  }
+
+  get total(): number {
+    return this.names.length;
+  }
+
+  /** Reads the next segment; false when none was left. */
+  nextSegment(): boolean {
+    const index = this.report.segments.length;
+    const name = this.names[index];
+    if (name === undefined) return false;
+    const info: SegmentInfo = { name, path: join(this.directory, name), firstId: Number(name.slice(0, 20)), bytes: 0, records: 0 };
+    info.bytes = scanSegment(info, index === this.names.length - 1, this.repairTail, this.report, this.visit);
+    this.report.segments.push(info);
+    return true;
+  }
+
+  finish(): ScanReport {
+    this.report.durationMs = performance.now() - this.started;
+    return this.report;
+  }
 }
 
 function scanSegment(info: SegmentInfo, isLast: boolean, repairTail: boolean, report: ScanReport, visit: JournalVisitor): number {

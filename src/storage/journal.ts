@@ -6,7 +6,7 @@ import { type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/jour
 import { CapacityError } from "../core/validation/broker-errors.js";
 import type { EventJournal } from "../core/broker-ports.js";
 import { encodeFactRecord, encodeJournalRecord } from "./journal-record.js";
-import { type JournalProblem, type JournalVisitor, scanJournal } from "./journal-scan.js";
+import { type JournalProblem, type JournalVisitor, scanJournalInterruptibly } from "./journal-scan.js";
 
 /**
  * When an accepted event counts as stored:
@@ -146,11 +146,13 @@ export class Journal implements EventJournal {
   /**
    * Reads every segment in order, handing each good event to `restore`; skips
    * corrupt records and cuts a torn tail off the last segment, reporting both.
-   * Then opens the last segment for appending.
+   * Then opens the last segment for appending. Between segments the event
+   * loop runs, `onSegment` hears how far it got, and an aborted `signal` ends
+   * the replay with its reason (a SIGTERM during a long start-up).
    */
-  async open(restore: JournalVisitor): Promise<ReplayReport> {
+  async open(restore: JournalVisitor, signal?: AbortSignal, onSegment?: (done: number, of: number) => void): Promise<ReplayReport> {
     mkdirSync(this.options.directory, { recursive: true, mode: 0o700 });
-    const scan = scanJournal(this.options.directory, true, restore);
+    const scan = await scanJournalInterruptibly(this.options.directory, restore, signal, onSegment);
     this.segments = scan.segments.map(({ firstId, path, bytes }) => ({ firstId, path, bytes }));
     // An empty newest segment still says where ids had got to (a crash right after a roll).
     const newest = this.segments[this.segments.length - 1];

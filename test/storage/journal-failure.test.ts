@@ -99,3 +99,31 @@ describe("the journal when the disk fills up", () => {
     await restarted.journal.close();
   });
 });
+
+describe("a journal replay that is told to stop", () => {
+  it("should stop between segments with the signal's reason, and leave the journal as it was for the next start", async () => {
+    const directory = journalDirectory();
+    const clock = { now: 1_700_000_000_000 };
+    const writer = new Journal({ directory, fsync: "never", segmentBytes: 512, now: () => clock.now });
+    const broker = new CorrelationBroker({}, () => clock.now, writer);
+    await writer.open({ event: () => {} });
+    for (let index = 0; index < 30; index++) await publish(broker, `n${index}`);
+    await writer.close();
+
+    const reader = new Journal({ directory, fsync: "never" });
+    const stop = new AbortController();
+    const progress: string[] = [];
+    const replay = reader.open({ event: () => {} }, stop.signal, (done, of) => {
+      progress.push(`${done}/${of}`);
+      if (done === 1) stop.abort(new Error("stopped by SIGTERM during start-up"));
+    });
+    await expect(replay).rejects.toThrow("stopped by SIGTERM during start-up");
+    expect(progress).toHaveLength(1);
+    expect(Number(progress[0].split("/")[1])).toBeGreaterThan(2);
+
+    const again = new Journal({ directory, fsync: "never" });
+    const report = await again.open({ event: () => {} });
+    expect(report).toMatchObject({ records: 30, problems: [] });
+    await again.close();
+  });
+});
