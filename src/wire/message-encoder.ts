@@ -61,6 +61,8 @@ interface Compiled {
 /** A value's codec (no tag): its wire type, size and writer. */
 interface ValueCodec extends Compiled {
   wireType: number;
+  /** Writes the value with its length prefix, sizing it once (strings: their UTF-8 size is a scan). */
+  writeFramed?(value: Value, out: Buffer, start: number): number;
 }
 
 const compiledMessages = new WeakMap<DescMessage, Compiled>();
@@ -273,6 +275,7 @@ function framed(codec: ValueCodec, value: Value): number {
 
 function writeFramed(codec: ValueCodec, value: Value, out: Buffer, start: number): number {
   if (codec.wireType !== lengthDelimited) return codec.write(value, out, start);
+  if (codec.writeFramed !== undefined) return codec.writeFramed(value, out, start);
   return codec.write(value, out, writeVarint(out, start, codec.size(value)));
 }
 
@@ -304,7 +307,15 @@ function tag(number: number, wireType: number): number {
 function scalarCodec(type: ScalarType): ValueCodec {
   switch (type) {
     case ScalarType.STRING:
-      return { wireType: lengthDelimited, size: (value) => utf8Size(checked(value, typeof value === "string")), write: writeString };
+      return {
+        wireType: lengthDelimited,
+        size: (value) => utf8Size(checked(value, typeof value === "string")),
+        write: writeString,
+        writeFramed: (value: string, out, start) => {
+          const size = utf8Size(value);
+          return writeUtf8(out, writeVarint(out, start, size), value, size);
+        },
+      };
     case ScalarType.BYTES:
       return {
         wireType: lengthDelimited,
@@ -312,6 +323,11 @@ function scalarCodec(type: ScalarType): ValueCodec {
         write: (value, out, start) => {
           out.set(value, start);
           return start + value.length;
+        },
+        writeFramed: (value: Uint8Array, out, start) => {
+          const at = writeVarint(out, start, value.length);
+          out.set(value, at);
+          return at + value.length;
         },
       };
     case ScalarType.BOOL:
