@@ -606,32 +606,12 @@ describe("CorrelationService handlers under arbitrary requests", () => {
   it("should contain whatever protobuf-es makes of random and mutated request bytes", async () => {
     // Valid encodings of every request type, then mutated: decode as the server would, then call.
     const encoded = fc.oneof(
-      publishReq.map((message) => ({ rpc: "publish" as const, schema: PublishRequestSchema as DescMessage, bytes: toBinary(PublishRequestSchema, message) })),
-      subscribeReq.map((message) => ({
-        rpc: "subscribe" as const,
-        schema: SubscribeRequestSchema as DescMessage,
-        bytes: toBinary(SubscribeRequestSchema, message),
-      })),
-      waitReq.map((message) => ({
-        rpc: "waitForResults" as const,
-        schema: WaitForResultsRequestSchema as DescMessage,
-        bytes: toBinary(WaitForResultsRequestSchema, message),
-      })),
-      findReq.map((message) => ({
-        rpc: "findByTag" as const,
-        schema: FindByTagRequestSchema as DescMessage,
-        bytes: toBinary(FindByTagRequestSchema, message),
-      })),
-      timelineReq.map((message) => ({
-        rpc: "getTimeline" as const,
-        schema: GetTimelineRequestSchema as DescMessage,
-        bytes: toBinary(GetTimelineRequestSchema, message),
-      })),
-      workflowReq.map((message) => ({
-        rpc: "getWorkflow" as const,
-        schema: GetWorkflowRequestSchema as DescMessage,
-        bytes: toBinary(GetWorkflowRequestSchema, message),
-      })),
+      encodedAs("publish", PublishRequestSchema, publishReq),
+      encodedAs("subscribe", SubscribeRequestSchema, subscribeReq),
+      encodedAs("waitForResults", WaitForResultsRequestSchema, waitReq),
+      encodedAs("findByTag", FindByTagRequestSchema, findReq),
+      encodedAs("getTimeline", GetTimelineRequestSchema, timelineReq),
+      encodedAs("getWorkflow", GetWorkflowRequestSchema, workflowReq),
       fc.constant({ rpc: "getStats" as const, schema: GetStatsRequestSchema as DescMessage, bytes: new Uint8Array(0) }),
     );
     const mutated = fc.tuple(encoded, byteMutations(2)).map(([sample, mutate]) => ({ ...sample, bytes: mutate(sample.bytes) }));
@@ -763,3 +743,8 @@ const hugeTagMap = toBinary(
 );
 /** Field 1, length-delimited, claiming 2^31 bytes. */
 const lengthPastEnd = new Uint8Array([0x0a, 0x80, 0x80, 0x80, 0x80, 0x08, 0x01]);
+
+/** Valid encodings of one request type, labelled with its RPC, for the byte mutator. */
+function encodedAs<Desc extends DescMessage, Rpc extends string>(rpc: Rpc, schema: Desc, requests: fc.Arbitrary<MessageShape<Desc>>) {
+  return requests.map((message) => ({ rpc, schema: schema as DescMessage, bytes: toBinary(schema, message) }));
+}
