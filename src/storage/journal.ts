@@ -172,15 +172,26 @@ export class Journal implements EventJournal {
     };
   }
 
-  append(events: readonly { id: number; encoded: Uint8Array }[], asFacts = false): Promise<void> {
+  append(events: readonly { id: number; encoded: Uint8Array }[]): Promise<void> {
+    return this.enqueue(events.map((event) => ({ id: event.id, bytes: encodeJournalRecord(event.encoded) })));
+  }
+
+  /**
+   * Appends a workflow fact after the events appended so far. Nobody waits for
+   * it: a failed write fails the journal, and later appends report it.
+   */
+  recordFact(fact: WorkflowFact): void {
+    this.enqueue([{ id: 0, bytes: encodeFactRecord(toBinary(WorkflowFactSchema, fact)) }]).catch(() => {});
+  }
+
+  /** Queues encoded records for the next write; resolves once they count as stored. */
+  private enqueue(records: { id: number; bytes: Uint8Array }[]): Promise<void> {
     if (this.failure !== undefined) {
       if (!this.recoverable || this.now() - this.failedAtMs < this.retryAfterMs) return Promise.reject(this.failure);
-      // Time to try again: this append's write says whether space has returned.
+      // Time to try again: this write says whether space has returned.
       this.failure = undefined;
     }
     if (this.handle === undefined) return Promise.reject(new Error("journal is not open"));
-    const encode = asFacts ? encodeFactRecord : encodeJournalRecord;
-    const records = events.map((event) => ({ id: event.id, bytes: encode(event.encoded) }));
     const bytes = records.reduce((sum, record) => sum + record.bytes.length, 0);
     if (this.queuedBytes + bytes > this.maxBacklogBytes) {
       this.counters.backlogRefused += records.length;
@@ -197,14 +208,6 @@ export class Journal implements EventJournal {
         setImmediate(() => void this.flush());
       }
     });
-  }
-
-  /**
-   * Appends a workflow fact after the events appended so far. Nobody waits for
-   * it: a failed write fails the journal, and later appends report it.
-   */
-  recordFact(fact: WorkflowFact): void {
-    this.append([{ id: 0, encoded: toBinary(WorkflowFactSchema, fact) }], true).catch(() => {});
   }
 
   release(throughId: number): void {
