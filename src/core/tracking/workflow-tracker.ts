@@ -266,15 +266,14 @@ export class WorkflowTracker {
 
   /**
    * Deliveries of a task read back from the journal at start-up (the task's
-   * event was restored before, with no recipients). Answers false when the
-   * correlation is no longer tracked.
+   * event was restored before, with no recipients). A correlation no longer
+   * tracked has nothing to add them to.
    */
-  restoreDeliveries(correlationId: string, recipients: readonly Recipient[], atMs: number): boolean {
+  restoreDeliveries(correlationId: string, recipients: readonly Recipient[], atMs: number): void {
     const state = this.states.get(correlationId);
-    if (state === undefined) return false;
+    if (state === undefined) return;
     addDeliveries(state, recipients);
     this.settle(state, atMs);
-    return true;
   }
 
   /** A subscriber left: its pending deliveries end as disconnected, for `reason`. Answers whether it had any. */
