@@ -1,4 +1,6 @@
 import { type DescField, type DescMessage, type MessageShape, ScalarType, toBinary } from "@bufbuild/protobuf";
+import { implicitPresence, mayReadDefaultFromPrototype } from "./field-presence.js";
+import { GeneratedFunction, property } from "./generated-function.js";
 import { utf8Size, writeUtf8 } from "./utf8.js";
 import { varint64Size, varintSize, writeVarint, writeVarint64 } from "./varint.js";
 
@@ -10,7 +12,8 @@ import { varint64Size, varintSize, writeVarint, writeVarint64 } from "./varint.j
  * entries with key and value, unknown fields last), which a property test over
  * every message of the schema compares with toBinary. Every field comes from
  * the descriptor, so a field added to the schema is encoded the day it is
- * generated, with no list to update.
+ * generated, with no list to update. Each message's size and write are
+ * generated as one straight-line function (generated-function.ts says why).
  */
 export interface MessageEncoder<Desc extends DescMessage> {
   /** Bytes `message` encodes to. Throws on a value toBinary would refuse. */
@@ -58,239 +61,309 @@ interface Compiled {
   write(value: Value, out: Buffer, start: number): number;
 }
 
-/** A value's codec (no tag): its wire type, size and writer. */
-interface ValueCodec extends Compiled {
-  wireType: number;
-  /** Writes the value with its length prefix, sizing it once (strings: their UTF-8 size is a scan). */
-  writeFramed?(value: Value, out: Buffer, start: number): number;
-}
-
 const compiledMessages = new WeakMap<DescMessage, Compiled>();
 
+/** The whole message's encoder, generated once per descriptor. */
 function compiledMessage(schema: DescMessage): Compiled {
-  return compiledMessages.get(schema) ?? compileMessage(schema, undefined, true);
-}
-
-function compileMessage(schema: DescMessage, keep: FieldFilter | undefined, withUnknown: boolean): Compiled {
-  const fields: Compiled[] = [];
-  const compiled: Compiled = {
-    size(message) {
-      let size = 0;
-      for (let index = 0; index < fields.length; index++) size += fields[index].size(message);
-      const unknown = message.$unknown;
-      if (withUnknown && unknown !== undefined) {
-        for (const { no, wireType, data } of unknown) size += varintSize(tag(no, wireType)) + data.length;
-      }
-      return size;
-    },
-    write(message, out, start) {
-      let at = start;
-      for (let index = 0; index < fields.length; index++) at = fields[index].write(message, out, at);
-      const unknown = message.$unknown;
-      if (withUnknown && unknown !== undefined) {
-        for (const { no, wireType, data } of unknown) {
-          at = writeVarint(out, at, tag(no, wireType));
-          out.set(data, at);
-          at += data.length;
-        }
-      }
-      return at;
-    },
-  };
-  // Registered before its fields: a recursive message type finds itself.
-  if (keep === undefined) compiledMessages.set(schema, compiled);
-  const sorted = schema.fields.filter((field) => keep === undefined || keep(field)).sort((a, b) => a.number - b.number);
-  for (const field of sorted) fields.push(compileField(field));
+  let compiled = compiledMessages.get(schema);
+  if (compiled === undefined) {
+    // Registered before it is generated: a recursive message type calls itself through it.
+    const registered: Compiled = { size: notCompiledYet, write: notCompiledYet };
+    compiledMessages.set(schema, registered);
+    const generated = compileMessage(schema, undefined, true);
+    registered.size = generated.size;
+    registered.write = generated.write;
+    compiled = registered;
+  }
   return compiled;
 }
 
-function compileField(field: DescField): Compiled {
+function notCompiledYet(): never {
+  throw new Error("message encoder used before it was compiled");
+}
+
+/**
+ * Generates `size(m)` and `write(m, out, at)` for the fields `keep` keeps,
+ * in field-number order. Locals of the generated code: `s` the size, `at` the
+ * write offset, `v` a field's value, `e` an element or map value, `kv` a map
+ * key, `n` a length, `t` a packed field's or map entry's size.
+ */
+function compileMessage(schema: DescMessage, keep: FieldFilter | undefined, withUnknown: boolean): Compiled {
+  const code = new GeneratedFunction();
+  const h = helperNames(code);
+  const sized: string[] = [];
+  const written: string[] = [];
+  const fields = schema.fields.filter((field) => keep === undefined || keep(field)).sort((a, b) => a.number - b.number);
+  // Each field's locals are its own: a local that held a string for one field and a bigint for the next was slower.
+  const locals = "let v, e, kv, n, t;";
+  for (const field of fields) {
+    const generated = fieldCode(field, code, h);
+    sized.push(`{ ${locals} ${generated.size} }`);
+    written.push(`{ ${locals} ${generated.write} }`);
+  }
+  if (withUnknown) {
+    sized.push(
+      `v = m.$unknown; if (v !== undefined) for (let i = 0; i < v.length; i++) { e = v[i]; s += ${h.varintSize}(e.no * 8 + e.wireType) + e.data.length; }`,
+    );
+    written.push(
+      `{ ${locals} v = m.$unknown; if (v !== undefined) for (let i = 0; i < v.length; i++) { e = v[i]; at = ${h.writeVarint}(out, at, e.no * 8 + e.wireType); out.set(e.data, at); at += e.data.length; } }`,
+    );
+  }
+  return code.build<Compiled>(`return {
+  size(m) { let s = 0; ${sized.join("\n")} return s; },
+  write(m, out, at) { ${written.join("\n")} return at; },
+};`);
+}
+
+type Helpers = Record<keyof typeof helpers, string>;
+
+/** What generated code calls, bound once per generated function. */
+const helpers = {
+  utf8Size,
+  writeUtf8,
+  varintSize,
+  writeVarint,
+  varint64Size,
+  writeVarint64,
+  int64,
+  zigzag32,
+  zigzag64,
+  isUint32,
+  isInt32,
+  refuse,
+};
+
+function helperNames(code: GeneratedFunction): Helpers {
+  const names: Partial<Helpers> = {};
+  for (const [name, value] of Object.entries(helpers)) names[name as keyof Helpers] = code.bind(value, name);
+  return names as Helpers;
+}
+
+interface Code {
+  size: string;
+  write: string;
+}
+
+function fieldCode(field: DescField, code: GeneratedFunction, h: Helpers): Code {
   switch (field.fieldKind) {
     case "scalar":
     case "enum":
     case "message":
-      return compileSingular(field, valueCodecOf(field));
+      return singularCode(field, code, h);
     case "list":
-      return compileList(field);
+      return listCode(field, code, h);
     case "map":
-      return compileMap(field);
+      return mapCode(field, code, h);
   }
 }
 
 /** Presence as toBinary decides it: oneof case, explicit presence (set at all), implicit (not the zero value). */
-function compileSingular(field: DescField, value: ValueCodec): Compiled {
-  const name = field.localName;
-  const tagBytes = varintSize(tag(field.number, value.wireType));
-  const fieldTag = tag(field.number, value.wireType);
-  const present = presenceOf(field);
-  const oneof = field.oneof?.localName;
-  const read = oneof === undefined ? (message: Value) => message[name] : (message: Value) => message[oneof].value;
-  return {
-    size(message) {
-      if (!present(message)) return 0;
-      return tagBytes + framed(value, read(message));
-    },
-    write(message, out, start) {
-      if (!present(message)) return start;
-      const at = writeVarint(out, start, fieldTag);
-      return writeFramed(value, read(message), out, at);
-    },
-  };
+function singularCode(field: DescField & { fieldKind: "scalar" | "enum" | "message" }, code: GeneratedFunction, h: Helpers): Code {
+  const value = valueCode(valueKindOf(field), code, h);
+  const fieldTag = tagCode(field.number, value.wireType);
+  const size = `s += ${fieldTag.size}; ${value.size("v", "s")}`;
+  const write = `${fieldTag.write} ${value.write("v")}`;
+  const name = JSON.stringify(field.localName);
+  if (field.oneof !== undefined) {
+    const oneof = property("m", field.oneof.localName);
+    const guard = `if (${oneof}.case === ${name}) { v = ${oneof}.value;`;
+    return { size: `${guard} ${size} }`, write: `${guard} ${write} }` };
+  }
+  const read = `v = ${property("m", field.localName)};`;
+  const present = presenceTest(field);
+  return { size: `${read} if (${present}) { ${size} }`, write: `${read} if (${present}) { ${write} }` };
 }
 
-const implicitPresence = 2;
-
-function presenceOf(field: DescField): (message: Value) => boolean {
-  const name = field.localName;
-  if (field.oneof !== undefined) {
-    const oneof = field.oneof.localName;
-    return (message) => message[oneof].case === name;
-  }
-  if (field.presence !== implicitPresence) {
-    return (message) => message[name] !== undefined && Object.hasOwn(message, name);
-  }
-  if (field.fieldKind === "enum") return (message) => message[name] !== field.enum.values[0].number;
-  if (field.fieldKind !== "scalar") return (message) => message[name] !== undefined;
+function presenceTest(field: DescField & { fieldKind: "scalar" | "enum" | "message" }): string {
+  if (mayReadDefaultFromPrototype(field)) return `v !== undefined && Object.hasOwn(m, ${JSON.stringify(field.localName)})`;
+  if (field.presence !== implicitPresence) return "v !== undefined";
+  if (field.fieldKind === "enum") return `v !== ${field.enum.values[0].number}`;
+  if (field.fieldKind !== "scalar") return "v !== undefined";
   switch (field.scalar) {
     case ScalarType.BOOL:
-      return (message) => message[name] !== false;
+      return "v !== false";
     case ScalarType.STRING:
-      return (message) => message[name] !== "";
+      return 'v !== ""';
     case ScalarType.BYTES:
-      return (message) => !(message[name] instanceof Uint8Array) || message[name].byteLength > 0;
+      return "!(v instanceof Uint8Array) || v.byteLength > 0";
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      // -0 is not the zero value: toBinary writes it.
+      return "!Object.is(v, 0)";
     default:
-      // 0, -0, 0n and "0" (64-bit values as strings) are all the zero value.
-      // biome-ignore lint/suspicious/noDoubleEquals: the loose comparison is what makes all four equal to 0
-      return (message) => message[name] != 0;
+      // 0, -0, 0n and "0" (64-bit values as strings) are all the zero value: the loose comparison makes all four equal to 0
+      // (bigints are compared with 0n first: a loose comparison across types is the slower one).
+      return '(typeof v === "bigint" ? v !== 0n : v != 0)';
   }
 }
 
-function compileList(field: DescField & { fieldKind: "list" }): Compiled {
-  const name = field.localName;
-  const element = field.listKind === "message" ? messageValue(field.message) : scalarCodec(field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
+function listCode(field: DescField & { fieldKind: "list" }, code: GeneratedFunction, h: Helpers): Code {
+  const element = valueCode(field.listKind === "message" ? field.message : field.listKind === "enum" ? ScalarType.INT32 : field.scalar, code, h);
+  const read = `v = ${property("m", field.localName)};`;
+  const each = (body: string) => `for (let i = 0; i < v.length; i++) { e = v[i]; ${body} }`;
   if (field.packed && element.wireType !== lengthDelimited) {
-    const fieldTag = tag(field.number, lengthDelimited);
-    const packedSize = (items: Value[]) => {
-      let size = 0;
-      for (let index = 0; index < items.length; index++) size += element.size(items[index]);
-      return size;
-    };
+    const fieldTag = tagCode(field.number, lengthDelimited);
+    const packedSize = `t = 0; ${each(element.size("e", "t"))}`;
     return {
-      size(message) {
-        const items = message[name];
-        if (items.length === 0) return 0;
-        const size = packedSize(items);
-        return varintSize(fieldTag) + varintSize(size) + size;
-      },
-      write(message, out, start) {
-        const items = message[name];
-        if (items.length === 0) return start;
-        let at = writeVarint(out, start, fieldTag);
-        at = writeVarint(out, at, packedSize(items));
-        for (let index = 0; index < items.length; index++) at = element.write(items[index], out, at);
-        return at;
-      },
+      size: `${read} if (v.length > 0) { ${packedSize} s += ${fieldTag.size} + ${h.varintSize}(t) + t; }`,
+      write: `${read} if (v.length > 0) { ${fieldTag.write} ${packedSize} at = ${h.writeVarint}(out, at, t); ${each(element.write("e"))} }`,
     };
   }
-  const fieldTag = tag(field.number, element.wireType);
-  const tagBytes = varintSize(fieldTag);
+  const fieldTag = tagCode(field.number, element.wireType);
   return {
-    size(message) {
-      const items = message[name];
-      let size = 0;
-      for (let index = 0; index < items.length; index++) size += tagBytes + framed(element, items[index]);
-      return size;
-    },
-    write(message, out, start) {
-      const items = message[name];
-      let at = start;
-      for (let index = 0; index < items.length; index++) {
-        at = writeVarint(out, at, fieldTag);
-        at = writeFramed(element, items[index], out, at);
-      }
-      return at;
-    },
+    size: `${read} ${each(`s += ${fieldTag.size}; ${element.size("e", "s")}`)}`,
+    write: `${read} ${each(`${fieldTag.write} ${element.write("e")}`)}`,
   };
 }
 
 /** Map entries: a message { key = 1; value = 2 } each, key and value always written, in the record's key order. */
-function compileMap(field: DescField & { fieldKind: "map" }): Compiled {
-  const name = field.localName;
-  const key = scalarCodec(field.mapKey);
-  const toKey = mapKeyConverter(field.mapKey);
-  const value = field.mapKind === "message" ? messageValue(field.message) : scalarCodec(field.mapKind === "enum" ? ScalarType.INT32 : field.scalar);
-  const fieldTag = tag(field.number, lengthDelimited);
-  const keyTag = tag(1, key.wireType);
-  const valueTag = tag(2, value.wireType);
-  const entrySize = (record: Record<string, Value>, entry: string) => 2 + framed(key, toKey(entry)) + framed(value, record[entry]);
+function mapCode(field: DescField & { fieldKind: "map" }, code: GeneratedFunction, h: Helpers): Code {
+  const key = valueCode(field.mapKey, code, h);
+  const value = valueCode(field.mapKind === "message" ? field.message : field.mapKind === "enum" ? ScalarType.INT32 : field.scalar, code, h);
+  const fieldTag = tagCode(field.number, lengthDelimited);
+  const entry = `e = v[k]; kv = ${mapKeyConversion(field.mapKey)}; t = 2; ${key.size("kv", "t")} ${value.size("e", "t")}`;
+  const read = `v = ${property("m", field.localName)};`;
   return {
-    size(message) {
-      const record = message[name];
-      let size = 0;
-      for (const entry in record) {
-        const entryBytes = entrySize(record, entry);
-        size += varintSize(fieldTag) + varintSize(entryBytes) + entryBytes;
-      }
-      return size;
-    },
-    write(message, out, start) {
-      const record = message[name];
-      let at = start;
-      for (const entry in record) {
-        at = writeVarint(out, at, fieldTag);
-        at = writeVarint(out, at, entrySize(record, entry));
-        out[at++] = keyTag;
-        at = writeFramed(key, toKey(entry), out, at);
-        out[at++] = valueTag;
-        at = writeFramed(value, record[entry], out, at);
-      }
-      return at;
-    },
+    size: `${read} for (const k in v) { ${entry} s += ${fieldTag.size} + ${h.varintSize}(t) + t; }`,
+    write: `${read} for (const k in v) { ${entry} ${fieldTag.write} at = ${h.writeVarint}(out, at, t); out[at++] = ${tag(1, key.wireType)}; ${key.write("kv")} out[at++] = ${tag(2, value.wireType)}; ${value.write("e")} }`,
   };
 }
 
 /** Map keys are object keys (strings) in protobuf-es: back to their scalar type. */
-function mapKeyConverter(type: ScalarType): (key: string) => Value {
+function mapKeyConversion(type: ScalarType): string {
   switch (type) {
     case ScalarType.STRING:
-      return (key) => key;
+      return "k";
     case ScalarType.BOOL:
-      return (key) => key === "true";
+      return 'k === "true"';
     case ScalarType.INT64:
     case ScalarType.UINT64:
     case ScalarType.SINT64:
     case ScalarType.FIXED64:
     case ScalarType.SFIXED64:
-      return (key) => BigInt(key);
+      return "BigInt(k)";
     default:
-      return (key) => Number(key);
+      return "Number(k)";
   }
 }
 
-/** Size of a value as written after its tag: length-delimited values with their length. */
-function framed(codec: ValueCodec, value: Value): number {
-  const size = codec.size(value);
-  return codec.wireType === lengthDelimited ? varintSize(size) + size : size;
+/** A tag's bytes, written one by one. */
+function tagCode(number: number, wireType: number): { size: number; write: string } {
+  let rest = tag(number, wireType);
+  let write = "";
+  let size = 0;
+  while (rest >= 0x80) {
+    write += `out[at++] = ${(rest % 128) | 0x80}; `;
+    rest = Math.floor(rest / 128);
+    size++;
+  }
+  return { size: size + 1, write: `${write}out[at++] = ${rest};` };
 }
 
-function writeFramed(codec: ValueCodec, value: Value, out: Buffer, start: number): number {
-  if (codec.wireType !== lengthDelimited) return codec.write(value, out, start);
-  if (codec.writeFramed !== undefined) return codec.writeFramed(value, out, start);
-  return codec.write(value, out, writeVarint(out, start, codec.size(value)));
+function valueKindOf(field: DescField & { fieldKind: "scalar" | "enum" | "message" }): ScalarType | DescMessage {
+  if (field.fieldKind === "message") return field.message;
+  return field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar;
 }
 
-function valueCodecOf(field: DescField & { fieldKind: "scalar" | "enum" | "message" }): ValueCodec {
-  if (field.fieldKind === "message") return messageValue(field.message);
-  return scalarCodec(field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar);
+/**
+ * A value's code (after its tag): its wire type, statements that add its
+ * size to a local (with its length prefix when length-delimited; values
+ * toBinary would refuse throw, and the caller asks toBinary), and statements
+ * that write it at `at`.
+ */
+interface ValueCode {
+  wireType: number;
+  size(value: string, total: string): string;
+  write(value: string): string;
 }
 
-function messageValue(schema: DescMessage): ValueCodec {
-  // Looked up on first use: the nested message may still be compiling (recursive types).
-  let nested: Compiled | undefined;
+function valueCode(kind: ScalarType | DescMessage, code: GeneratedFunction, h: Helpers): ValueCode {
+  if (typeof kind === "object") {
+    const nested = code.bind(compiledMessage(kind), "message");
+    return {
+      wireType: lengthDelimited,
+      size: (v, total) => `n = ${nested}.size(${v}); ${total} += ${h.varintSize}(n) + n;`,
+      write: (v) => `n = ${nested}.size(${v}); at = ${h.writeVarint}(out, at, n); at = ${nested}.write(${v}, out, at);`,
+    };
+  }
+  const check = (v: string, ok: string) => `if (!(${ok})) ${h.refuse}(${v});`;
+  switch (kind) {
+    case ScalarType.STRING:
+      return {
+        wireType: lengthDelimited,
+        size: (v, total) => `${check(v, `typeof ${v} === "string"`)} n = ${h.utf8Size}(${v}); ${total} += (n < 128 ? 1 : ${h.varintSize}(n)) + n;`,
+        write: (v) => `n = ${h.utf8Size}(${v}); if (n < 128) out[at++] = n; else at = ${h.writeVarint}(out, at, n); at = ${h.writeUtf8}(out, at, ${v}, n);`,
+      };
+    case ScalarType.BYTES:
+      return {
+        wireType: lengthDelimited,
+        size: (v, total) => `${check(v, `${v} instanceof Uint8Array`)} ${total} += ${h.varintSize}(${v}.length) + ${v}.length;`,
+        write: (v) => `at = ${h.writeVarint}(out, at, ${v}.length); out.set(${v}, at); at += ${v}.length;`,
+      };
+    case ScalarType.BOOL:
+      return {
+        wireType: varintType,
+        size: (v, total) => `${check(v, `typeof ${v} === "boolean"`)} ${total} += 1;`,
+        write: (v) => `out[at++] = ${v} ? 1 : 0;`,
+      };
+    case ScalarType.UINT32:
+      return {
+        wireType: varintType,
+        size: (v, total) => `${check(v, `${h.isUint32}(${v})`)} ${total} += ${h.varintSize}(${v});`,
+        write: (v) => `at = ${h.writeVarint}(out, at, ${v});`,
+      };
+    case ScalarType.INT32:
+      return {
+        wireType: varintType,
+        size: (v, total) => `${check(v, `${h.isInt32}(${v})`)} ${total} += ${v} >= 0 ? ${h.varintSize}(${v}) : 10;`,
+        write: (v) => `at = ${v} >= 0 ? ${h.writeVarint}(out, at, ${v}) : ${h.writeVarint64}(out, at, BigInt(${v}));`,
+      };
+    case ScalarType.SINT32:
+      return {
+        wireType: varintType,
+        size: (v, total) => `${check(v, `${h.isInt32}(${v})`)} ${total} += ${h.varintSize}(${h.zigzag32}(${v}));`,
+        write: (v) => `at = ${h.writeVarint}(out, at, ${h.zigzag32}(${v}));`,
+      };
+    case ScalarType.INT64:
+    case ScalarType.UINT64: {
+      // Most 64-bit values are small non-negative bigints: those take the Number path, the rest the checked bigint one.
+      // Number() of a bigint past 2^53-1 is at least 2^53 (rounding keeps order), so the range test on it is exact.
+      const small = (v: string) => `typeof ${v} === "bigint" && (n = Number(${v})) >= 0 && n <= ${Number.MAX_SAFE_INTEGER}`;
+      return {
+        wireType: varintType,
+        size: (v, total) => `${total} += ${small(v)} ? ${h.varintSize}(n) : ${h.varint64Size}(${h.int64}(${v}, ${kind}));`,
+        write: (v) => `at = ${small(v)} ? ${h.writeVarint}(out, at, n) : ${h.writeVarint64}(out, at, ${h.int64}(${v}, ${kind}));`,
+      };
+    }
+    case ScalarType.SINT64:
+      return {
+        wireType: varintType,
+        size: (v, total) => `${total} += ${h.varint64Size}(${h.zigzag64}(${h.int64}(${v}, ${kind})));`,
+        write: (v) => `at = ${h.writeVarint64}(out, at, ${h.zigzag64}(${h.int64}(${v}, ${kind})));`,
+      };
+    case ScalarType.FIXED32:
+      return fixedCode(fixed32Type, 4, (v) => `${h.isUint32}(${v})`, "writeUInt32LE", h);
+    case ScalarType.SFIXED32:
+      return fixedCode(fixed32Type, 4, (v) => `${h.isInt32}(${v})`, "writeInt32LE", h);
+    case ScalarType.FLOAT:
+      return fixedCode(fixed32Type, 4, (v) => `typeof ${v} === "number"`, "writeFloatLE", h);
+    case ScalarType.DOUBLE:
+      return fixedCode(fixed64Type, 8, (v) => `typeof ${v} === "number"`, "writeDoubleLE", h);
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return {
+        wireType: fixed64Type,
+        size: (v, total) => `${h.int64}(${v}, ${kind}); ${total} += 8;`,
+        write: (v) => `at = out.writeBigUInt64LE(BigInt.asUintN(64, ${h.int64}(${v}, ${kind})), at);`,
+      };
+  }
+}
+
+function fixedCode(wireType: number, bytes: number, ok: (v: string) => string, writer: string, h: Helpers): ValueCode {
   return {
-    wireType: lengthDelimited,
-    size: (value) => (nested ??= compiledMessage(schema)).size(value),
-    write: (value, out, start) => (nested ??= compiledMessage(schema)).write(value, out, start),
+    wireType,
+    size: (v, total) => `if (!(${ok(v)})) ${h.refuse}(${v}); ${total} += ${bytes};`,
+    write: (v) => `at = out.${writer}(${v}, at);`,
   };
 }
 
@@ -303,105 +376,12 @@ function tag(number: number, wireType: number): number {
   return number * 8 + wireType;
 }
 
-/** The codec of one scalar type; values toBinary would refuse throw (the caller then asks toBinary). */
-function scalarCodec(type: ScalarType): ValueCodec {
-  switch (type) {
-    case ScalarType.STRING:
-      return {
-        wireType: lengthDelimited,
-        size: (value) => utf8Size(checked(value, typeof value === "string")),
-        write: writeString,
-        writeFramed: (value: string, out, start) => {
-          const size = utf8Size(value);
-          return writeUtf8(out, writeVarint(out, start, size), value, size);
-        },
-      };
-    case ScalarType.BYTES:
-      return {
-        wireType: lengthDelimited,
-        size: (value) => checked(value, value instanceof Uint8Array).length,
-        write: (value, out, start) => {
-          out.set(value, start);
-          return start + value.length;
-        },
-        writeFramed: (value: Uint8Array, out, start) => {
-          const at = writeVarint(out, start, value.length);
-          out.set(value, at);
-          return at + value.length;
-        },
-      };
-    case ScalarType.BOOL:
-      return {
-        wireType: varintType,
-        size: (value) => (checked(value, typeof value === "boolean"), 1),
-        write: (value, out, start) => {
-          out[start] = value ? 1 : 0;
-          return start + 1;
-        },
-      };
-    case ScalarType.UINT32:
-      return {
-        wireType: varintType,
-        size: (value) => varintSize(checked(value, isUint32(value))),
-        write: (value, out, start) => writeVarint(out, start, value),
-      };
-    case ScalarType.INT32:
-      return {
-        wireType: varintType,
-        size: (value) => (checked(value, isInt32(value)) >= 0 ? varintSize(value) : 10),
-        write: (value, out, start) => (value >= 0 ? writeVarint(out, start, value) : writeVarint64(out, start, BigInt(value))),
-      };
-    case ScalarType.SINT32:
-      return {
-        wireType: varintType,
-        size: (value) => varintSize(zigzag32(checked(value, isInt32(value)))),
-        write: (value, out, start) => writeVarint(out, start, zigzag32(value)),
-      };
-    case ScalarType.INT64:
-    case ScalarType.UINT64:
-      return {
-        wireType: varintType,
-        size: (value) => varint64Size(int64(value, type)),
-        write: (value, out, start) => writeVarint64(out, start, int64(value, type)),
-      };
-    case ScalarType.SINT64:
-      return {
-        wireType: varintType,
-        size: (value) => varint64Size(zigzag64(int64(value, type))),
-        write: (value, out, start) => writeVarint64(out, start, zigzag64(int64(value, type))),
-      };
-    case ScalarType.FIXED32:
-      return { wireType: fixed32Type, size: (value) => (checked(value, isUint32(value)), 4), write: (value, out, start) => out.writeUInt32LE(value, start) };
-    case ScalarType.SFIXED32:
-      return { wireType: fixed32Type, size: (value) => (checked(value, isInt32(value)), 4), write: (value, out, start) => out.writeInt32LE(value, start) };
-    case ScalarType.FLOAT:
-      return {
-        wireType: fixed32Type,
-        size: (value) => (checked(value, typeof value === "number"), 4),
-        write: (value, out, start) => out.writeFloatLE(value, start),
-      };
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return {
-        wireType: fixed64Type,
-        size: (value) => (int64(value, type), 8),
-        write: (value, out, start) => out.writeBigUInt64LE(BigInt.asUintN(64, int64(value, type)), start),
-      };
-    case ScalarType.DOUBLE:
-      return {
-        wireType: fixed64Type,
-        size: (value) => (checked(value, typeof value === "number"), 8),
-        write: (value, out, start) => out.writeDoubleLE(value, start),
-      };
-  }
-}
-
-function writeString(value: string, out: Buffer, start: number): number {
-  return writeUtf8(out, start, value, utf8Size(value));
+function refuse(value: Value): never {
+  throw new TypeError(`not encodable: ${String(value).slice(0, 32)}`);
 }
 
 function checked(value: Value, ok: boolean): Value {
-  if (!ok) throw new TypeError(`not encodable: ${String(value).slice(0, 32)}`);
+  if (!ok) refuse(value);
   return value;
 }
 

@@ -1,11 +1,14 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { mayReadDefaultFromPrototype } from "./field-presence.js";
+import { GeneratedFunction, property } from "./generated-function.js";
 
 /**
  * Field-by-field equality compiled from a message's descriptor, unknown
  * fields included: memos that recognise a repeated message compare every
  * field the schema has, so a field added to the schema is compared the day
  * it is generated (a hand-written comparison would call two messages that
- * differ only in it equal).
+ * differ only in it equal). Each message's comparison is generated as one
+ * straight-line function (generated-function.ts says why).
  */
 export type MessageEquality = (a: Value, b: Value) => boolean;
 
@@ -14,87 +17,104 @@ type Value = any;
 
 /** Equality of `schema`'s messages over the fields `keep` keeps (default all), unknown fields included. */
 export function messageEquality(schema: DescMessage, keep?: (field: DescField) => boolean): MessageEquality {
-  const fields = schema.fields.filter((field) => keep === undefined || keep(field)).map(fieldEquality);
-  return (a, b) => {
-    for (let index = 0; index < fields.length; index++) if (!fields[index](a, b)) return false;
-    return unknownEqual(a.$unknown, b.$unknown);
-  };
+  return keep === undefined ? equalityOf(schema) : compileEquality(schema, keep);
 }
 
-const compiled = new WeakMap<DescMessage, MessageEquality>();
+const compiled = new WeakMap<DescMessage, { equal: MessageEquality }>();
 
+/** The whole message's equality, generated once per descriptor. */
 function equalityOf(schema: DescMessage): MessageEquality {
-  let equal = compiled.get(schema);
-  if (equal === undefined) {
-    // Registered first: a recursive message type finds itself.
-    compiled.set(schema, (a, b) => (equal as MessageEquality)(a, b));
-    equal = messageEquality(schema);
-    compiled.set(schema, equal);
-  }
-  return equal;
+  return registeredEquality(schema).equal;
 }
 
-function fieldEquality(field: DescField): MessageEquality {
-  const name = field.localName;
-  if (field.oneof !== undefined) {
-    const oneof = field.oneof.localName;
-    const value = singularEquality(field);
-    return (a, b) => (a[oneof].case === name) === (b[oneof].case === name) && (a[oneof].case !== name || value(a[oneof].value, b[oneof].value));
+function registeredEquality(schema: DescMessage): { equal: MessageEquality } {
+  let registered = compiled.get(schema);
+  if (registered === undefined) {
+    // Registered before it is generated: a recursive message type calls itself through it.
+    registered = { equal: notCompiledYet };
+    compiled.set(schema, registered);
+    registered.equal = compileEquality(schema, undefined);
   }
+  return registered;
+}
+
+function notCompiledYet(): never {
+  throw new Error("message equality used before it was compiled");
+}
+
+/**
+ * Generates `equal(a, b)`. Locals of the generated code: `x` and `y` the two
+ * sides' values of a field, `kx` and `ky` their map keys, `k` a key.
+ */
+function compileEquality(schema: DescMessage, keep: ((field: DescField) => boolean) | undefined): MessageEquality {
+  const code = new GeneratedFunction();
+  const bytes = code.bind(bytesEqual, "bytesEqual");
+  const unknown = code.bind(unknownEqual, "unknownEqual");
+  const checks = schema.fields.filter((field) => keep === undefined || keep(field)).map((field) => fieldCheck(field, code, bytes));
+  return code.build<MessageEquality>(`return function equal(a, b) {
+  let x, y, kx, ky, k;
+  ${checks.join("\n  ")}
+  x = a.$unknown; y = b.$unknown;
+  return ((x === undefined || x.length === 0) && (y === undefined || y.length === 0)) || ${unknown}(x, y);
+};`);
+}
+
+/** Statements that answer false when the field differs. */
+function fieldCheck(field: DescField, code: GeneratedFunction, bytes: string): string {
+  const name = JSON.stringify(field.localName);
+  if (field.oneof !== undefined) {
+    const oneof = JSON.stringify(field.oneof.localName);
+    const differs = valueDiffers(field as DescField & { fieldKind: "scalar" | "enum" | "message" }, "x.value", "y.value", code, bytes);
+    return `x = a[${oneof}]; y = b[${oneof}]; if ((x.case === ${name}) !== (y.case === ${name}) || (x.case === ${name} && ${differs})) return false;`;
+  }
+  const read = `x = ${property("a", field.localName)}; y = ${property("b", field.localName)};`;
   switch (field.fieldKind) {
     case "list": {
-      const element =
-        field.listKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.listKind === "enum" ? ScalarType.INT32 : field.scalar);
-      return (a, b) => listEqual(a[name], b[name], element);
+      const differs = elementDiffers(
+        field.listKind === "message" ? field.message : field.listKind === "enum" ? ScalarType.INT32 : field.scalar,
+        "x[k]",
+        "y[k]",
+        code,
+        bytes,
+      );
+      return `${read} if (x.length !== y.length) return false; for (k = 0; k < x.length; k++) if (${differs}) return false;`;
     }
     case "map": {
-      const value =
-        field.mapKind === "message" ? messageValueEquality(field.message) : scalarEquality(field.mapKind === "enum" ? ScalarType.INT32 : field.scalar);
-      return (a, b) => mapEqual(a[name], b[name], value);
+      // Same entries in the same order: the order is part of the encoding.
+      const differs = elementDiffers(
+        field.mapKind === "message" ? field.message : field.mapKind === "enum" ? ScalarType.INT32 : field.scalar,
+        "x[k]",
+        "y[k]",
+        code,
+        bytes,
+      );
+      return `${read} if (x !== y) { kx = Object.keys(x); ky = Object.keys(y); if (kx.length !== ky.length) return false; for (let i = 0; i < kx.length; i++) { k = kx[i]; if (ky[i] !== k || ${differs}) return false; } }`;
     }
     default: {
-      const value = singularEquality(field);
-      return (a, b) => value(a[name], b[name]);
+      const differs = `${read} if (${valueDiffers(field, "x", "y", code, bytes)}) return false;`;
+      if (!mayReadDefaultFromPrototype(field)) return differs;
+      // An unset field reads as its default from the prototype, yet only a set one is written.
+      return `${differs} if (Object.hasOwn(a, ${name}) !== Object.hasOwn(b, ${name})) return false;`;
     }
   }
 }
 
-function singularEquality(field: DescField): (a: Value, b: Value) => boolean {
-  if (field.fieldKind === "message") return messageValueEquality(field.message);
-  if (field.fieldKind === "enum") return (a, b) => a === b;
-  return scalarEquality(field.fieldKind === "scalar" ? field.scalar : ScalarType.INT32);
+function valueDiffers(field: DescField & { fieldKind: "scalar" | "enum" | "message" }, x: string, y: string, code: GeneratedFunction, bytes: string): string {
+  if (field.fieldKind === "message") return elementDiffers(field.message, x, y, code, bytes);
+  return elementDiffers(field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar, x, y, code, bytes);
 }
 
-function messageValueEquality(schema: DescMessage): (a: Value, b: Value) => boolean {
-  // Looked up on first use: the nested message may still be compiling (recursive types).
-  let nested: MessageEquality | undefined;
-  return (a, b) => (a === undefined || b === undefined ? a === b : a === b || (nested ??= equalityOf(schema))(a, b));
-}
-
-function scalarEquality(type: ScalarType): (a: Value, b: Value) => boolean {
-  if (type === ScalarType.BYTES) return (a, b) => a === b || (a !== undefined && b !== undefined && bytesEqual(a, b));
-  // Doubles: NaN equals NaN here (the same bytes on the wire), and -0 is not 0.
-  if (type === ScalarType.DOUBLE || type === ScalarType.FLOAT) return (a, b) => Object.is(a, b);
-  return (a, b) => a === b;
-}
-
-function listEqual(a: Value[], b: Value[], element: (a: Value, b: Value) => boolean): boolean {
-  if (a.length !== b.length) return false;
-  for (let index = 0; index < a.length; index++) if (!element(a[index], b[index])) return false;
-  return true;
-}
-
-/** Same entries in the same order: the order is part of the encoding. */
-function mapEqual(a: Record<string, Value>, b: Record<string, Value>, value: (a: Value, b: Value) => boolean): boolean {
-  if (a === b) return true;
-  const left = Object.keys(a);
-  const right = Object.keys(b);
-  if (left.length !== right.length) return false;
-  for (let index = 0; index < left.length; index++) {
-    const key = left[index];
-    if (right[index] !== key || !value(a[key], b[key])) return false;
+/** An expression, true when two values of one kind differ. */
+function elementDiffers(kind: ScalarType | DescMessage, x: string, y: string, code: GeneratedFunction, bytes: string): string {
+  if (typeof kind === "object") {
+    // Looked up when called: the nested message may still be compiling (recursive types).
+    const nested = code.bind(registeredEquality(kind), "message");
+    return `(${x} !== ${y} && (${x} === undefined || ${y} === undefined || !${nested}.equal(${x}, ${y})))`;
   }
-  return true;
+  if (kind === ScalarType.BYTES) return `(${x} !== ${y} && (${x} === undefined || ${y} === undefined || !${bytes}(${x}, ${y})))`;
+  // Doubles: NaN equals NaN here (the same bytes on the wire), and -0 is not 0.
+  if (kind === ScalarType.DOUBLE || kind === ScalarType.FLOAT) return `!Object.is(${x}, ${y})`;
+  return `${x} !== ${y}`;
 }
 
 function unknownEqual(a: { no: number; wireType: number; data: Uint8Array }[] | undefined, b: typeof a): boolean {

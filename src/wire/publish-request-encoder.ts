@@ -2,6 +2,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type PublishRequest, PublishRequestSchema, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { copyBytes } from "./byte-copy.js";
 import { type MessageEncoder, messageEncoder } from "./message-encoder.js";
 import { finalField, metadataField, sequenceNumberField } from "./metadata-fields.js";
 import { SharedMetadataMemo } from "./shared-metadata-memo.js";
@@ -111,8 +112,7 @@ const sharedSegments: MessageEncoder<typeof CorrelationMetadataSchema>[] = [
 ];
 
 function copy(bytes: Uint8Array, out: Buffer, at: number): number {
-  out.set(bytes, at);
-  return at + bytes.length;
+  return copyBytes(bytes, 0, bytes.length, out, at);
 }
 
 function hasUnknown(message: { $unknown?: unknown[] }): boolean {

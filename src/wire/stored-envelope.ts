@@ -1,6 +1,7 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { type Timestamp, TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity } from "../../gen/corrbus/v1/envelope_pb.js";
+import { copyBytes, shortRange } from "./byte-copy.js";
 import { receivedBytesOf } from "./encoded-events.js";
 import { messageEncoder } from "./message-encoder.js";
 import { columnStampFields, isPerEventMetadataField, metadataField, stampFields, topicField } from "./metadata-fields.js";
@@ -270,21 +271,10 @@ function sliceRanges(source: Uint8Array, ranges: Ranges, size: number, tag: numb
   return out;
 }
 
-/** Ranges up to this long are copied and compared byte by byte: a native call costs more than the loop. */
-const shortRange = 48;
-
 /** Copies the ranges of `source` into `out` at `start`; answers where they end. */
 function copyRanges(source: Uint8Array, ranges: Ranges, out: Buffer, start: number): number {
   let at = start;
-  for (let index = 0; index < ranges.length; index += 2) {
-    const from = ranges[index];
-    const end = ranges[index + 1];
-    if (end - from <= shortRange) {
-      for (let byte = from; byte < end; byte++) out[at++] = source[byte];
-    } else {
-      at += asBuffer(source).copy(out, at, from, end);
-    }
-  }
+  for (let index = 0; index < ranges.length; index += 2) at = copyBytes(source, ranges[index], ranges[index + 1], out, at);
   return at;
 }
 

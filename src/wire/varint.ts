@@ -6,14 +6,26 @@
 
 /** Bytes of a varint for a non-negative integer up to 2^53. */
 export function varintSize(value: number): number {
-  let size = 1;
-  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) size++;
+  if (value < 0x80) return 1;
+  if (value < 0x4000) return 2;
+  let size = 3;
+  for (let rest = value; rest >= 0x200000; rest = Math.floor(rest / 128)) size++;
   return size;
 }
 
 /** Writes a non-negative integer up to 2^53 as a varint; answers the next offset. */
 export function writeVarint(out: Uint8Array, start: number, value: number): number {
   let at = start;
+  if (value < 0x80000000) {
+    // Lengths, tags and ids below 2^31 (nearly all): 32-bit operations instead of division.
+    let small = value;
+    while (small >= 0x80) {
+      out[at++] = (small & 0x7f) | 0x80;
+      small >>>= 7;
+    }
+    out[at++] = small;
+    return at;
+  }
   let rest = value;
   while (rest >= 0x80) {
     out[at++] = (rest % 128) | 0x80;

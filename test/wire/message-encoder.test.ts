@@ -1,7 +1,8 @@
-import { toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { messageEncoder } from "../../src/wire/message-encoder.js";
+import { everyKindSchema, legacySchema } from "./every-kind-schema.js";
 import { messageArbitrary, schemaMessages } from "./schema-arbitraries.js";
 
 describe("messageEncoder", () => {
@@ -38,5 +39,29 @@ describe("messageEncoder", () => {
     const sample = fc.sample(message, 1)[0] as unknown as Record<string, unknown>;
     sample.pid = 2 ** 40;
     expect(() => messageEncoder(schema).encode(sample as never)).toThrow(/pid/);
+  });
+});
+
+describe("messageEncoder, on kinds the corrbus schema does not use yet", () => {
+  for (const schema of [everyKindSchema, legacySchema]) {
+    it(`should write exactly what toBinary writes: ${schema.typeName} (every scalar kind, proto2 presence, packed lists, maps, oneof, recursion)`, () => {
+      const encoder = messageEncoder(schema);
+      fc.assert(
+        fc.property(messageArbitrary(schema), (message) => {
+          const encoded = encoder.encode(message);
+          expect(Buffer.from(encoded)).toEqual(Buffer.from(toBinary(schema, message)));
+          expect(encoder.size(message)).toBe(encoded.length);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+});
+
+describe("messageEncoder, fixed cases", () => {
+  it("should write -0 in a double or float field, as toBinary does (found by the every-kind property)", () => {
+    const message = create(everyKindSchema, { plainDouble: -0, plainFloat: -0 } as never);
+    expect(Buffer.from(messageEncoder(everyKindSchema).encode(message))).toEqual(Buffer.from(toBinary(everyKindSchema, message)));
+    expect(messageEncoder(everyKindSchema).encode(message).length).toBe(14);
   });
 });

@@ -65,22 +65,25 @@ function arbitraryOf(field: DescField, depth: number): fc.Arbitrary<unknown> {
     case "message":
       return depth <= 0 ? fc.constant(undefined) : initArbitrary(field.message, depth - 1);
     case "list": {
+      // Checked before the element is built: a recursive message's arbitrary would otherwise never end.
+      if (depth <= 0) return fc.constant([]);
       const element =
         field.listKind === "message"
           ? initArbitrary(field.message, depth - 1)
           : field.listKind === "enum"
             ? fc.constantFrom(...field.enum.values.map((value) => value.number))
             : scalar(field.scalar);
-      return depth <= 0 ? fc.constant([]) : fc.array(element, { maxLength: 4 });
+      return fc.array(element, { maxLength: 4 });
     }
     case "map": {
+      if (depth <= 0) return fc.constant({});
       const value =
         field.mapKind === "message"
           ? initArbitrary(field.message, depth - 1)
           : field.mapKind === "enum"
             ? fc.constantFrom(...field.enum.values.map((value) => value.number))
             : scalar(field.scalar);
-      return depth <= 0 ? fc.constant({}) : fc.dictionary(mapKey(field.mapKey), value, { maxKeys: 5 });
+      return fc.dictionary(mapKey(field.mapKey), value, { maxKeys: 5 });
     }
   }
 }
