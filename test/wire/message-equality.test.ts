@@ -5,7 +5,6 @@ import { messageEquality } from "../../src/wire/message-equality.js";
 import { everyKindSchema, legacySchema } from "./every-kind-schema.js";
 import { messageArbitrary, schemaMessages } from "./schema-arbitraries.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: fields are copied by descriptor
 type Any = any;
 
 /** Two messages that differ in a few fields at most: a message and a copy with some fields taken from another. */
