@@ -55,27 +55,28 @@ const reader = new WireReader();
  */
 export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, stampedSource = false): SplitEnvelope {
   const received = receivedBytesOf(event);
-  const parts = (received === undefined ? undefined : walkEnvelope(received)) ?? walkEnvelope(withoutStampsEncoder.encode(event));
-  if (parts === undefined) throw new Error("an envelope the generated encoder wrote cannot be walked");
+  const walked = (received !== undefined && parts.walk(received)) || parts.walk(withoutStampsEncoder.encode(event));
+  if (!walked) throw new Error("an envelope the generated encoder wrote cannot be walked");
+  const { source, own, ownSize } = parts;
   const publisher =
-    stampedSource && received !== undefined && parts.publisher !== undefined ? parts.source.subarray(...parts.publisher) : encodePublisher(event);
+    stampedSource && received !== undefined && parts.publisherStart >= 0 ? source.subarray(parts.publisherStart, parts.publisherEnd) : encodePublisher(event);
   const stamps = encodeStamps(event.eventId, event.receivedAt);
-  const { source, own, ownSize, meta } = parts;
-  if (meta === undefined) {
-    const body = join(source, own, ownSize, undefined, publisher);
+  if (!parts.hasMeta) {
+    const body = join(source, own, ownSize, undefined, 0, publisher);
     return { body, template: undefined, templateKey: undefined, stamps, encodedSize: body.length + stamps.length };
   }
+  const { shared, sharedSize, perEvent, perEventSize } = parts;
   let template: Uint8Array;
   let templateKey: string;
-  if (recent !== undefined && sameField(source, meta.shared, meta.sharedSize, metadataTag, recent.bytes)) {
+  if (recent !== undefined && sameField(source, shared, sharedSize, metadataTag, recent.bytes)) {
     template = recent.bytes;
     templateKey = recent.key;
   } else {
-    template = sliceRanges(source, meta.shared, meta.sharedSize, metadataTag);
+    template = sliceRanges(source, shared, sharedSize, metadataTag);
     templateKey = Buffer.from(template.buffer, template.byteOffset, template.length).toString("latin1");
   }
-  const body = join(source, own, ownSize, meta, publisher);
-  const metaSize = meta.sharedSize + meta.perEventSize;
+  const body = join(source, own, ownSize, perEvent, perEventSize, publisher);
+  const metaSize = sharedSize + perEventSize;
   const encodedSize = ownSize + publisher.length + stamps.length + varintSize(metadataTag) + varintSize(metaSize) + metaSize;
   return { body, template, templateKey, stamps, encodedSize };
 }
@@ -179,84 +180,125 @@ export function peekTopic(bytes: Uint8Array): string {
   return fromBinary(EventEnvelopeSchema, bytes).topic;
 }
 
-/** Ranges [start, end) of the source, alternating. */
-type Ranges = number[];
+/**
+ * Ranges [start, end) of the source, alternating in `bounds[0, length)`. Cleared
+ * by its count, never by truncating the array: V8 frees a truncated array's
+ * storage, and the walk would allocate it again for every event.
+ */
+class Ranges {
+  readonly bounds: number[] = [];
+  length = 0;
 
-interface EnvelopeParts {
-  source: Uint8Array;
-  /** The fields kept as they are: all but the stamps and the metadata. */
-  own: Ranges;
-  ownSize: number;
-  meta: { shared: Ranges; sharedSize: number; perEvent: Ranges; perEventSize: number } | undefined;
-  /** The publisher field [start, end), when the source has exactly one. */
-  publisher: [number, number] | undefined;
+  clear(): void {
+    this.length = 0;
+  }
+
+  /** Adds [start, end), joined to the last range when they touch: fields in a row are copied as one. */
+  add(start: number, end: number): void {
+    if (this.length > 0 && this.bounds[this.length - 1] === start) {
+      this.bounds[this.length - 1] = end;
+    } else {
+      this.bounds[this.length++] = start;
+      this.bounds[this.length++] = end;
+    }
+  }
+
+  /** Adds [start, end) as a range of its own. */
+  push(start: number, end: number): void {
+    this.bounds[this.length++] = start;
+    this.bounds[this.length++] = end;
+  }
 }
 
 /**
- * The envelope's fields sorted into parts; undefined when the bytes cannot be
- * walked here. The metadata may come in several occurrences (the broker's own
- * stored form has two: per-event fields in the body, shared ones in the
- * template) as long as no field number is in two of them: merging them is
- * then concatenating them. Otherwise only the generated decoder says how they merge.
+ * An envelope's fields sorted into parts. The metadata may come in several
+ * occurrences (the broker's own stored form has two: per-event fields in the
+ * body, shared ones in the template) as long as no field number is in two of
+ * them: merging them is then concatenating them. Otherwise only the generated
+ * decoder says how they merge. One walk is reused for every split (a split
+ * reads it to the end before the next one starts): its ranges were most of
+ * what the broker allocated per event.
  */
-function walkEnvelope(source: Uint8Array): EnvelopeParts | undefined {
-  const own: Ranges = [];
-  let ownSize = 0;
-  const metaFields: Ranges = [];
-  let publisher: [number, number] | undefined;
-  let publishers = 0;
-  for (let at = 0; at < source.length; at = reader.next) {
-    if (!reader.field(source, at, source.length)) return undefined;
-    const number = reader.tag >>> 3;
-    if (number === metadataField && (reader.tag & 7) === lengthDelimitedWireType) {
-      metaFields.push(reader.valueStart, reader.next);
-    } else if (!stampFields.has(number)) {
-      addRange(own, at, reader.next);
-      ownSize += reader.next - at;
-    } else if (number === publisherField) {
-      publisher = [at, reader.next];
-      publishers++;
-    }
-  }
-  const publisherRange = publishers === 1 ? publisher : undefined;
-  if (metaFields.length === 0) return { source, own, ownSize, meta: undefined, publisher: publisherRange };
-  const shared: Ranges = [];
-  const perEvent: Ranges = [];
-  let sharedSize = 0;
-  let perEventSize = 0;
-  const occurrenceOf = metaFields.length > 2 ? new Map<number, number>() : undefined;
-  for (let occurrence = 0; occurrence < metaFields.length; occurrence += 2) {
-    const metaEnd = metaFields[occurrence + 1];
-    for (let at = metaFields[occurrence]; at < metaEnd; at = reader.next) {
-      if (!reader.field(source, at, metaEnd)) return undefined;
+class EnvelopeWalk {
+  source: Uint8Array = new Uint8Array(0);
+  /** The fields kept as they are: all but the stamps and the metadata. */
+  readonly own = new Ranges();
+  ownSize = 0;
+  hasMeta = false;
+  readonly shared = new Ranges();
+  sharedSize = 0;
+  readonly perEvent = new Ranges();
+  perEventSize = 0;
+  /** The publisher field [start, end) when the source has exactly one, else -1. */
+  publisherStart = -1;
+  publisherEnd = -1;
+  private readonly metaFields = new Ranges();
+
+  /** Sorts `source`'s fields into the parts; false when the bytes cannot be walked here. */
+  walk(source: Uint8Array): boolean {
+    this.source = source;
+    const { own, metaFields, shared, perEvent } = this;
+    own.clear();
+    metaFields.clear();
+    shared.clear();
+    perEvent.clear();
+    this.ownSize = 0;
+    this.sharedSize = 0;
+    this.perEventSize = 0;
+    this.publisherStart = -1;
+    this.publisherEnd = -1;
+    let publishers = 0;
+    for (let at = 0; at < source.length; at = reader.next) {
+      if (!reader.field(source, at, source.length)) return false;
       const number = reader.tag >>> 3;
-      if (occurrenceOf !== undefined) {
-        const seenIn = occurrenceOf.get(number);
-        if (seenIn !== undefined && seenIn !== occurrence) return undefined;
-        occurrenceOf.set(number, occurrence);
-      }
-      if (isPerEventMetadataField(number)) {
-        addRange(perEvent, at, reader.next);
-        perEventSize += reader.next - at;
-      } else {
-        addRange(shared, at, reader.next);
-        sharedSize += reader.next - at;
+      if (number === metadataField && (reader.tag & 7) === lengthDelimitedWireType) {
+        metaFields.push(reader.valueStart, reader.next);
+      } else if (!stampFields.has(number)) {
+        own.add(at, reader.next);
+        this.ownSize += reader.next - at;
+      } else if (number === publisherField) {
+        this.publisherStart = at;
+        this.publisherEnd = reader.next;
+        publishers++;
       }
     }
+    if (publishers !== 1) this.publisherStart = this.publisherEnd = -1;
+    this.hasMeta = metaFields.length > 0;
+    const occurrenceOf = metaFields.length > 2 ? new Map<number, number>() : undefined;
+    for (let occurrence = 0; occurrence < metaFields.length; occurrence += 2) {
+      const metaEnd = metaFields.bounds[occurrence + 1];
+      for (let at = metaFields.bounds[occurrence]; at < metaEnd; at = reader.next) {
+        if (!reader.field(source, at, metaEnd)) return false;
+        const number = reader.tag >>> 3;
+        if (occurrenceOf !== undefined) {
+          const seenIn = occurrenceOf.get(number);
+          if (seenIn !== undefined && seenIn !== occurrence) return false;
+          occurrenceOf.set(number, occurrence);
+        }
+        if (isPerEventMetadataField(number)) {
+          perEvent.add(at, reader.next);
+          this.perEventSize += reader.next - at;
+        } else {
+          shared.add(at, reader.next);
+          this.sharedSize += reader.next - at;
+        }
+      }
+    }
+    return true;
   }
-  return { source, own, ownSize, meta: { shared, sharedSize, perEvent, perEventSize }, publisher: publisherRange };
 }
 
+const parts = new EnvelopeWalk();
+
 /** The body: own fields, the per-event metadata as a field 6 of its own (when there is any), the publisher. */
-function join(source: Uint8Array, own: Ranges, ownSize: number, meta: EnvelopeParts["meta"], publisher: Uint8Array): Uint8Array {
-  const perEventSize = meta?.perEventSize ?? 0;
+function join(source: Uint8Array, own: Ranges, ownSize: number, perEvent: Ranges | undefined, perEventSize: number, publisher: Uint8Array): Uint8Array {
   const metaField = perEventSize > 0 ? varintSize(metadataTag) + varintSize(perEventSize) + perEventSize : 0;
   const out = Buffer.allocUnsafe(ownSize + metaField + publisher.length);
   let at = copyRanges(source, own, out, 0);
-  if (meta !== undefined && perEventSize > 0) {
+  if (perEvent !== undefined && perEventSize > 0) {
     at = writeVarint(out, at, metadataTag);
     at = writeVarint(out, at, perEventSize);
-    at = copyRanges(source, meta.perEvent, out, at);
+    at = copyRanges(source, perEvent, out, at);
   }
   out.set(publisher, at);
   return out;
@@ -274,7 +316,7 @@ function sliceRanges(source: Uint8Array, ranges: Ranges, size: number, tag: numb
 /** Copies the ranges of `source` into `out` at `start`; answers where they end. */
 function copyRanges(source: Uint8Array, ranges: Ranges, out: Buffer, start: number): number {
   let at = start;
-  for (let index = 0; index < ranges.length; index += 2) at = copyBytes(source, ranges[index], ranges[index + 1], out, at);
+  for (let index = 0; index < ranges.length; index += 2) at = copyBytes(source, ranges.bounds[index], ranges.bounds[index + 1], out, at);
   return at;
 }
 
@@ -288,8 +330,8 @@ function sameField(source: Uint8Array, ranges: Ranges, size: number, tag: number
   if (tagEnd !== varintSize(tag) || reader.value !== tag || reader.varint(other, tagEnd) !== header || reader.value !== size) return false;
   let at = header;
   for (let index = 0; index < ranges.length; index += 2) {
-    const start = ranges[index];
-    const length = ranges[index + 1] - start;
+    const start = ranges.bounds[index];
+    const length = ranges.bounds[index + 1] - start;
     if (length <= shortRange) {
       for (let byte = 0; byte < length; byte++) if (source[start + byte] !== field[at + byte]) return false;
     } else if (from.compare(other, at, at + length, start, start + length) !== 0) {
@@ -302,13 +344,6 @@ function sameField(source: Uint8Array, ranges: Ranges, size: number, tag: number
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Adds [start, end) to `ranges`, joined to the last range when they touch: fields in a row are copied as one. */
-function addRange(ranges: Ranges, start: number, end: number): void {
-  const last = ranges.length - 1;
-  if (last > 0 && ranges[last] === start) ranges[last] = end;
-  else ranges.push(start, end);
 }
 
 /**
