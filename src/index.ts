@@ -4,6 +4,7 @@ export type { CorrelationClient, CorrelationClientOptions, Payload, PublishOptio
 export type { EventSubscription, SubscribeOptions } from "./client/event-subscription.js";
 export { publishEnvelopeOnce, publishOnce } from "./client/publish-once.js";
 export type { PublishOnceOptions, PublishOnceResult } from "./client/publish-once.js";
+export type { PublishAck, StreamPublisher, StreamPublisherOptions } from "./client/stream-publisher.js";
 export type { RetryOptions } from "./client/retry-policy.js";
 export { answerCorrelation, childCorrelation, newRootCorrelation } from "./client/correlation-helpers.js";
 export { SequenceCounter } from "./client/sequence-counter.js";

@@ -15,6 +15,7 @@ import { encodePublishRequest } from "../wire/publish-request-encoder.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { SequenceCounter } from "./sequence-counter.js";
+import { type StreamPublisher, type StreamPublisherOptions, createStreamPublisher } from "./stream-publisher.js";
 
 /** How to reach the broker. */
 export interface CorrelationClientOptions {
@@ -78,8 +79,15 @@ export interface CorrelationClient {
   nextSequence(correlationId: string): bigint;
   /** An envelope ready to publish (also for PublishStream batches): numbered, timestamped, pid stated. */
   envelope(topic: string, payload: Payload, options?: PublishOptions): EventEnvelope;
-  /** Publishes one event. */
+  /** Publishes one event (one unary call; a StreamPublisher pipelines many). */
   publish(topic: string, payload: Payload, options?: PublishOptions): Promise<PublishResponse>;
+  /**
+   * A publisher over one long-lived PublishStream: each event its own
+   * promise of an acknowledgement, the events of one turn in one batch, no
+   * round trip per event (see StreamPublisher for what happens on a refusal
+   * or a lost connection). Close it when done.
+   */
+  streamPublisher(options?: StreamPublisherOptions): StreamPublisher;
   /** Subscribes to topic patterns as this client's sourceProcess. */
   subscribe(patterns: string[], options?: SubscribeOptions): EventSubscription;
   /** Ends the HTTP/2 session: open calls fail, the socket closes. */
@@ -152,6 +160,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     nextSequence: (correlationId) => sequences.next(correlationId),
     envelope,
     publish: (topic, payload, publishOptions) => service.publish({ envelope: envelope(topic, payload, publishOptions) }),
+    streamPublisher: (publisherOptions) => createStreamPublisher(service.publishStream, service.publish, publisherOptions),
     subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
     close: () => sessionManager.abort(),
   };
