@@ -173,7 +173,9 @@ class BatchingPublisher implements StreamPublisher {
       for await (const ack of this.publishStream(channel)) {
         const batch = this.inFlight.shift();
         if (batch === undefined) throw new ConnectError("an acknowledgement for no batch in flight", Code.Internal);
-        batch.forEach((event, index) => event.resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0 }));
+        for (let index = 0; index < batch.length; index++) {
+          batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0 });
+        }
         this.settle(batch.length);
       }
       if (this.inFlight.length > 0) throw new ConnectError("the stream ended with batches unacknowledged", Code.Unavailable);
