@@ -12,7 +12,7 @@ export function natsCorrelationHeaders(metadata: CorrelationMetadata): MsgHdrs {
   result.set("Corrbus-Correlation-Id", metadata.correlationId);
   if (metadata.parentCorrelationId) result.set("Corrbus-Parent-Correlation-Id", metadata.parentCorrelationId);
   result.set("Corrbus-Root-Correlation-Id", metadata.rootCorrelationId);
-  result.set("Corrbus-Sequence", String(metadata.sequenceNumber === 0n ? 1n : metadata.sequenceNumber));
+  result.set("Corrbus-Sequence", String(metadata.sequenceNumber));
   result.set("Corrbus-Stage", metadata.workflowStage);
   result.set("Corrbus-Source", metadata.sourceProcess);
   if (metadata.final) result.set("Corrbus-Final", "true");

@@ -136,7 +136,7 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
       latRate(id),
       policy === base ? "(base of the --fsync ratios)" : `--fsync ${base}: p50 ${us(v(`${baseId}.p50`))}, ${rate(v(`${baseId}.rate`), "calls/s")}`,
       policy === base ? "—" : `${x(`${id}.p50`, `${baseId}.p50`)} p50 / ${x(`${id}.rate`, `${baseId}.rate`)} calls/s`,
-      policy === "batch" ? "against JetStream js.publish: targets table (taking turns with it)" : "—",
+      policy === "batch" ? "against JetStream js.publish: targets table" : "—",
     );
   }
   for (const policy of config.fsyncPolicies) {
