@@ -1,5 +1,6 @@
 // `npm run bench`: every figure of DESIGN §6, measured against the broker
-// running as its own process, printed as one table and written to
+// running as its own process, and issue 15's targets against nats-server
+// measured in the same run, printed as two tables and written to
 // bench/results.json and docs/performance.md. `--quick` runs a reduced smoke
 // pass of the harness and writes its figures to the temp directory only.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
