@@ -18,12 +18,27 @@ client processes, then prints one table and writes it here and to \`bench/result
   (the baseline measured on this kind of machine before corrbus existed). Figures are compared only with figures measured in the same run: the floor
   (a raw Unix-socket echo and a raw \`node:http2\` POST of the same bytes as an encoded
   PublishRequest with metadata, served by a separate process) and the in-broker cost of the same
-  query. The NATS JetStream figures are references from that baseline (nats-server 2.9.10, JetStream
-  file storage: acked publish p50 124–201 µs, core pub→sub 267–372 K msg/s), not measured by the bench.
+  query, and NATS (nats-server with JetStream) measured by the same run.
+- **Against NATS.** The bench starts nats-server (\`-js\`, file storage in a temporary directory,
+  a loopback port, its defaults otherwise except \`max_pending\` raised as the broker's
+  \`--subscriber-queue\` is) beside the first broker and drives it with nats.js
+  (\`@nats-io/transport-node\`, \`@nats-io/jetstream\`, pinned devDependencies) with the same
+  200-byte payload and the correlation metadata as headers (ids, sequence, stage, source, one
+  header per tag). JetStream \`js.publish\`, sequential and acked, takes turns block by block with
+  corrbus Publish through the TS client (\`--fsync batch\`, the default, against JetStream's default
+  durability). After the PublishStream rows one process publishes to JetStream with 256 calls in
+  flight, then a new process replays that stream with an ordered consumer (\`consume()\` with the
+  client's defaults). After each Subscribe row one process publishes with NATS core to 1 or 8
+  subscriber processes, timed as the corrbus subscribers are. On both sides one TypeScript
+  publisher process feeds the subscribers, so a live figure is also bounded by what that publisher
+  can send. The second table lists each target of issue 15 as a same-run ratio, with met or NOT
+  met; without nats-server (\`scripts/prepare-bench.sh\` installs it) the bench says so and skips only
+  the NATS rows.
 - **Latency** is sequential calls after a warm-up, reported as p50 / p99 (nearest rank) and calls
-  per second. The floor's echo and http2 POST, Publish with and without correlation metadata, and
+  per second. The floor's echo and http2 POST, Publish with and without correlation metadata and with a
+  new child correlation per event, and
   the same from two clients taking turns call by call (each its own connection and correlation,
-  as collectors publishing at once) take turns in blocks (ABCDEF ABCDEF…), so drift hits every
+  as collectors publishing at once) take turns in blocks (ABCDEFG ABCDEFG…), so drift hits every
   series alike; a correlation overhead is the p50 difference. The 32-in-flight Publish variants alternate in 20 block pairs
   (ABAB…, 1000 calls a block); their overhead is the median of the pairs' ratios, printed with
   the pairs' middle half (a single slow block moved a summed ratio by ten points).

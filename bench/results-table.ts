@@ -1,5 +1,6 @@
 import type { BenchConfig } from "./bench-config.js";
 import type { FigureSet } from "./figure-set.js";
+import { natsAsyncInFlight } from "./nats-jetstream-rate.js";
 
 /** One line of the printed table. */
 export interface TableRow {
@@ -9,9 +10,6 @@ export interface TableRow {
   ratio: string;
   target: string;
 }
-
-/** The NATS figure is a reference measured on this kind of machine before corrbus existed, never a same-run measurement. */
-const natsReference = "NATS JetStream acked publish p50 124–201 µs: measured on this kind of machine before corrbus existed (2026 baseline), not in this run";
 
 /**
  * The table of one run: figure | measured | same-run floor or reference |
@@ -49,14 +47,14 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
     x("publish.sequential.metadata.p50", "floor.echo.p50"),
     "as close as HTTP/2 allows; reported every run",
   );
-  add(
-    "Publish p50 (with metadata) vs NATS JetStream",
-    `p50 ${us(v("publish.sequential.metadata.p50"))}`,
-    natsReference,
-    "— (not a same-run figure)",
-    "≤ NATS JetStream acked publish p50",
-  );
   add("Publish, sequential, without metadata", latRate("publish.sequential.plain"));
+  add(
+    "Publish, sequential, a new child correlation per event",
+    latRate("publish.sequential.newCorrelation"),
+    `p50 without metadata ${us(v("publish.sequential.plain.p50"))}`,
+    x("publish.sequential.newCorrelation.p50", "publish.sequential.plain.p50"),
+    "≤ 10 % over plain Publish (targets table)",
+  );
   add(
     "Correlation overhead, sequential (p50 with − without)",
     `${signed(v("publish.overhead.sequential.us"), " µs")} (${signed(v("publish.overhead.sequential.pct"), " %")})`,
@@ -102,7 +100,7 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
         `${rate(v(`${id}.perSubscriber.median`), "events/s")}; ${losses}`,
         `its stream publisher ${rate(v(`${id}.publisherRate`), "events/s")}`,
         x(`${id}.perSubscriber.median`, `${id}.publisherRate`),
-        "≥ 150 K events/s (NATS core pub→sub 267–372 K msg/s, 2026 baseline on this kind of machine)",
+        "≥ 150 K events/s; against NATS core pub→sub: targets table",
       );
       add(
         "Subscribe delivery to 1 subscriber process, replaying those events from history (not capped by one publisher's ingest)",
@@ -138,7 +136,7 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
       latRate(id),
       policy === base ? "(base of the --fsync ratios)" : `--fsync ${base}: p50 ${us(v(`${baseId}.p50`))}, ${rate(v(`${baseId}.rate`), "calls/s")}`,
       policy === base ? "—" : `${x(`${id}.p50`, `${baseId}.p50`)} p50 / ${x(`${id}.rate`, `${baseId}.rate`)} calls/s`,
-      policy === "batch" ? "≤ NATS JetStream acked publish p50 (default durability)" : "—",
+      policy === "batch" ? "against JetStream js.publish: targets table" : "—",
     );
   }
   for (const policy of config.fsyncPolicies) {
@@ -258,13 +256,160 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
   return rows;
 }
 
-/** The rows as an aligned Markdown table (readable in a terminal and in docs/). */
-export function renderTable(rows: TableRow[]): string {
-  const header: TableRow = { figure: "figure", measured: "measured", reference: "same-run floor or reference", ratio: "ratio", target: "DESIGN §6 target" };
-  const keys = Object.keys(header) as (keyof TableRow)[];
+/** Header of the main table. */
+const tableHeader: TableRow = { figure: "figure", measured: "measured", reference: "same-run floor or reference", ratio: "ratio", target: "DESIGN §6 target" };
+
+/** One line of the targets table: a corrbus figure beside NATS (or its own base) in the same run, its target, and whether it is met. */
+export interface TargetRow {
+  figure: string;
+  corrbus: string;
+  comparedWith: string;
+  ratio: string;
+  target: string;
+  met: string;
+}
+
+/** Header of the targets table. */
+export const targetHeader: TargetRow = {
+  figure: "target (issue 15)",
+  corrbus: "corrbus",
+  comparedWith: "compared with (same run)",
+  ratio: "ratio",
+  target: "target",
+  met: "met?",
+};
+
+/** A target on the ratio corrbus ÷ comparison: at most or at least `bound`. */
+interface RatioTarget {
+  direction: "≤" | "≥";
+  bound: number;
+}
+
+/**
+ * The table of issue 15's targets, every one a ratio of two figures of this
+ * run: corrbus against NATS measured by the same bench (JetStream js.publish
+ * and async publish, ordered-consumer replay, core pub→sub), a new correlation
+ * per event against plain Publish, and query end-to-end against in-broker.
+ * `natsSkipped` (why the NATS figures are missing) marks the NATS rows skipped
+ * instead of "n/a".
+ */
+export function buildTargetRows(figures: FigureSet, config: BenchConfig, natsSkipped?: string): TargetRow[] {
+  const v = (id: string) => figures.value(id);
+  const rows: TargetRow[] = [];
+  const add = (figure: string, corrbus: string, comparedWith: string, ratioOf: [string, string], target: RatioTarget, nats: boolean) => {
+    const ratio = figures.ratio(...ratioOf);
+    const skipped = nats && natsSkipped !== undefined && ratio === undefined;
+    rows.push({
+      figure,
+      corrbus,
+      comparedWith,
+      ratio: times(ratio),
+      target: `${target.direction} ${target.bound.toFixed(2)}×`,
+      met: skipped ? `skipped: ${natsSkipped}` : verdict(ratio, target),
+    });
+  };
+  const jsPublish = "JetStream js.publish, sequential, acked (file storage, default durability), taking turns";
+  add(
+    "Acked Publish, sequential, TS client, --fsync batch: p50",
+    `p50 ${us(v("nats.corrbus.publish.p50"))}`,
+    `${jsPublish}: p50 ${us(v("nats.jetstream.publish.p50"))}`,
+    ["nats.corrbus.publish.p50", "nats.jetstream.publish.p50"],
+    { direction: "≤", bound: 1 },
+    true,
+  );
+  add(
+    "Acked Publish, sequential, TS client, --fsync batch: p99",
+    `p99 ${us(v("nats.corrbus.publish.p99"))}`,
+    `${jsPublish}: p99 ${us(v("nats.jetstream.publish.p99"))}`,
+    ["nats.corrbus.publish.p99", "nats.jetstream.publish.p99"],
+    { direction: "≤", bound: 1.5 },
+    true,
+  );
+  const fanoutBounds: Record<number, number> = { 1: 1.5, 8: 1 };
+  for (const subscribers of config.subscriberCounts) {
+    const bound = fanoutBounds[subscribers];
+    if (bound === undefined) continue;
+    const id = `subscribe.subscribers${subscribers}.perSubscriber.median`;
+    const natsId = `nats.core.subscribers${subscribers}.perSubscriber.median`;
+    add(
+      `Fan-out to ${subscribers} subscriber process${subscribers === 1 ? "" : "es"}, TS client, per subscriber (median)`,
+      rate(v(id), "events/s"),
+      `NATS core pub→sub with headers: ${rate(v(natsId), "msg/s")} (its publisher ${rate(v(`nats.core.subscribers${subscribers}.publisherRate`), "msg/s")})`,
+      [id, natsId],
+      { direction: "≥", bound },
+      true,
+    );
+  }
+  add(
+    "Replay to a new subscriber process",
+    `${rate(v("subscribe.replay1.rate"), "events/s")} (${count(v("subscribe.replay1.events"))} events)`,
+    `JetStream ordered consumer: ${rate(v("nats.jetstream.replay.rate"), "msg/s")} (${count(v("nats.jetstream.replay.events"))} messages)`,
+    ["subscribe.replay1.rate", "nats.jetstream.replay.rate"],
+    { direction: "≥", bound: 1.5 },
+    true,
+  );
+  const [firstCollectors] = config.collectorCounts;
+  add(
+    `PublishStream, ${firstCollectors} collector process, batches of ${config.streamBatch}`,
+    rate(v(`stream.collectors${firstCollectors}.rate`), "events/s"),
+    `JetStream js.publish, ${natsAsyncInFlight} in flight, 1 process: ${rate(v("nats.jetstream.async.rate"), "msg/s")}`,
+    [`stream.collectors${firstCollectors}.rate`, "nats.jetstream.async.rate"],
+    { direction: "≥", bound: 5 },
+    true,
+  );
+  add(
+    "A new correlation per event, sequential Publish p50",
+    `p50 ${us(v("publish.sequential.newCorrelation.p50"))}`,
+    `plain Publish (no metadata): p50 ${us(v("publish.sequential.plain.p50"))}`,
+    ["publish.sequential.newCorrelation.p50", "publish.sequential.plain.p50"],
+    { direction: "≤", bound: 1.1 },
+    false,
+  );
+  add(
+    "A repeated correlation, sequential Publish p50",
+    `p50 ${us(v("publish.sequential.metadata.p50"))}`,
+    `plain Publish (no metadata): p50 ${us(v("publish.sequential.plain.p50"))}`,
+    ["publish.sequential.metadata.p50", "publish.sequential.plain.p50"],
+    { direction: "≤", bound: 1.02 },
+    false,
+  );
+  for (const size of config.findHistorySizes) {
+    const id = `find.history${size}`;
+    add(
+      `FindByTag, ${config.findLimit} results, ${count(v(`${id}.stored`) ?? size)} events: end-to-end ÷ in-broker (binary client)`,
+      `end-to-end p50 ${us(v(`${id}.endToEnd.p50`))}`,
+      `in-broker p50 ${us(v(`${id}.inBroker.p50`))}`,
+      [`${id}.endToEnd.p50`, `${id}.inBroker.p50`],
+      { direction: "≤", bound: 3 },
+      false,
+    );
+  }
+  for (const timeline of config.timelines) {
+    const id = `timeline.events${timeline.events}`;
+    add(
+      `GetTimeline, ${count(timeline.events)}-event workflow: end-to-end ÷ in-broker (binary client)`,
+      `end-to-end p50 ${us(v(`${id}.endToEnd.p50`))}`,
+      `in-broker p50 ${us(v(`${id}.inBroker.p50`))}`,
+      [`${id}.endToEnd.p50`, `${id}.inBroker.p50`],
+      { direction: "≤", bound: 3 },
+      false,
+    );
+  }
+  return rows;
+}
+
+function verdict(ratio: number | undefined, target: RatioTarget): string {
+  if (ratio === undefined || !Number.isFinite(ratio)) return "n/a";
+  const met = target.direction === "≤" ? ratio <= target.bound : ratio >= target.bound;
+  return met ? "met" : "NOT met";
+}
+
+/** The rows as an aligned Markdown table (readable in a terminal and in docs/); the main table's header unless another is given. */
+export function renderTable<Row extends TableRow | TargetRow>(rows: Row[], header: Row = tableHeader as Row): string {
+  const keys = Object.keys(header) as (keyof Row & string)[];
   const all = [header, ...rows];
-  const widths = keys.map((key) => Math.max(...all.map((row) => row[key].length)));
-  const line = (row: TableRow) => `| ${keys.map((key, index) => row[key].padEnd(widths[index])).join(" | ")} |`;
+  const widths = keys.map((key) => Math.max(...all.map((row) => String(row[key]).length)));
+  const line = (row: Row) => `| ${keys.map((key, index) => String(row[key]).padEnd(widths[index])).join(" | ")} |`;
   const rule = `|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`;
   return [line(header), rule, ...rows.map(line)].join("\n");
 }

@@ -1,5 +1,6 @@
 // `npm run bench`: every figure of DESIGN §6, measured against the broker
-// running as its own process, printed as one table and written to
+// running as its own process, and issue 15's targets against nats-server
+// measured in the same run, printed as two tables and written to
 // bench/results.json and docs/performance.md. `--quick` runs a reduced smoke
 // pass of the harness and writes its figures to the temp directory only.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -12,11 +13,16 @@ import { FigureSet } from "./figure-set.js";
 import { type FsyncPolicy, measureDurabilityPublish, measureDurabilityStream } from "./durability-policies.js";
 import { measureInBroker } from "./in-broker-latency.js";
 import { measureMemory } from "./memory-footprint.js";
+import { natsClientVersion } from "./nats-client-version.js";
+import { measureNatsFanout } from "./nats-fanout-rate.js";
+import { measureNatsJetStreamRates } from "./nats-jetstream-rate.js";
+import { measureNatsPublishLatency } from "./nats-publish-latency.js";
+import { type NatsServerProcess, startNatsServer } from "./nats-server.js";
 import { writePerformanceDoc } from "./performance-doc.js";
 import { measurePublishInFlight } from "./publish-in-flight.js";
 import { measurePublishStream } from "./publish-stream-rate.js";
 import { measureQueries } from "./query-latency.js";
-import { buildRows, renderTable } from "./results-table.js";
+import { buildRows, buildTargetRows, renderTable, targetHeader } from "./results-table.js";
 import { measureSequentialLatency } from "./sequential-latency.js";
 import { measureStartupReplay } from "./startup-replay.js";
 import { measureSubscribe } from "./subscribe-rate.js";
@@ -129,18 +135,49 @@ async function withBroker(
   }
 }
 
-await withBroker(brokerArgs.publishAndDelivery, async (broker) => {
-  // Floor and Publish interleaved block by block, so their ratios see the same machine state.
-  await phase("sequential", () => measureSequentialLatency(broker.socketPath, config, figures));
-  await phase("inFlight", () => measurePublishInFlight(broker.socketPath, config, figures));
-  await phase("wait", () => measureWaitWakeup(broker.socketPath, config, figures));
-  for (const collectors of config.collectorCounts) {
-    await phase(`stream${collectors}`, () => measurePublishStream(broker.socketPath, collectors, config, figures));
-  }
-  for (const subscribers of config.subscriberCounts) {
-    await phase(`subscribe${subscribers}`, () => measureSubscribe(broker.socketPath, subscribers, config, figures));
-  }
-});
+/**
+ * nats-server (JetStream, file storage in a temporary directory) runs beside
+ * the first broker; its rows follow their corrbus counterparts. Missing, it
+ * is reported and only the NATS rows are skipped.
+ */
+let nats: NatsServerProcess | undefined;
+let natsSkipped: string | undefined;
+try {
+  nats = await startNatsServer();
+  if (nats === undefined) natsSkipped = "nats-server not found";
+} catch (error) {
+  natsSkipped = "nats-server did not start";
+  figures.failures.push({ phase: "nats-server start", error: error instanceof Error ? error.message : String(error) });
+}
+if (natsSkipped !== undefined) figures.notes.push(`NATS rows skipped: ${natsSkipped} (scripts/prepare-bench.sh installs it)`);
+const natsVersions = nats === undefined ? undefined : { server: nats.version, client: natsClientVersion() };
+
+/** Runs a NATS phase when nats-server is up. */
+async function natsPhase(name: string, run: (url: string) => Promise<void>): Promise<void> {
+  if (nats !== undefined) await phase(name, () => run(nats.url));
+}
+
+try {
+  await withBroker(brokerArgs.publishAndDelivery, async (broker) => {
+    // Floor and Publish interleaved block by block, so their ratios see the same machine state.
+    await phase("sequential", () => measureSequentialLatency(broker.socketPath, config, figures));
+    // corrbus Publish and JetStream js.publish take turns block by block.
+    await natsPhase("natsPublish", (url) => measureNatsPublishLatency(broker.socketPath, url, config, figures));
+    await phase("inFlight", () => measurePublishInFlight(broker.socketPath, config, figures));
+    await phase("wait", () => measureWaitWakeup(broker.socketPath, config, figures));
+    for (const collectors of config.collectorCounts) {
+      await phase(`stream${collectors}`, () => measurePublishStream(broker.socketPath, collectors, config, figures));
+    }
+    await natsPhase("natsJetStream", (url) => measureNatsJetStreamRates(url, config, figures));
+    for (const subscribers of config.subscriberCounts) {
+      await phase(`subscribe${subscribers}`, () => measureSubscribe(broker.socketPath, subscribers, config, figures));
+      await natsPhase(`natsFanout${subscribers}`, (url) => measureNatsFanout(url, subscribers, config, figures));
+    }
+  });
+} finally {
+  const code = await nats?.stop();
+  if (nats !== undefined && code !== 0) figures.notes.push(`nats-server exited with ${code}: ${nats.logs.slice(-3).join(" | ")}`);
+}
 // One broker per fsync policy, each with its own data directory, all running
 // at once so their sequential Publish series can take turns block by block.
 const durabilityBrokers = new Map<FsyncPolicy, BenchBroker>();
@@ -172,6 +209,13 @@ await phase("memory", () => measureMemory(config, figures));
 const durationSeconds = (nowMs() - started) / 1000;
 const rows = buildRows(figures, config);
 const table = renderTable(rows);
+const targetRows = buildTargetRows(figures, config, natsSkipped);
+const natsHeading =
+  natsVersions === undefined
+    ? `Targets of issue 15, same run (NATS rows skipped: ${natsSkipped}).`
+    : `Targets of issue 15, same run: corrbus against nats-server ${natsVersions.server} (JetStream, file storage in a temporary directory, ` +
+      `its defaults otherwise) driven by nats.js ${natsVersions.client} (@nats-io/transport-node, @nats-io/jetstream), each from processes of its own.`;
+const targetTable = `${natsHeading}\n\n${renderTable(targetRows, targetHeader)}`;
 const machine = {
   cpus: cpus().length,
   cpuModel: cpus()[0]?.model ?? "unknown",
@@ -195,13 +239,15 @@ const results = {
   machine,
   brokerArgs,
   brokerStorage,
+  nats: natsVersions ?? { skipped: natsSkipped },
   config,
   figures: figures.all(),
   table: rows,
+  targets: targetRows,
   notes: figures.notes,
   failures: figures.failures,
 };
-const summary = `${heading}\n\n${table}\n${remarks.length > 0 ? `\n${remarks.join("\n")}\n` : ""}`;
+const summary = `${heading}\n\n${table}\n\n${targetTable}\n${remarks.length > 0 ? `\n${remarks.join("\n")}\n` : ""}`;
 process.stdout.write(`\n${summary}`);
 if (config.quick) {
   // A smoke run's figures are not comparable: kept out of the repository.

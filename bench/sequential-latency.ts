@@ -11,7 +11,8 @@ import { summarize } from "./percentiles.js";
  * Unix-socket echo and raw node:http2 POST of the bytes of a PublishRequest
  * with metadata, served by the floor-server child process) and Publish through
  * the TS client with correlation metadata (a child correlation: root and
- * parent ids, 3 tags, stage, source) and without; and the same from two
+ * parent ids, 3 tags, stage, source) and without, and with a new child
+ * correlation (same metadata, a fresh id) for every event; and the same from two
  * clients taking turns call by call (each its own connection and child
  * correlation), as collectors publishing at once do.
  */
@@ -34,6 +35,9 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
         "floor.http2": () => h2.call(),
         "publish.sequential.metadata": () => client.publish(publishTopic, benchPayload, { correlation: child }),
         "publish.sequential.plain": () => client.publish(publishTopic, benchPayload),
+        // A fresh child of the root for every event: the broker starts tracking a new correlation each time.
+        "publish.sequential.newCorrelation": () =>
+          client.publish(publishTopic, benchPayload, { correlation: client.childCorrelation(root, child.workflowStage, child.correlationTags) }),
         "publish.alternating.metadata": (index) =>
           index % 2 === 0
             ? client.publish(publishTopic, benchPayload, { correlation: child })
@@ -47,6 +51,7 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
       "floor.http2": `raw node:http2 POST of ${bytes.length} B`,
       "publish.sequential.metadata": "Publish sequential with correlation metadata",
       "publish.sequential.plain": "Publish sequential without metadata",
+      "publish.sequential.newCorrelation": "Publish sequential with correlation metadata, a new child correlation per event",
       "publish.alternating.metadata": "Publish sequential with correlation metadata, two clients taking turns",
       "publish.alternating.plain": "Publish sequential without metadata, two clients taking turns",
     };
@@ -62,6 +67,13 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
       ((withP50 - withoutP50) / withoutP50) * 100,
       "%",
       "correlation overhead, sequential p50, of the p50 without metadata",
+    );
+    const newCorrelationP50 = figures.value("publish.sequential.newCorrelation.p50") as number;
+    figures.set(
+      "publish.overhead.newCorrelation.pct",
+      ((newCorrelationP50 - withoutP50) / withoutP50) * 100,
+      "%",
+      "a new correlation per event, sequential p50, over the p50 without metadata",
     );
     const takingTurnsWith = figures.value("publish.alternating.metadata.p50") as number;
     const takingTurnsWithout = figures.value("publish.alternating.plain.p50") as number;

@@ -57,7 +57,7 @@ export async function measureSubscribe(socketPath: string, subscribers: number, 
     publisher.send("go");
     const published = await expectMessage(publisher, "done", config.phaseTimeoutMs);
     // Once everything is published, the subscribers only have their queues to drain.
-    const results = await Promise.all(readers.map((reader) => finish(reader, config.drainTimeoutMs)));
+    const results = await Promise.all(readers.map((reader) => finishSubscriber(reader, config.drainTimeoutMs)));
     const after = await stats.service.getStats({});
 
     // A subscriber cut off before its second event has no rate of its own.
@@ -115,7 +115,7 @@ async function measureReplay(socketPath: string, fromEventId: bigint, config: Be
   ]);
   try {
     await expectMessage(reader, "ready", config.phaseTimeoutMs);
-    const result = await finish(reader, config.drainTimeoutMs);
+    const result = await finishSubscriber(reader, config.drainTimeoutMs);
     figures.set(
       "subscribe.replay1.rate",
       ((result.count as number) / ((result.lastMs as number) - (result.firstMs as number))) * 1000,
@@ -130,7 +130,7 @@ async function measureReplay(socketPath: string, fromEventId: bigint, config: Be
 }
 
 /** The subscriber's outcome: done, an error (cut-off), or what it had when stopped at the deadline. */
-async function finish(reader: WorkerProcess, timeoutMs: number): Promise<WorkerMessage> {
+export async function finishSubscriber(reader: WorkerProcess, timeoutMs: number): Promise<WorkerMessage> {
   try {
     return await reader.waitForAny(["done", "error"], timeoutMs);
   } catch {
