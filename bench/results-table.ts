@@ -325,6 +325,22 @@ export function buildTargetRows(figures: FigureSet, config: BenchConfig, natsSki
     { direction: "≤", bound: 1.5 },
     true,
   );
+  add(
+    "Acked publish, sequential, TS client's stream publisher (one long-lived PublishStream), --fsync batch: p50",
+    `p50 ${us(v("nats.corrbus.streamPublisher.p50"))}`,
+    `${jsPublish}: p50 ${us(v("nats.jetstream.publish.p50"))}`,
+    ["nats.corrbus.streamPublisher.p50", "nats.jetstream.publish.p50"],
+    { direction: "≤", bound: 1 },
+    true,
+  );
+  add(
+    "Acked publish, sequential, TS client's stream publisher, --fsync batch: p99",
+    `p99 ${us(v("nats.corrbus.streamPublisher.p99"))}`,
+    `${jsPublish}: p99 ${us(v("nats.jetstream.publish.p99"))}`,
+    ["nats.corrbus.streamPublisher.p99", "nats.jetstream.publish.p99"],
+    { direction: "≤", bound: 1.5 },
+    true,
+  );
   const fanoutBounds: Record<number, number> = { 1: 1.5, 8: 1 };
   for (const subscribers of config.subscriberCounts) {
     const bound = fanoutBounds[subscribers];
