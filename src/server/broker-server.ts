@@ -268,7 +268,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
       options.startupSignal,
       options.onReplayProgress,
     );
-    broker.continueAfter(report.lastId);
+    broker.continueAfter(report.continueAfterId);
     broker.finishRestore();
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
     logger.log("info", "journal replayed", {
@@ -280,6 +280,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
       untrackedLineage: broker.restoreLineageSkippedCount,
       firstId: report.firstId,
       lastId: report.lastId,
+      nextId: report.continueAfterId + 1,
       problems: report.problems.length,
       durationMs: Math.round(report.durationMs),
     });
