@@ -472,7 +472,7 @@ export class CorrelationBroker {
       lineageRejected: this.tracker.lineageRejected,
       orphans: this.tracker.orphans,
       waiters: this.waiters.count,
-      lastEventId: this.lastEventId,
+      lastEventId: this.lastCommittedId,
       startedAtMs: this.startedAtMs,
       eventsRestored: this.restoredCount,
       eventsExpired: this.expiredCount,

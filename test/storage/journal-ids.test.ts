@@ -122,8 +122,9 @@ describe("Journal event ids across restarts", () => {
     const stored = await publishMany(broker, 2, "stored");
     disk.full = true;
     await expect(broker.submit([envelope("events.ids.refused"), envelope("events.ids.refused")], peer, true)).rejects.toThrow(/ENOSPC/);
-    const refused = broker.stats().lastEventId;
-    expect([refused, broker.headEventId]).toEqual([4, 2]);
+    // Ids 3 and 4 were assigned to the refused batch; the head stays at the stored 2.
+    const refused = 4;
+    expect([stored, broker.headEventId, broker.stats().lastEventId]).toEqual([[1, 2], 2, 2]);
     await journal.close();
     await expectIdsContinue(directory, [...stored, refused], idBlock);
   });
