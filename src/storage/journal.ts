@@ -144,6 +144,14 @@ export class Journal implements EventJournal {
   private ids: EventIdReservation | undefined;
   /** The reservation being raised, if any (one at a time). */
   private reserving: Promise<void> | undefined;
+  /**
+   * Set at open when new ids may jump past the newest stored one (the rest of
+   * the last life's reservation): if the first event's id does, it starts a
+   * segment named after it, so ids within a segment stay in step with its
+   * name and a damaged record's successor can still be found by its id
+   * (journal-scan).
+   */
+  private jumped = false;
   private counters = {
     recordsAppended: 0,
     writes: 0,
@@ -181,8 +189,13 @@ export class Journal implements EventJournal {
     // An empty newest segment still says where ids had got to (a crash right after a roll).
     const newest = this.segments[this.segments.length - 1];
     this.lastId = Math.max(scan.lastId, newest === undefined ? 0 : newest.firstId - 1);
-    if (this.segments.length === 0) this.segments.push(this.newSegment(1));
     this.ids = await EventIdReservation.open(this.options.directory);
+    if (this.segments.length === 0) {
+      // Named after the first id it will hold: above every id reserved, even with every segment gone.
+      this.lastId = this.continueAfterId();
+      this.segments.push(this.newSegment(this.lastId + 1));
+    }
+    this.jumped = this.continueAfterId() > this.lastId;
     this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
     this.counters.recordsReplayed = scan.records;
     this.counters.problems = scan.problems.length;
@@ -192,7 +205,7 @@ export class Journal implements EventJournal {
       facts: scan.facts,
       firstId: scan.firstId,
       lastId: this.lastId,
-      continueAfterId: Math.max(this.lastId, this.ids.through),
+      continueAfterId: this.continueAfterId(),
       problems: scan.problems,
       durationMs: scan.durationMs,
     };
@@ -286,7 +299,7 @@ export class Journal implements EventJournal {
     const batch = this.queue;
     this.queue = [];
     for (const entry of batch) this.queuedBytes -= entry.bytes;
-    const start = { segments: this.segments.length, bytes: this.segments[this.segments.length - 1].bytes, lastId: this.lastId };
+    const start = { segments: this.segments.length, bytes: this.segments[this.segments.length - 1].bytes, lastId: this.lastId, jumped: this.jumped };
     try {
       await this.reserveIds(highestId(batch));
       let buffers: Uint8Array[] = [];
@@ -294,7 +307,10 @@ export class Journal implements EventJournal {
       for (const entry of batch) {
         for (const record of entry.records) {
           const current = this.segments[this.segments.length - 1];
-          if (current.bytes + bytes > 0 && current.bytes + bytes + record.bytes.length > this.segmentBytes) {
+          const full = current.bytes + bytes > 0 && current.bytes + bytes + record.bytes.length > this.segmentBytes;
+          const jumps = this.jumped && record.id > this.lastId + 1;
+          if (record.id !== 0) this.jumped = false;
+          if (full || jumps) {
             await this.write(buffers, bytes);
             buffers = [];
             bytes = 0;
@@ -338,7 +354,7 @@ export class Journal implements EventJournal {
    * one it began in is cut back to where it began, so no torn or unacknowledged
    * record stays behind. Answers whether that worked (only then may writing resume).
    */
-  private async rollBack(start: { segments: number; bytes: number; lastId: number }): Promise<boolean> {
+  private async rollBack(start: { segments: number; bytes: number; lastId: number; jumped: boolean }): Promise<boolean> {
     try {
       await this.handle?.close();
       this.handle = undefined;
@@ -347,11 +363,17 @@ export class Journal implements EventJournal {
       truncateSync(current.path, start.bytes);
       current.bytes = start.bytes;
       this.lastId = start.lastId;
+      this.jumped = start.jumped;
       this.handle = await open(current.path, "a", 0o600);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** New ids continue after the newest id stored or named, and after every id reserved. */
+  private continueAfterId(): number {
+    return Math.max(this.lastId, (this.ids as EventIdReservation).through);
   }
 
   /**

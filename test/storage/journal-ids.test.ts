@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, unlinkSync, writeFileSync, writevSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
+import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { PeerIdentity } from "../../src/core/broker-ports.js";
 import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { type FsyncPolicy, Journal } from "../../src/storage/journal.js";
@@ -59,6 +61,21 @@ function recordOffset(path: string, index: number): number {
     offset = read.next;
   }
   return offset;
+}
+
+/** Where the record of event `id` starts, in whichever segment holds it. */
+function findRecord(directory: string, id: number): { path: string; offset: number } {
+  for (const name of segmentsOf(directory)) {
+    const path = join(directory, name);
+    const data = readFileSync(path);
+    for (let offset = 0; offset < data.length; ) {
+      const read = readJournalRecord(data, offset);
+      if (read.kind === "record" && Number(fromBinary(EventEnvelopeSchema, read.envelope).eventId) === id) return { path, offset };
+      if (read.kind !== "record" && read.kind !== "fact") break;
+      offset = read.next;
+    }
+  }
+  throw new Error(`no record of event ${id} in ${directory}`);
 }
 
 /**
@@ -149,6 +166,32 @@ describe("Journal event ids across restarts", () => {
     await journal.close();
     for (const segment of segmentsOf(directory)) unlinkSync(join(directory, segment));
     await expectIdsContinue(directory, handedOut, idBlock);
+  });
+
+  it("should start a segment at the id jump after a restart, so a record damaged there loses only itself", async () => {
+    const directory = journalDirectory();
+    // A jump far beyond what a few lost records could explain.
+    const idBlock = 64;
+    const first = await brokerOn(directory, { idBlock, fsync: "never" });
+    const before = await publishMany(first.broker, 5, "before");
+    await first.journal.close();
+    const second = await brokerOn(directory, { idBlock, fsync: "never" });
+    const after = await publishMany(second.broker, 5, "after");
+    await second.journal.close();
+    expect(after[0]).toBeGreaterThan(before[4] + 1);
+    expect(segmentsOf(directory)).toEqual(["00000000000000000001.seg", `${String(after[0]).padStart(20, "0")}.seg`]);
+
+    // The first record after the jump gets a length that is not even a varint: the scan must find the next one by its id.
+    const { path, offset } = findRecord(directory, after[0]);
+    const data = readFileSync(path);
+    data.fill(0xff, offset, offset + 10);
+    writeFileSync(path, data);
+    const restored: number[] = [];
+    const journal = new Journal({ directory, fsync: "never" });
+    const report = await journal.open({ event: (event) => restored.push(Number(event.eventId)) });
+    await journal.close();
+    expect(restored).toEqual([...before, ...after.slice(1)]);
+    expect(report.problems).toEqual([expect.objectContaining({ offset, action: "skipped" })]);
   });
 
   it("should reserve ids in blocks, never more than a block past the newest id", async () => {
