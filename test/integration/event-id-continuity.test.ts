@@ -24,7 +24,7 @@ function newestSegment(dataDir: string): string {
   return join(directory, names[names.length - 1]);
 }
 
-/** Cuts the newest segment inside its `keep`+1th record: what a power cut leaves of writes not yet synced. */
+/** Keeps the first `keep` records of the newest segment and 3 bytes of the next: what a power cut leaves of writes not yet synced. */
 function tearTail(dataDir: string, keep: number): void {
   const path = newestSegment(dataDir);
   const data = readFileSync(path);
@@ -61,7 +61,7 @@ describe("event ids across a broker crash that lost journal records", () => {
   }
 
   const losses: [string, (dataDir: string) => void][] = [
-    ["a torn tail (the last 12 records and part of the one before)", (dataDir) => tearTail(dataDir, count - 12)],
+    ["a torn tail (the last 12 records lost, the first of them torn)", (dataDir) => tearTail(dataDir, count - 12)],
     ["a deleted newest segment", (dataDir) => unlinkSync(newestSegment(dataDir))],
   ];
 

@@ -115,7 +115,7 @@ describe("Journal event ids across restarts", () => {
     // Acknowledged and delivered: the subscriber saw all 20.
     expect(((await subscriber.next(100)) ?? []).map((event) => Number(event.eventId))).toEqual(handedOut);
     await journal.close();
-    // A power cut loses what was written but not yet synced: the last 12 records, and a torn half of the one before.
+    // A power cut loses what was written but not yet synced: the last 12 records, the first of them torn after 5 bytes.
     const [segment] = segmentsOf(directory);
     const path = join(directory, segment);
     truncateSync(path, recordOffset(path, 8) + 5);
