@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { defaultDataDirectory, scanJournal } from "../storage/index.js";
+import { EventIdReservation, defaultDataDirectory, scanJournal } from "../storage/index.js";
 import { UsageError } from "./usage-error.js";
 
 export const journalHelp = `Usage: corrbus journal verify|dump [options]
@@ -10,7 +10,8 @@ export const journalHelp = `Usage: corrbus journal verify|dump [options]
 Reads the broker's journal without changing it (a running broker may keep
 writing; its newest record can then look torn).
 
-  verify   check every record's checksum and order; list problems.
+  verify   check every record's checksum and order; list problems, and
+           how far event ids were reserved (new ids continue above).
            Exit 0 when the journal is sound, 1 when it has problems.
   dump     print every event as a JSON line (proto field names).
 
@@ -53,6 +54,8 @@ export async function journalCommand(args: string[]): Promise<number> {
 
 function verify(directory: string, json: boolean): number {
   const report = scanJournal(directory, false, { event: () => {} });
+  // Ids up to here may have been handed out (and lost with a torn tail or a deleted segment): new ones continue above.
+  const reserved = EventIdReservation.read(directory);
   if (json) {
     process.stdout.write(
       `${JSON.stringify({
@@ -62,6 +65,7 @@ function verify(directory: string, json: boolean): number {
         workflow_facts: report.facts,
         first_event_id: report.firstId,
         last_event_id: report.lastId,
+        event_ids_reserved_through: reserved,
         problems: report.problems,
       })}\n`,
     );
@@ -69,6 +73,7 @@ function verify(directory: string, json: boolean): number {
     const range = report.records > 0 ? `, event_id ${report.firstId}..${report.lastId}` : "";
     process.stdout.write(`journal ${directory}: ${report.segments.length} segments, ${report.records} records${range}, ${report.facts} workflow facts\n`);
     for (const segment of report.segments) process.stdout.write(`  ${segment.name}  ${segment.records} records  ${segment.bytes} bytes\n`);
+    process.stdout.write(`event ids reserved through ${reserved}: new events get ids above it\n`);
     process.stdout.write(report.problems.length === 0 ? "no problems\n" : `${report.problems.length} problems:\n`);
     for (const problem of report.problems) {
       const what = problem.action === "truncated" ? "torn tail, cut off when the broker starts" : "skipped";

@@ -118,6 +118,7 @@ export interface BrokerStats {
   lineageRejected: number;
   orphans: number;
   waiters: number;
+  /** The newest event stored (the head): ids refused by the journal, and ids skipped at a restart, are never shown here. */
   lastEventId: number;
   startedAtMs: number;
   eventsRestored: number;

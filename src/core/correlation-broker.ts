@@ -193,10 +193,13 @@ export class CorrelationBroker {
     return this.restoreLineageSkipped;
   }
 
-  /** New event ids start after `id` (the journal's newest, even when its records were lost or evicted). */
+  /**
+   * New event ids start after `id`: the journal's mark of every id handed out
+   * before, even when the records that held them were lost, deleted or never
+   * written. The head stays at the newest stored event.
+   */
   continueAfter(id: number): void {
     this.lastEventId = Math.max(this.lastEventId, id);
-    this.lastCommittedId = Math.max(this.lastCommittedId, id);
   }
 
   /**
@@ -469,7 +472,7 @@ export class CorrelationBroker {
       lineageRejected: this.tracker.lineageRejected,
       orphans: this.tracker.orphans,
       waiters: this.waiters.count,
-      lastEventId: this.lastEventId,
+      lastEventId: this.lastCommittedId,
       startedAtMs: this.startedAtMs,
       eventsRestored: this.restoredCount,
       eventsExpired: this.expiredCount,

@@ -10,6 +10,7 @@ import type { BrokerLimits } from "../core/validation/broker-limits.js";
 import type { AccessPolicy, PeerIdentity } from "../core/broker-ports.js";
 import { CorrelationBroker } from "../core/correlation-broker.js";
 import { type FsyncPolicy, Journal, checkDataDirectoryPath, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
+import { AnsweredStreams } from "./answered-streams.js";
 import { createCorrelationService } from "./correlation-service.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
@@ -149,6 +150,7 @@ async function startOpened(
     takeStreamsFirst(h2, [createLeanUnaryRouter(service, lean), createLeanPublishStream(service, { ...lean, logger })], logger);
   }
   const sessions = new Set<http2.ServerHttp2Session>();
+  const answered = new AnsweredStreams();
   h2.on("session", (session) => {
     // The client's SETTINGS follow the preface: the connection has started.
     session.once("remoteSettings", () => gate.started(session.socket as Socket));
@@ -156,6 +158,7 @@ async function startOpened(
     gate.watchSession(session);
     sessions.add(session);
     session.once("close", () => sessions.delete(session));
+    answered.watch(session);
   });
   // Clients closing their connection (grpc-go's GOAWAY included) surface here: routine, not a warning.
   h2.on("sessionError", (error) => logger.log("debug", "session error", { error: error.message }));
@@ -192,7 +195,10 @@ async function startOpened(
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.close();
       http1.closeIdleConnections();
+      // Calls answered in full that the client would keep open (a gRPC PublishStream the client goes on feeding) end now, not at the timeout.
+      answered.start();
       const drained = await Promise.race([closed.then(() => true), delay(options.drainTimeoutMs ?? 5000).then(() => false)]);
+      answered.stop();
       if (!drained) {
         for (const session of sessions) session.destroy();
         http1.closeAllConnections();
@@ -268,7 +274,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
       options.startupSignal,
       options.onReplayProgress,
     );
-    broker.continueAfter(report.lastId);
+    broker.continueAfter(report.continueAfterId);
     broker.finishRestore();
     for (const problem of report.problems) logger.log("warn", "journal problem", { ...problem });
     logger.log("info", "journal replayed", {
@@ -280,6 +286,7 @@ async function openHistory(options: BrokerServerOptions, logger: Logger): Promis
       untrackedLineage: broker.restoreLineageSkippedCount,
       firstId: report.firstId,
       lastId: report.lastId,
+      nextId: report.continueAfterId + 1,
       problems: report.problems.length,
       durationMs: Math.round(report.durationMs),
     });

@@ -4,9 +4,10 @@ import { varintSize, writeVarint } from "../wire/varint.js";
 import { WireReader, lengthDelimitedWireType, tagOf } from "../wire/wire-reader.js";
 import { crc32c } from "./crc32c.js";
 
-/** JournalRecord.envelope and .workflow_fact (length-delimited) and .crc32c (fixed32), from the descriptor. */
+/** JournalRecord.envelope, .workflow_fact and .id_reservation (length-delimited) and .crc32c (fixed32), from the descriptor. */
 const envelopeTag = tagOf(JournalRecordSchema.field.envelope.number, lengthDelimitedWireType);
 const factTag = tagOf(JournalRecordSchema.field.workflowFact.number, lengthDelimitedWireType);
+const reservationTag = tagOf(JournalRecordSchema.field.idReservation.number, lengthDelimitedWireType);
 const crcTag = tagOf(JournalRecordSchema.field.crc32c.number, 5);
 const reader = new WireReader();
 
@@ -26,6 +27,11 @@ export function encodeJournalRecord(envelope: Uint8Array): Uint8Array {
 /** Encodes one size-delimited JournalRecord for an encoded WorkflowFact, checksummed like an envelope. */
 export function encodeFactRecord(fact: Uint8Array): Uint8Array {
   return encodeRecord(factTag, fact);
+}
+
+/** Encodes one size-delimited JournalRecord for an encoded IdReservation (the event-ids file's form), checksummed like an envelope. */
+export function encodeIdReservationRecord(reservation: Uint8Array): Uint8Array {
+  return encodeRecord(reservationTag, reservation);
 }
 
 function encodeRecord(tag: number, content: Uint8Array): Uint8Array {
@@ -57,6 +63,24 @@ export type RecordRead =
  * found again).
  */
 export function readJournalRecord(data: Uint8Array, offset: number): RecordRead {
+  const read = readChecksummed(data, offset);
+  if (read.kind !== "content") return read;
+  if (read.tag === envelopeTag) return { kind: "record", envelope: read.content, next: read.next };
+  if (read.tag === factTag) return { kind: "fact", fact: read.content, next: read.next };
+  return { kind: "corrupt", reason: "the record does not start with its envelope or workflow fact", next: read.next };
+}
+
+/** Reads an id reservation record at `offset` (the event-ids file's form): its IdReservation bytes, checksum verified, or undefined. */
+export function readIdReservationRecord(data: Uint8Array, offset: number): Uint8Array | undefined {
+  const read = readChecksummed(data, offset);
+  return read.kind === "content" && read.tag === reservationTag ? read.content : undefined;
+}
+
+/** A record's one content field and its tag, once its length, layout and checksum check out. */
+function readChecksummed(
+  data: Uint8Array,
+  offset: number,
+): { kind: "content"; tag: number; content: Uint8Array; next: number } | Exclude<RecordRead, { kind: "record" | "fact" }> {
   let peek: ReturnType<typeof sizeDelimitedPeek>;
   try {
     peek = sizeDelimitedPeek(data.subarray(offset));
@@ -73,14 +97,16 @@ export function readJournalRecord(data: Uint8Array, offset: number): RecordRead 
   if (next > data.length) return { kind: "torn", reason: `the data ends ${next - data.length} bytes before the record's end` };
   const record = data.subarray(start, next);
   const tag = record[0];
-  if (tag !== envelopeTag && tag !== factTag) return { kind: "corrupt", reason: "the record does not start with its envelope or workflow fact", next };
-  const envelopeStart = reader.varint(record, 1);
-  const envelopeEnd = envelopeStart + reader.value;
-  if (envelopeStart < 0 || envelopeEnd + 5 !== record.length || record[envelopeEnd] !== crcTag) {
+  if (tag !== envelopeTag && tag !== factTag && tag !== reservationTag) {
+    return { kind: "corrupt", reason: "the record does not start with its envelope or workflow fact", next };
+  }
+  const contentStart = reader.varint(record, 1);
+  const contentEnd = contentStart + reader.value;
+  if (contentStart < 0 || contentEnd + 5 !== record.length || record[contentEnd] !== crcTag) {
     return { kind: "corrupt", reason: "the record's fields do not add up to its length", next };
   }
-  const content = record.subarray(envelopeStart, envelopeEnd);
-  const stored = new DataView(record.buffer, record.byteOffset + envelopeEnd + 1, 4).getUint32(0, true);
+  const content = record.subarray(contentStart, contentEnd);
+  const stored = new DataView(record.buffer, record.byteOffset + contentEnd + 1, 4).getUint32(0, true);
   if (stored !== crc32c(content)) return { kind: "corrupt", reason: "checksum mismatch", next };
-  return tag === envelopeTag ? { kind: "record", envelope: content, next } : { kind: "fact", fact: content, next };
+  return { kind: "content", tag, content, next };
 }

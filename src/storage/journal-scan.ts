@@ -162,7 +162,7 @@ function scanSegment(info: SegmentInfo, isLast: boolean, repairTail: boolean, re
     const resume =
       read.kind === "corrupt" && (read.next === data.length || readJournalRecord(data, read.next).kind === "record")
         ? read.next
-        : nextGoodRecord(data, offset + 1, report.lastId);
+        : nextGoodRecord(data, offset + 1, Math.max(report.lastId, info.firstId - 1));
     if (resume < 0) {
       // Nothing good follows: a torn tail (what a crash mid-write leaves), cut off the last segment at start-up.
       report.problems.push({ segment: info.name, offset, bytes: data.length - offset, reason: read.reason, action: isLast ? "truncated" : "skipped" });
@@ -179,7 +179,9 @@ function scanSegment(info: SegmentInfo, isLast: boolean, repairTail: boolean, re
  * The first offset at or after `from` where a complete, checksum-verified
  * record starts whose event id could follow `lastId` over the skipped bytes
  * (each lost record takes at least 8): a record found inside another's
- * payload rarely passes both. -1 if none.
+ * payload rarely passes both. -1 if none. Ids are not dense across a restart
+ * (the journal reserves them in blocks), but a restart starts a segment named
+ * after its first id, which the caller passes as `lastId` there.
  */
 function nextGoodRecord(data: Uint8Array, from: number, lastId: number): number {
   for (let offset = from; offset < data.length; offset++) {

@@ -1,12 +1,17 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, truncateSync, unlinkSync, writevSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, truncateSync, unlinkSync, writevSync } from "node:fs";
 import { type FileHandle, open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { CapacityError } from "../core/validation/broker-errors.js";
 import type { EventJournal } from "../core/broker-ports.js";
+import { EventIdReservation } from "./event-id-reservation.js";
 import { encodeFactRecord, encodeJournalRecord } from "./journal-record.js";
 import { type JournalProblem, type JournalVisitor, scanJournalInterruptibly } from "./journal-scan.js";
+import { syncDirectory } from "./sync-directory.js";
+
+/** The largest event id (2^53-1): a reservation never passes it. */
+const maxEventId = Number.MAX_SAFE_INTEGER;
 
 /**
  * When an accepted event counts as stored:
@@ -39,6 +44,13 @@ export interface JournalOptions {
   writev?: (fd: number, buffers: Uint8Array[]) => number;
   /** Clock in ms, for the retry interval. Default Date.now. */
   now?: () => number;
+  /**
+   * Event ids reserved at a time in the `event-ids` file, synced before any
+   * of them is written. Default 65 536: one small synced write per 65 536
+   * events, made while half the block is still left so a publish rarely waits
+   * for it; a restart skips at most that many ids.
+   */
+  idBlock?: number;
 }
 
 export type { JournalProblem } from "./journal-scan.js";
@@ -50,8 +62,15 @@ export interface ReplayReport {
   /** Workflow fact records read. */
   facts: number;
   firstId: number;
-  /** The newest event id the journal has seen (new ones continue after it). */
+  /** The newest event id the journal holds, or names a segment after. */
   lastId: number;
+  /**
+   * New event ids continue after this one: at least `lastId`, and at least
+   * every id the `event-ids` file reserved, so ids handed out before a crash
+   * are not given again even when the records that held them were cut off
+   * (a torn tail) or their segment was deleted, nor are ids of refused writes.
+   */
+  continueAfterId: number;
   problems: JournalProblem[];
   durationMs: number;
 }
@@ -121,6 +140,18 @@ export class Journal implements EventJournal {
   private syncing: Promise<void> | undefined;
   private idle: (() => void)[] = [];
   private lastId = 0;
+  private readonly idBlock: number;
+  private ids: EventIdReservation | undefined;
+  /** The reservation being raised, if any (one at a time). */
+  private reserving: Promise<void> | undefined;
+  /**
+   * Set at open when new ids may jump past the newest stored one (the rest of
+   * the last life's reservation): if the first event's id does, it starts a
+   * segment named after it, so ids within a segment stay in step with its
+   * name and a damaged record's successor can still be found by its id
+   * (journal-scan).
+   */
+  private jumped = false;
   private counters = {
     recordsAppended: 0,
     writes: 0,
@@ -141,6 +172,7 @@ export class Journal implements EventJournal {
     this.retryAfterMs = options.retryAfterMs ?? 1000;
     this.writev = options.writev ?? writevSync;
     this.now = options.now ?? Date.now;
+    this.idBlock = options.idBlock ?? 65_536;
   }
 
   /**
@@ -157,7 +189,13 @@ export class Journal implements EventJournal {
     // An empty newest segment still says where ids had got to (a crash right after a roll).
     const newest = this.segments[this.segments.length - 1];
     this.lastId = Math.max(scan.lastId, newest === undefined ? 0 : newest.firstId - 1);
-    if (this.segments.length === 0) this.segments.push(this.newSegment(1));
+    this.ids = await EventIdReservation.open(this.options.directory);
+    if (this.segments.length === 0) {
+      // Named after the first id it will hold: above every id reserved, even with every segment gone.
+      this.lastId = this.continueAfterId();
+      this.segments.push(this.newSegment(this.lastId + 1));
+    }
+    this.jumped = this.continueAfterId() > this.lastId;
     this.handle = await open(this.segments[this.segments.length - 1].path, "a", 0o600);
     this.counters.recordsReplayed = scan.records;
     this.counters.problems = scan.problems.length;
@@ -167,6 +205,7 @@ export class Journal implements EventJournal {
       facts: scan.facts,
       firstId: scan.firstId,
       lastId: this.lastId,
+      continueAfterId: this.continueAfterId(),
       problems: scan.problems,
       durationMs: scan.durationMs,
     };
@@ -234,9 +273,12 @@ export class Journal implements EventJournal {
     await this.drained();
     clearTimeout(this.syncTimer);
     await this.syncing;
+    await this.reserving?.catch(() => {});
     if (this.handle !== undefined && this.policy !== "never" && this.failure === undefined) await this.sync();
     await this.handle?.close();
     this.handle = undefined;
+    await this.ids?.close();
+    this.ids = undefined;
   }
 
   private newSegment(firstId: number): Segment {
@@ -257,14 +299,18 @@ export class Journal implements EventJournal {
     const batch = this.queue;
     this.queue = [];
     for (const entry of batch) this.queuedBytes -= entry.bytes;
-    const start = { segments: this.segments.length, bytes: this.segments[this.segments.length - 1].bytes, lastId: this.lastId };
+    const start = { segments: this.segments.length, bytes: this.segments[this.segments.length - 1].bytes, lastId: this.lastId, jumped: this.jumped };
     try {
+      await this.reserveIds(highestId(batch));
       let buffers: Uint8Array[] = [];
       let bytes = 0;
       for (const entry of batch) {
         for (const record of entry.records) {
           const current = this.segments[this.segments.length - 1];
-          if (current.bytes + bytes > 0 && current.bytes + bytes + record.bytes.length > this.segmentBytes) {
+          const full = current.bytes + bytes > 0 && current.bytes + bytes + record.bytes.length > this.segmentBytes;
+          const jumps = this.jumped && record.id > this.lastId + 1;
+          if (record.id !== 0) this.jumped = false;
+          if (full || jumps) {
             await this.write(buffers, bytes);
             buffers = [];
             bytes = 0;
@@ -308,7 +354,7 @@ export class Journal implements EventJournal {
    * one it began in is cut back to where it began, so no torn or unacknowledged
    * record stays behind. Answers whether that worked (only then may writing resume).
    */
-  private async rollBack(start: { segments: number; bytes: number; lastId: number }): Promise<boolean> {
+  private async rollBack(start: { segments: number; bytes: number; lastId: number; jumped: boolean }): Promise<boolean> {
     try {
       await this.handle?.close();
       this.handle = undefined;
@@ -317,11 +363,36 @@ export class Journal implements EventJournal {
       truncateSync(current.path, start.bytes);
       current.bytes = start.bytes;
       this.lastId = start.lastId;
+      this.jumped = start.jumped;
       this.handle = await open(current.path, "a", 0o600);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /** New ids continue after the newest id stored or named, and after every id reserved. */
+  private continueAfterId(): number {
+    return Math.max(this.lastId, (this.ids as EventIdReservation).through);
+  }
+
+  /**
+   * Makes sure the event-ids file covers `throughId` (durably) before a record
+   * with that id is written: whatever becomes of the records, no id up to it
+   * is given again after a restart. The next block is reserved while half of
+   * this one is left, so a batch rarely waits for it.
+   */
+  private async reserveIds(throughId: number): Promise<void> {
+    if (throughId === 0) return;
+    const ids = this.ids as EventIdReservation;
+    if (this.reserving === undefined && throughId > ids.through - this.idBlock / 2) {
+      this.reserving = ids.raise(Math.min(throughId + this.idBlock, maxEventId)).finally(() => {
+        this.reserving = undefined;
+      });
+      // Ahead of need nobody may wait for it; a batch that needs it hears its failure below.
+      this.reserving.catch(() => {});
+    }
+    while (throughId > ids.through) await (this.reserving ?? ids.raise(Math.min(throughId + this.idBlock, maxEventId)));
   }
 
   private async write(buffers: Uint8Array[], bytes: number): Promise<void> {
@@ -382,14 +453,11 @@ export class Journal implements EventJournal {
   }
 }
 
-/** Makes a new file's directory entry durable too. */
-function syncDirectory(directory: string): void {
-  const fd = openSync(directory, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+/** The highest event id in a batch (0 when it holds only facts). */
+function highestId(batch: PendingAppend[]): number {
+  let highest = 0;
+  for (const entry of batch) for (const record of entry.records) if (record.id > highest) highest = record.id;
+  return highest;
 }
 
 function skipBytes(buffers: Uint8Array[], count: number): Uint8Array[] {

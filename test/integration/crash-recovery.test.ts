@@ -340,15 +340,17 @@ describe("crash recovery: SIGKILL while publishers stream", () => {
     expect(found.map(payloadText)).toEqual(found.map((event) => `t${Number(event.eventId) - 1}`));
     const stats = await client.service.getStats({});
     expect(stats.journal).toMatchObject({ recordsReplayed: 18n, problems: 2n });
-    // New events follow the last good one and are readable after another restart.
+    // New events get ids above every id handed out before (20 was acknowledged, then torn off) and are readable after another restart.
     const more = spawnFixture("publisher", ["--socket", socket, "--topic", topic, "--count", "2", "--prefix", "u", "--tag", "suite=damage"]);
     expect(await more.exited).toBe(0);
-    expect(messagesOf(more, "ack").map((ack) => Number(ack.id))).toEqual([20, 21]);
+    const moreIds = messagesOf(more, "ack").map((ack) => Number(ack.id));
+    expect(moreIds[0]).toBeGreaterThan(20);
+    expect(moreIds[1]).toBe(moreIds[0] + 1);
     await second.kill();
     const third = await startBroker(["--data-dir", dataDir, "--fsync", "always"], socket);
     // The skipped record is still in the file and reported again; the cut tail is gone for good.
     expect(third.logs.filter((line) => line.msg === "journal problem")).toEqual([expect.objectContaining({ offset: starts[4], action: "skipped" })]);
-    expect(third.logs.find((line) => line.msg === "journal replayed")).toMatchObject({ records: 20, lastId: 21, problems: 1 });
+    expect(third.logs.find((line) => line.msg === "journal replayed")).toMatchObject({ records: 20, lastId: moreIds[1], problems: 1 });
   });
 
   it("should refuse a second broker on the same data directory, and take over the lock of a SIGKILLed one", async () => {
@@ -373,7 +375,7 @@ describe("crash recovery: SIGKILL while publishers stream", () => {
     // It serves (and, past its first answer, has its SIGTERM handler: see the report on that start-up race).
     const after = spawnFixture("publisher", ["--socket", otherSocket, "--topic", topic, "--count", "1"]);
     expect(await after.exited).toBe(0);
-    expect(messagesOf(after, "ack")[0]).toMatchObject({ id: "4" });
+    expect(Number(messagesOf(after, "ack")[0].id)).toBeGreaterThan(3);
     expect(await third.stop()).toBe(0);
   });
 });

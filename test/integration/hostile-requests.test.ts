@@ -73,9 +73,10 @@ describe("connections a well-behaved client would not open", () => {
             socket.once("close", () => resolve(Date.now() - opened));
           }),
       );
-      // Three are over the cap: closed at once. Five say nothing: closed after the silent timeout.
+      // Three are over the cap: closed at once. Five say nothing: closed after the silent timeout, never before
+      // (the broker's counters tell the two apart; how soon "at once" is depends on the machine's load).
       const lifetimes = await Promise.all(closed);
-      expect(lifetimes.filter((ms) => ms >= 250)).toHaveLength(5);
+      expect(lifetimes.filter((ms) => ms >= 250).length).toBeGreaterThanOrEqual(5);
       const stats = spawnFixture("stats", ["--socket", broker.socketPath]);
       expect(await stats.exited).toBe(0);
       expect(stats.messages[0]).toMatchObject({ connectionsRefused: "3", connectionsSilentClosed: "5" });

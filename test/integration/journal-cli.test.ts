@@ -28,6 +28,9 @@ describe("corrbus journal verify|dump", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(": 1 segments, 12 records, event_id 1..12");
     expect(result.stdout).toContain("no problems");
+    // The broker reserved ids ahead of the ones it used: the next broker continues above them.
+    const reserved = Number(/event ids reserved through (\d+): new events get ids above it/.exec(result.stdout)?.[1]);
+    expect(reserved).toBeGreaterThanOrEqual(12);
   });
 
   it("should dump every event as a JSON line with proto field names, within --from/--to", async () => {
@@ -61,6 +64,7 @@ describe("corrbus journal verify|dump", () => {
       expect(result.code).toBe(1);
       const report = JSON.parse(result.stdout);
       expect(report.records).toBe(11);
+      expect(report.event_ids_reserved_through).toBeGreaterThanOrEqual(12);
       expect(report.problems.map((problem: { action: string }) => problem.action)).toEqual(["skipped", "truncated"]);
       expect(report.problems[1].bytes).toBe(3);
       expect(readFileSync(segment).length).toBe(original.length + 3);

@@ -5,7 +5,7 @@ import { create, equals, toBinary } from "@bufbuild/protobuf";
 import { sizeDelimitedDecodeStream, sizeDelimitedEncode } from "@bufbuild/protobuf/wire";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { JournalRecordSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { crc32c } from "../../src/storage/crc32c.js";
@@ -16,6 +16,7 @@ const directories: string[] = [];
 const openJournals: Journal[] = [];
 
 afterEach(async () => {
+  vi.useRealTimers();
   for (const journal of openJournals.splice(0)) await journal.close().catch(() => {});
   for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
 });
@@ -118,14 +119,22 @@ async function reopenDamaged(list: EventEnvelope[], damage: (data: Buffer, ends:
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits, turn by turn, for what the journal does in the background (an
+ * unlink, an fsync: real I/O); setImmediate, so it works under fake timers.
+ */
 async function until(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
+    await nextTurn();
   }
+}
+
+/** The journal's timers (the batch fsync) run only when the test moves the clock. */
+function fakeTimers(): void {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
 }
 
 /** Bit-by-bit CRC-32C, the definition the table-driven one must match. */
@@ -271,9 +280,9 @@ describe("Journal", () => {
     const settle = () => until("segment files to go", () => segmentNames(directory).length === journal.stats().segments);
 
     journal.release(2); // 1-3 still holds event 3.
-    await sleep(20);
+    // A segment released is counted and its unlink issued at once: none was.
+    expect(journal.stats()).toMatchObject({ segments: 4, segmentsDeleted: 0 });
     expect(segmentNames(directory)).toHaveLength(4);
-    expect(journal.stats().segmentsDeleted).toBe(0);
 
     journal.release(3);
     await settle();
@@ -317,34 +326,45 @@ describe("Journal", () => {
       expect(journal.stats().fsyncs).toBe(7);
     });
 
-    it("batch: acknowledged once written, fsync at most once per interval and within it", async () => {
+    it("batch: acknowledged once written, fsync one interval after the first unsynced write, not before", async () => {
+      fakeTimers();
       const syncIntervalMs = 40;
       const { journal } = await openJournal(journalDirectory(), { fsync: "batch", syncIntervalMs });
       await appendEvents(journal, [event(1)]);
-      const ackedAt = performance.now();
       // Acknowledged before any fsync.
       expect(journal.stats()).toMatchObject({ writes: 1, fsyncs: 0 });
-      await until("the batch fsync", () => journal.stats().fsyncs === 1, 2000);
-      const elapsed = performance.now() - ackedAt;
-      // Within the interval (plus scheduling slack on a loaded machine), not at once.
-      expect(elapsed).toBeGreaterThanOrEqual(syncIntervalMs - 10);
-      expect(elapsed).toBeLessThan(syncIntervalMs + 500);
-
-      // A burst of flushes shares fsyncs: never more than one per interval started.
-      const started = performance.now();
-      await flushes(journal, 30, 2);
-      const burstMs = performance.now() - started;
-      await sleep(syncIntervalMs * 5);
-      await until("the last batch fsync", () => journal.stats().fsyncs >= 2, 2000);
-      const stats = journal.stats();
-      expect(stats.writes).toBe(31);
-      expect(stats.fsyncs).toBeLessThanOrEqual(stats.writes);
-      expect(stats.fsyncs - 1).toBeLessThanOrEqual(Math.ceil(burstMs / syncIntervalMs) + 1);
-      // Idle: nothing dirty, no more fsyncs.
-      await sleep(syncIntervalMs * 5);
-      expect(journal.stats().fsyncs).toBe(stats.fsyncs);
+      // Its fsync is due one interval later: not yet started a millisecond before.
+      vi.advanceTimersByTime(syncIntervalMs - 1);
+      expect(vi.getTimerCount()).toBe(1);
+      await nextTurn();
+      expect(journal.stats().fsyncs).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(vi.getTimerCount()).toBe(0);
+      await until("the batch fsync", () => journal.stats().fsyncs === 1);
+      // Idle: nothing dirty, nothing scheduled.
+      expect(vi.getTimerCount()).toBe(0);
       await closeJournal(journal);
-      expect(journal.stats().fsyncs).toBe(stats.fsyncs);
+      expect(journal.stats().fsyncs).toBe(1);
+    });
+
+    it("batch: a burst of flushes shares fsyncs, at most one per interval", async () => {
+      fakeTimers();
+      const syncIntervalMs = 40;
+      const { journal } = await openJournal(journalDirectory(), { fsync: "batch", syncIntervalMs });
+      // 30 flushes 5 ms apart, 145 ms in all. The interval runs from the first write after an fsync
+      // began: fsyncs start at 40, 80 and 120, and the writes from 120 on wait for the one at 160.
+      for (let index = 0; index < 30; index++) {
+        if (index > 0) vi.advanceTimersByTime(5);
+        await appendEvents(journal, [event(index + 1)]);
+      }
+      await until("three fsyncs", () => journal.stats().fsyncs === 3);
+      expect(journal.stats()).toMatchObject({ writes: 30, fsyncs: 3 });
+      expect(vi.getTimerCount()).toBe(1);
+      vi.advanceTimersByTime(syncIntervalMs);
+      await until("the fourth fsync", () => journal.stats().fsyncs === 4);
+      expect(vi.getTimerCount()).toBe(0);
+      await closeJournal(journal);
+      expect(journal.stats().fsyncs).toBe(4);
     });
 
     it("batch: close syncs what the timer has not yet", async () => {
@@ -356,11 +376,13 @@ describe("Journal", () => {
     });
 
     it("never: no fsync at all, not even at close", async () => {
+      fakeTimers();
       const directory = journalDirectory();
       const { journal } = await openJournal(directory, { fsync: "never", segmentBytes: recordBytes(event(1)).length * 2 + 1 });
       await flushes(journal, 10);
       await Promise.all(events(11, 20).map((envelope) => appendEvents(journal, [envelope])));
-      await sleep(20);
+      // No fsync is even scheduled.
+      expect(vi.getTimerCount()).toBe(0);
       await closeJournal(journal);
       expect(journal.stats()).toMatchObject({ recordsAppended: 20, fsyncs: 0 });
       expect(segmentNames(directory)).toHaveLength(10);

@@ -37,7 +37,7 @@ async function start(directory: string, clock: { now: number }): Promise<Life> {
   const journal = new Journal({ directory, fsync: "never" });
   const broker = new CorrelationBroker({ resumeGraceMs }, () => clock.now, journal);
   const report = await journal.open({ event: (event) => broker.restore(event), fact: (fact) => broker.restoreFact(fact) });
-  broker.continueAfter(report.lastId);
+  broker.continueAfter(report.continueAfterId);
   broker.finishRestore();
   return { broker, journal, subscriptions: new Map() };
 }

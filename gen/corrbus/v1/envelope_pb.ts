@@ -68,7 +68,8 @@ export type EventEnvelope = Message<"corrbus.v1.EventEnvelope"> & {
   correlationMetadata?: CorrelationMetadata | undefined;
 
   /**
-   * Broker-stamped: strictly increasing over all events of the host.
+   * Broker-stamped: strictly increasing over all events of the host, never
+   * reused (across restarts too); not dense: ids may be skipped.
    *
    * @generated from field: uint64 event_id = 10;
    */

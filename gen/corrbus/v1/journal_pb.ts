@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corrbus/v1/journal.proto.
  */
 export const file_corrbus_v1_journal: GenFile = /*@__PURE__*/
-  fileDesc("Chhjb3JyYnVzL3YxL2pvdXJuYWwucHJvdG8SCmNvcnJidXMudjEifQoNSm91cm5hbFJlY29yZBIrCghlbnZlbG9wZRgBIAEoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIOCgZjcmMzMmMYAiABKAcSLwoNd29ya2Zsb3dfZmFjdBgDIAEoCzIYLmNvcnJidXMudjEuV29ya2Zsb3dGYWN0IuMBCgxXb3JrZmxvd0ZhY3QSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKDnRhc2tfZGVsaXZlcmVkGAIgASgLMhkuY29ycmJ1cy52MS5UYXNrRGVsaXZlcmVkSAASMwoOcmVjaXBpZW50X2xlZnQYAyABKAsyGS5jb3JyYnVzLnYxLlJlY2lwaWVudExlZnRIABI5ChFyZWNpcGllbnRfcmVzdW1lZBgEIAEoCzIcLmNvcnJidXMudjEuUmVjaXBpZW50UmVzdW1lZEgAQgYKBGZhY3QiaAoNVGFza0RlbGl2ZXJlZBIQCghldmVudF9pZBgBIAEoBBIWCg5jb3JyZWxhdGlvbl9pZBgCIAEoCRItCgpyZWNpcGllbnRzGAMgAygLMhkuY29ycmJ1cy52MS5UYXNrUmVjaXBpZW50IoQBCg1UYXNrUmVjaXBpZW50EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoBBIXCg9zdWJzY3JpYmVyX25hbWUYAiABKAkSFgoOc3Vic2NyaWJlcl9waWQYAyABKA0SFAoMcGlkX3ZlcmlmaWVkGAQgASgIEhMKC3F1ZXVlX2dyb3VwGAUgASgJIjgKDVJlY2lwaWVudExlZnQSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgEEg4KBnJlYXNvbhgCIAEoCSJNChBSZWNpcGllbnRSZXN1bWVkEiAKGHByZXZpb3VzX3N1YnNjcmlwdGlvbl9pZBgBIAEoBBIXCg9zdWJzY3JpcHRpb25faWQYAiABKARiBnByb3RvMw", [file_corrbus_v1_envelope, file_google_protobuf_timestamp]);
+  fileDesc("Chhjb3JyYnVzL3YxL2pvdXJuYWwucHJvdG8SCmNvcnJidXMudjEisAEKDUpvdXJuYWxSZWNvcmQSKwoIZW52ZWxvcGUYASABKAsyGS5jb3JyYnVzLnYxLkV2ZW50RW52ZWxvcGUSDgoGY3JjMzJjGAIgASgHEi8KDXdvcmtmbG93X2ZhY3QYAyABKAsyGC5jb3JyYnVzLnYxLldvcmtmbG93RmFjdBIxCg5pZF9yZXNlcnZhdGlvbhgEIAEoCzIZLmNvcnJidXMudjEuSWRSZXNlcnZhdGlvbiLjAQoMV29ya2Zsb3dGYWN0EiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg50YXNrX2RlbGl2ZXJlZBgCIAEoCzIZLmNvcnJidXMudjEuVGFza0RlbGl2ZXJlZEgAEjMKDnJlY2lwaWVudF9sZWZ0GAMgASgLMhkuY29ycmJ1cy52MS5SZWNpcGllbnRMZWZ0SAASOQoRcmVjaXBpZW50X3Jlc3VtZWQYBCABKAsyHC5jb3JyYnVzLnYxLlJlY2lwaWVudFJlc3VtZWRIAEIGCgRmYWN0ImgKDVRhc2tEZWxpdmVyZWQSEAoIZXZlbnRfaWQYASABKAQSFgoOY29ycmVsYXRpb25faWQYAiABKAkSLQoKcmVjaXBpZW50cxgDIAMoCzIZLmNvcnJidXMudjEuVGFza1JlY2lwaWVudCKEAQoNVGFza1JlY2lwaWVudBIXCg9zdWJzY3JpcHRpb25faWQYASABKAQSFwoPc3Vic2NyaWJlcl9uYW1lGAIgASgJEhYKDnN1YnNjcmliZXJfcGlkGAMgASgNEhQKDHBpZF92ZXJpZmllZBgEIAEoCBITCgtxdWV1ZV9ncm91cBgFIAEoCSI4Cg1SZWNpcGllbnRMZWZ0EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoBBIOCgZyZWFzb24YAiABKAkiTQoQUmVjaXBpZW50UmVzdW1lZBIgChhwcmV2aW91c19zdWJzY3JpcHRpb25faWQYASABKAQSFwoPc3Vic2NyaXB0aW9uX2lkGAIgASgEIikKDUlkUmVzZXJ2YXRpb24SGAoQdGhyb3VnaF9ldmVudF9pZBgBIAEoBGIGcHJvdG8z", [file_corrbus_v1_envelope, file_google_protobuf_timestamp]);
 
 /**
  * JournalRecord is one accepted event, or one workflow fact, as the broker's
@@ -51,6 +51,14 @@ export type JournalRecord = Message<"corrbus.v1.JournalRecord"> & {
    * @generated from field: corrbus.v1.WorkflowFact workflow_fact = 3;
    */
   workflowFact?: WorkflowFact | undefined;
+
+  /**
+   * How far event ids have been handed out. Set instead of envelope; never
+   * in a segment: the journal's `event-ids` file holds it (see IdReservation).
+   *
+   * @generated from field: corrbus.v1.IdReservation id_reservation = 4;
+   */
+  idReservation?: IdReservation | undefined;
 };
 
 /**
@@ -255,4 +263,34 @@ export type RecipientResumed = Message<"corrbus.v1.RecipientResumed"> & {
  */
 export const RecipientResumedSchema: GenMessage<RecipientResumed> = /*@__PURE__*/
   messageDesc(file_corrbus_v1_journal, 5);
+
+/**
+ * IdReservation is a durable high-water mark of event ids: every id up to
+ * `through_event_id` may have been handed out (acknowledged, delivered or
+ * refused), so a restart gives new events ids above it even when the segments
+ * that held those events were cut short or deleted. Ids are therefore unique
+ * and strictly increasing across restarts, but not dense.
+ *
+ * `<data-dir>/journal/event-ids` holds it: a size-delimited JournalRecord at
+ * offset 0 and another at offset 4096 (the two are written in turn, each
+ * synced before the ids it covers are used, so a write torn by a power cut
+ * leaves the other); the larger valid one counts.
+ *
+ * @generated from message corrbus.v1.IdReservation
+ */
+export type IdReservation = Message<"corrbus.v1.IdReservation"> & {
+  /**
+   * The highest event id reserved.
+   *
+   * @generated from field: uint64 through_event_id = 1;
+   */
+  throughEventId: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.IdReservation.
+ * Use `create(IdReservationSchema)` to create a new message.
+ */
+export const IdReservationSchema: GenMessage<IdReservation> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_journal, 6);
 

@@ -726,7 +726,8 @@ export type GetStatsResponse = Message<"corrbus.v1.GetStatsResponse"> & {
   waiters: number;
 
   /**
-   * The newest event_id.
+   * The newest event_id stored (as Subscribe's head_event_id): ids skipped at a
+   * restart or refused by the journal are never shown.
    *
    * @generated from field: uint64 last_event_id = 18;
    */

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { CapacityError } from "../../../src/core/validation/broker-errors.js";
 import type { PeerIdentity } from "../../../src/core/broker-ports.js";
 import type { CorrelationBroker } from "../../../src/core/correlation-broker.js";
@@ -8,6 +8,10 @@ import { createTestBroker, envelope, expectInvalidInput, type MetaInit, uuidFor,
 import { publishNow } from "../publish-now.js";
 
 const task = uuidFor(1);
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 /** A wait with the given condition on `task` (no expected results or sources unless given). */
 function wait(
@@ -304,9 +308,15 @@ describe("CorrelationBroker.waitForResults", () => {
       collector(broker, "filemon");
       publish(broker, "control.scan");
       publish(broker, "events.r", { sourceProcess: "procmon", final: true });
-      const started = Date.now();
-      const outcome = await wait(broker, {}, 40);
-      expect(Date.now() - started).toBeGreaterThanOrEqual(35);
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+      const waiting = wait(broker, {}, 40);
+      const watched = watch(waiting);
+      // Not a millisecond before its timeout.
+      vi.advanceTimersByTime(39);
+      await settle();
+      expect(watched.done()).toBe(false);
+      vi.advanceTimersByTime(1);
+      const outcome = await waiting;
       expect(outcome).toEqual({
         complete: false,
         reason: "deadline",
