@@ -4,7 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { toJson } from "@bufbuild/protobuf";
 import { afterEach, describe, expect, it } from "vitest";
-import { type CorrelationClient, type EventEnvelope, type WorkflowState, WorkflowStateSchema, createCorrelationClient, publishOnce } from "../../src/index.js";
+import {
+  CompletionStatus,
+  type CorrelationClient,
+  DeliveryState,
+  type EventEnvelope,
+  type WorkflowState,
+  WorkflowStateSchema,
+  createCorrelationClient,
+  publishOnce,
+} from "../../src/index.js";
 import { type BrokerProcess, cliPath, repoRoot, startBrokerProcess } from "../helpers/broker-process.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FixtureProcess, messagesOf, spawnFixture } from "../helpers/fixture-process.js";
@@ -211,7 +220,8 @@ describe("every client across broker crashes: TS agent, collectors in TypeScript
       async () => {
         scene = new Scene();
         await scene.startBroker();
-        const workMs = 3000;
+        // Long enough for the prompt answers, the snapshot and the crash to come first on a busy machine.
+        const workMs = 4000;
         const collectors = kinds.map((kind) => scene.collector(kind, holders.includes(kind) ? workMs : 0));
         const prompt = collectors.filter((c) => !holders.includes(c.kind));
         const holding = collectors.filter((c) => holders.includes(c.kind));
@@ -397,6 +407,14 @@ describe("every client across broker crashes: TS agent, collectors in TypeScript
         const { workflow } = await agent.service.getWorkflow({ correlationId: task });
         const answers = workflow?.participants.filter((p) => p.sourceProcess !== "loop-agent").map((p) => `${p.sourceProcess}:${p.eventCount}`);
         expect(answers?.sort(), task).toEqual(collectors.map((c) => `${c.name}:1`).sort());
+        // Every delivery answered; a task handed out while every collector was reconnecting went to
+        // nobody live (they replayed it), so it is not delivery-tracked: OPEN.
+        const deliveries = workflow?.deliveries ?? [];
+        expect(
+          deliveries.filter((delivery) => delivery.state !== DeliveryState.ANSWERED),
+          task,
+        ).toEqual([]);
+        expect(workflow?.status, task).toBe(deliveries.length > 0 ? CompletionStatus.COMPLETE : CompletionStatus.OPEN);
       }
       await stopClients(collectors, cli);
     },
