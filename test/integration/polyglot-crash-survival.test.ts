@@ -66,8 +66,12 @@ interface CollectorProcess {
   publishRetries(): number;
   /** Re-subscription attempts. */
   reconnects(): number;
+  /** Subscriptions made again (the TypeScript example does not report them: undefined). */
+  resumes(): number | undefined;
   /** Errors it reported. */
   errors(): unknown[];
+  /** What it printed last (for a failure's message). */
+  lastLines(): string[];
 }
 
 function typescriptCollector(socket: string, name: string, workMs: number): CollectorProcess {
@@ -90,7 +94,9 @@ function typescriptCollector(socket: string, name: string, workMs: number): Coll
     taskEventIds: () => undefined,
     publishRetries: () => lines.out.lines.filter((line) => line.includes("publishing again")).length,
     reconnects: () => lines.out.lines.filter((line) => line.includes("subscribing again")).length,
+    resumes: () => undefined,
     errors: () => lines.err.lines,
+    lastLines: () => [...lines.out.lines.slice(-5), ...lines.err.lines.slice(-3)],
   };
 }
 
@@ -106,7 +112,9 @@ function languageCollector(language: Language, socket: string, name: string, wor
     taskEventIds: () => messagesOf(fixture, "task").map((m) => String(m.eventId)),
     publishRetries: () => messagesOf(fixture, "retry").length,
     reconnects: () => messagesOf(fixture, "reconnect").length,
+    resumes: () => messagesOf(fixture, "resumed").length,
     errors: () => messagesOf(fixture, "error"),
+    lastLines: () => fixture.messages.slice(-5).map((message) => JSON.stringify(message)),
   };
 }
 
@@ -185,6 +193,16 @@ class Scene {
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     for (const broker of this.brokers) await broker.stop();
     rmSync(this.directory, { recursive: true, force: true });
+  }
+}
+
+/** Waits until every collector answered more tasks than `marks` says; a timeout names those that did not, with their last lines. */
+async function everyAnswering(collectors: CollectorProcess[], marks: number[], what: string): Promise<void> {
+  try {
+    await eventually(what, () => collectors.every((c, i) => c.answers().length > marks[i]), 30_000);
+  } catch (error) {
+    const silent = collectors.filter((c, i) => c.answers().length <= marks[i]).map((c) => `${c.name}: ${c.lastLines().join(" | ")}`);
+    throw new Error(`${(error as Error).message}; not answering: ${silent.join("; ")}`);
   }
 }
 
@@ -355,21 +373,32 @@ describe("every client across broker crashes: TS agent, collectors in TypeScript
         })();
 
         const received = () => Number(messagesOf(subscriber, "progress").at(-1)?.received ?? 0);
+        let subscribers = 0;
         for (let restart = 1; restart <= 10; restart++) {
-          // Up: load flows, and every collector answers a task handed out since the last restart.
+          // Up: every subscriber is subscribed to this broker (a collector can finish an answer it
+          // started before the restart without), load flows, and every collector answers a task
+          // handed out since the last restart.
           const [loadMark, answersMark, reconnectMark] = [received(), collectors.map((c) => c.answers().length), messagesOf(subscriber, "reconnect").length];
-          await eventually(`load after restart ${restart - 1}`, () => received() >= loadMark + 100, 30_000);
+          subscribers = 0; // a count from the broker before would not do
           await eventually(
-            `every collector answering after restart ${restart - 1}`,
-            () => collectors.every((c, i) => c.answers().length > answersMark[i]),
+            `every subscriber subscribed after restart ${restart - 1}`,
+            () => {
+              void agent.service.getStats({}).then(
+                (stats) => (subscribers = stats.subscribers),
+                () => {},
+              );
+              return subscribers === collectors.length + 2;
+            },
             30_000,
           );
+          await eventually(`load after restart ${restart - 1}`, () => received() >= loadMark + 100, 30_000);
+          await everyAnswering(collectors, answersMark, `every collector answering after restart ${restart - 1}`);
           await scene.endBroker(restart % 2 === 1 ? "SIGKILL" : "SIGTERM");
           await eventually(`the subscriber noticing stop ${restart}`, () => messagesOf(subscriber, "reconnect").length > reconnectMark, 15_000);
           await scene.startBroker();
         }
         const answersMark = collectors.map((c) => c.answers().length);
-        await eventually("every collector answering after the last restart", () => collectors.every((c, i) => c.answers().length > answersMark[i]), 30_000);
+        await everyAnswering(collectors, answersMark, "every collector answering after the last restart");
         stopTasks = true;
         await taskLoop;
         publisher.child.kill("SIGTERM");
@@ -396,6 +425,7 @@ describe("every client across broker crashes: TS agent, collectors in TypeScript
         for (const collector of collectors) {
           // Each collector noticed every restart and resumed by itself.
           expect(collector.reconnects(), collector.name).toBeGreaterThanOrEqual(10);
+          expect(collector.resumes() ?? 10, collector.name).toBeGreaterThanOrEqual(10);
           if (collector.kind !== "typescript") expect(exactlyOnce(collector.taskEventIds() ?? [], taskIds), collector.name).toEqual(once);
           expect(
             exactlyOnce(

@@ -39,6 +39,18 @@ use tower::service_fn;
 
 const DEFAULT_PATTERN: &str = "control.collector.task.#";
 
+/// Bounds one unary call (and the start of a subscription), so a broker that stopped answering
+/// cannot hang a task: the call fails with DEADLINE_EXCEEDED and is retried like a lost connection.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn bounded<T>(
+    call: impl Future<Output = Result<T, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded("no answer within 10 s")))
+}
+
 struct Options {
     socket: PathBuf,
     name: String,
@@ -245,7 +257,7 @@ impl Collector {
             ..Default::default()
         };
         let resumed_from = seen.map(|id| id + 1);
-        let mut stream = match self.client.subscribe(request).await {
+        let mut stream = match bounded(self.client.subscribe(request)).await {
             Ok(response) => response.into_inner(),
             Err(status) => return Failure::Subscription(status),
         };
@@ -357,7 +369,7 @@ impl Collector {
             let request = PublishRequest {
                 envelope: Some(envelope.clone()),
             };
-            match self.client.publish(request).await {
+            match bounded(self.client.publish(request)).await {
                 Ok(_) => return Ok((false, backoff.attempts)),
                 // RESOURCE_EXHAUSTED on a publish is the event over a limit: no retry makes it fit.
                 Err(status)
@@ -372,7 +384,7 @@ impl Collector {
                 let request = GetWorkflowRequest {
                     correlation_id: meta.correlation_id.clone(),
                 };
-                match self.client.get_workflow(request).await {
+                match bounded(self.client.get_workflow(request)).await {
                     Ok(response) => {
                         let workflow = response.into_inner().workflow.unwrap_or_default();
                         let stored = workflow.participants.iter().any(|participant| {
