@@ -66,6 +66,8 @@ export class CorrelationBroker {
   /** Subscriptions of the last broker with deliveries still pending, until they resume or `resumeDeadlineMs`. */
   private awaitingResume = new Set<number>();
   private resumeDeadlineMs = 0;
+  /** Set by beginShutdown: subscriptions ending now keep their pending deliveries. */
+  private shuttingDown = false;
 
   constructor(
     limits: Partial<BrokerLimits> = {},
@@ -287,11 +289,28 @@ export class CorrelationBroker {
     return subscription;
   }
 
-  /** Ends a subscription from the reader's side; its pending task deliveries become disconnected. */
+  /**
+   * Ends a subscription from the reader's side; its pending task deliveries
+   * become disconnected — unless the broker is shutting down (see
+   * beginShutdown): then they stay pending, for the subscriber to resume
+   * after a restart.
+   */
   unsubscribe(subscription: Subscription): void {
     subscription.close();
     this.router.remove(subscription);
-    this.recipientGone(subscription.id, "the subscriber's subscription ended before it answered");
+    if (!this.shuttingDown) this.recipientGone(subscription.id, "the subscriber's subscription ended before it answered");
+  }
+
+  /**
+   * The broker is about to end every subscription because it stops (SIGTERM),
+   * not because the subscribers left: their pending deliveries are not
+   * journaled as disconnected, so a restart restores them pending and waits
+   * `resumeGraceMs` for the subscribers to come back, as after a crash.
+   * Otherwise a delivery-tracked workflow half done at a restart could never
+   * complete.
+   */
+  beginShutdown(): void {
+    this.shuttingDown = true;
   }
 
   private recipientGone(subscriptionId: number, reason: string): void {

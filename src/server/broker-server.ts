@@ -190,6 +190,7 @@ async function startOpened(
   const close = () => {
     closing ??= (async () => {
       clearInterval(maintenance);
+      broker.beginShutdown(); // the subscriptions this ends keep their deliveries for after a restart
       shutdown.abort(new ConnectError("broker shutting down", Code.Unavailable));
       broker.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -58,7 +58,7 @@ export function collectorsAvailable(file: string, ...languages: Language[]): { s
   return { skip, missing };
 }
 
-/** Starts the `language` collector (the shared collector contract: --socket, --name, --pattern, --hold). */
+/** Starts the `language` collector (the shared collector contract: --socket, --name, --pattern, --hold, --work-ms, --max-reconnects). */
 export function spawnLanguageCollector(language: Language, args: string[]): FixtureProcess {
   const missing = missingCollector(language);
   if (missing !== undefined) throw new Error(missing);

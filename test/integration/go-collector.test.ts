@@ -51,7 +51,12 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     const task = agent!.newRootCorrelation("enumeration", { investigation_id: investigation, host: "ws-17" });
     const published = await agent!.publish("control.collector.task.process", { list: "processes" }, { correlation: task });
     expect(published.deliveredCount).toBe(1);
-    expect(await collector.waitFor("task")).toEqual({ type: "task", correlationId: task.correlationId, stage: "enumeration" });
+    expect(await collector.waitFor("task")).toEqual({
+      type: "task",
+      correlationId: task.correlationId,
+      stage: "enumeration",
+      eventId: String(published.eventId),
+    });
 
     const answer = await agent!.service.waitForResults({ correlationId: task.correlationId, timeout: { seconds: 10n } });
     expect(answer.complete).toBe(true);
@@ -151,12 +156,17 @@ describe("Go collector (examples/go, grpc-go over the Unix socket)", () => {
     expect(await refused.exited).toBe(1);
     expect(refused.messages).toEqual([{ type: "error", code: 3, message: expect.stringContaining("patterns[0]") }]);
 
-    // The broker going away ends a live subscription with an error too.
-    const collector = await startCollector("go-orphaned");
+    // A broker gone for good ends it after --max-reconnects attempts in a row, each reported.
+    const collector = await startCollector("go-orphaned", "--max-reconnects", "2");
     await broker!.stop();
     broker = undefined;
     expect(await collector.exited).toBe(1);
-    // The broker ends live streams with UNAVAILABLE (14) when it shuts down.
+    expect(collector.messages.map((line) => line.type)).toEqual(["ready", "reconnect", "reconnect", "error"]);
+    // UNAVAILABLE (14): the broker ends live streams with it when it shuts down, and no broker answers since.
+    expect(messagesOf(collector, "reconnect").map((line) => [line.attempt, line.code])).toEqual([
+      [1, 14],
+      [2, 14],
+    ]);
     expect(collector.messages.at(-1)).toMatchObject({ type: "error", code: 14, message: expect.any(String) });
   });
 });

@@ -57,7 +57,7 @@ function languageCollector(language: Language): (socket: string, name: string) =
   };
 }
 
-const languages: Language[] = [];
+const languages: Language[] = ["python", "go", "rust"];
 const { skip: skipLanguages } = collectorsAvailable("lost-answer.test.ts", ...languages);
 const collectors: [string, (socket: string, name: string) => CollectorUnderTest, boolean][] = [
   ["TypeScript (examples/typescript/collector.ts)", typescriptCollector, false],

@@ -50,7 +50,12 @@ describe("Python example (grpcio) against the broker", () => {
     const task = agent.newRootCorrelation("enumeration", { investigation_id: "INC-PY-T1", host: "h1" });
     const published = await agent.publish("control.collector.task.process", { list: "processes" }, { correlation: task });
     expect(published.deliveredCount).toBe(1);
-    expect(await program.waitFor("task")).toEqual({ type: "task", correlationId: task.correlationId, stage: "enumeration" });
+    expect(await program.waitFor("task")).toEqual({
+      type: "task",
+      correlationId: task.correlationId,
+      stage: "enumeration",
+      eventId: String(published.eventId),
+    });
 
     const answer = await agent.service.waitForResults({ correlationId: task.correlationId, timeout: { seconds: 10n } });
     expect(answer.complete).toBe(true);

@@ -72,7 +72,7 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(meta.correlationTags).toEqual({ investigation_id: "INC-RUST-1" });
     expect(meta.startedAt).toEqual(task.startedAt);
 
-    expect(collector.messages).toContainEqual({ type: "task", correlationId: task.correlationId, stage: "process" });
+    expect(collector.messages).toContainEqual({ type: "task", correlationId: task.correlationId, stage: "process", eventId: String(published.eventId) });
     await collector.waitFor("answered", undefined, (line) => line.correlationId === task.correlationId);
 
     const found = await agent.service.findByTag({ tags: { investigation_id: "INC-RUST-1" }, oldestFirst: true });
@@ -137,13 +137,15 @@ describe("Rust collector (tonic, gRPC over the Unix socket)", () => {
     expect(await collector.exited).toBe(0);
   });
 
-  it.skipIf(skip)("should print an error line and exit 1 when the broker goes away", async () => {
-    const collector = spawnCollector("rust-orphan");
+  it.skipIf(skip)("should print an error line and exit 1 when the broker stays away past --max-reconnects attempts", async () => {
+    const collector = spawnCollector("rust-orphan", "--max-reconnects", "2");
     await collector.waitFor("ready");
     await broker.stop();
     const error = await collector.waitFor("error");
-    expect(error.code).toBe(14); // UNAVAILABLE: the broker drains subscriptions with it on SIGTERM
+    expect(error.code).toBe(14); // UNAVAILABLE: the broker drains subscriptions with it on SIGTERM, and none answers since
     expect(typeof error.message).toBe("string");
     expect(await collector.exited).toBe(1);
+    expect(collector.messages.map((line) => line.type)).toEqual(["ready", "reconnect", "reconnect", "error"]);
+    expect(messagesOf(collector, "reconnect").map((line) => line.attempt)).toEqual([1, 2]);
   });
 });

@@ -29,68 +29,72 @@ describe("workflow state across broker restarts", () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  it("should give back deliveries, answers and completion after SIGKILL and SIGTERM, and complete when the waiting recipient answers", async () => {
-    const directory = mkdtempSync(join(tmpdir(), "corrbus-workflow-restart-"));
-    cleanup.push(() => rmSync(directory, { recursive: true, force: true }));
-    const socket = join(directory, "corrbus.sock");
-    const args = ["--data-dir", join(directory, "data")];
-    const start = async (): Promise<{ broker: BrokerProcess; agent: CorrelationClient }> => {
-      const broker = await startBrokerProcess(args, socket);
-      cleanup.push(() => broker.stop());
-      const agent = createCorrelationClient({ socketPath: socket, sourceProcess: "agent" });
-      cleanup.push(() => agent.close());
-      return { broker, agent };
-    };
+  // SIGTERM first too: the subscriptions a stopping broker ends are not their subscribers leaving.
+  for (const end of ["SIGKILL", "SIGTERM"] as const) {
+    it(`should give back deliveries, answers and completion after ${end} and then SIGTERM, and complete when the waiting recipient answers`, async () => {
+      const directory = mkdtempSync(join(tmpdir(), "corrbus-workflow-restart-"));
+      cleanup.push(() => rmSync(directory, { recursive: true, force: true }));
+      const socket = join(directory, "corrbus.sock");
+      const args = ["--data-dir", join(directory, "data")];
+      const start = async (): Promise<{ broker: BrokerProcess; agent: CorrelationClient }> => {
+        const broker = await startBrokerProcess(args, socket);
+        cleanup.push(() => broker.stop());
+        const agent = createCorrelationClient({ socketPath: socket, sourceProcess: "agent" });
+        cleanup.push(() => agent.close());
+        return { broker, agent };
+      };
 
-    const first = await start();
-    const answering = spawnFixture("collector", ["--socket", socket, "--name", "answering"]);
-    const holding = spawnFixture("collector", ["--socket", socket, "--name", "holding", "--hold"]);
-    cleanup.push(
-      () => void answering.child.kill("SIGKILL"),
-      () => void holding.child.kill("SIGKILL"),
-    );
-    await Promise.all([answering.waitFor("ready"), holding.waitFor("ready")]);
-    const task = first.agent.newRootCorrelation("enumerate", { investigation_id: "INC-RESTART" });
-    await first.agent.publish("control.collector.task.enumerate", { action: "list" }, { correlation: task });
-    await answering.waitFor("answered");
-    await holding.waitFor("task");
-    const before = asJson((await first.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
-    // Deliveries are listed in the order the collectors subscribed, which either may win.
-    const deliveries = before.deliveries as Record<string, unknown>[];
-    expect(before.status).toBe("COMPLETION_STATUS_PENDING");
-    expect(Object.fromEntries(deliveries.map((delivery) => [delivery.subscriberName, delivery.state]))).toEqual({
-      answering: "DELIVERY_STATE_ANSWERED",
-      holding: "DELIVERY_STATE_PENDING",
+      const first = await start();
+      const answering = spawnFixture("collector", ["--socket", socket, "--name", "answering"]);
+      const holding = spawnFixture("collector", ["--socket", socket, "--name", "holding", "--hold"]);
+      cleanup.push(
+        () => void answering.child.kill("SIGKILL"),
+        () => void holding.child.kill("SIGKILL"),
+      );
+      await Promise.all([answering.waitFor("ready"), holding.waitFor("ready")]);
+      const task = first.agent.newRootCorrelation("enumerate", { investigation_id: "INC-RESTART" });
+      await first.agent.publish("control.collector.task.enumerate", { action: "list" }, { correlation: task });
+      await answering.waitFor("answered");
+      await holding.waitFor("task");
+      const before = asJson((await first.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
+      // Deliveries are listed in the order the collectors subscribed, which either may win.
+      const deliveries = before.deliveries as Record<string, unknown>[];
+      expect(before.status).toBe("COMPLETION_STATUS_PENDING");
+      expect(Object.fromEntries(deliveries.map((delivery) => [delivery.subscriberName, delivery.state]))).toEqual({
+        answering: "DELIVERY_STATE_ANSWERED",
+        holding: "DELIVERY_STATE_PENDING",
+      });
+
+      if (end === "SIGKILL") await first.broker.kill();
+      else expect(await first.broker.stop()).toBe(0);
+      first.agent.close();
+      const second = await start();
+      const restarted = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
+      const waiting = "the broker restarted; waiting for the subscriber to subscribe again";
+      const waitingHolding = (delivery: Record<string, unknown>) => (delivery.subscriberName === "holding" ? { ...delivery, reason: waiting } : delivery);
+      expect(restarted).toEqual({ ...before, deliveries: deliveries.map(waitingHolding) });
+      const { stdout: shown } = await run(process.execPath, [cliPath, "workflow", task.correlationId], { env: { ...process.env, CORRBUS_SOCKET: socket } });
+      expect(shown).toContain(waiting);
+
+      // The holding collector comes back under its name; its answer completes the workflow.
+      const back = spawnFixture("collector", ["--socket", socket, "--name", "holding", "--hold"]);
+      cleanup.push(() => void back.child.kill("SIGKILL"));
+      await back.waitFor("ready");
+      // Subscribed ("ready") before this call: the delivery is its own again.
+      const resumed = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
+      expect(resumed.deliveries).toEqual(deliveries);
+      const lateAnswer = createCorrelationClient({ socketPath: socket, sourceProcess: "holding" });
+      cleanup.push(() => lateAnswer.close());
+      await lateAnswer.publish("events.collector.enumerate.result", { late: true }, { correlation: answerCorrelation(task, "holding"), final: true });
+      const waited = await second.agent.service.waitForResults({ correlationId: task.correlationId, expectedResults: 0 });
+      expect({ complete: waited.complete, reason: waited.reason }).toEqual({ complete: true, reason: CompletionReason.ALL_RECIPIENTS_ANSWERED });
+      const done = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
+      expect(done).toMatchObject({ status: "COMPLETION_STATUS_COMPLETE" });
+
+      await second.broker.stop();
+      second.agent.close();
+      const third = await start();
+      expect(asJson((await third.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow)).toEqual(done);
     });
-
-    await first.broker.kill();
-    first.agent.close();
-    const second = await start();
-    const restarted = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
-    const waiting = "the broker restarted; waiting for the subscriber to subscribe again";
-    const waitingHolding = (delivery: Record<string, unknown>) => (delivery.subscriberName === "holding" ? { ...delivery, reason: waiting } : delivery);
-    expect(restarted).toEqual({ ...before, deliveries: deliveries.map(waitingHolding) });
-    const { stdout: shown } = await run(process.execPath, [cliPath, "workflow", task.correlationId], { env: { ...process.env, CORRBUS_SOCKET: socket } });
-    expect(shown).toContain(waiting);
-
-    // The holding collector comes back under its name; its answer completes the workflow.
-    const back = spawnFixture("collector", ["--socket", socket, "--name", "holding", "--hold"]);
-    cleanup.push(() => void back.child.kill("SIGKILL"));
-    await back.waitFor("ready");
-    // Subscribed ("ready") before this call: the delivery is its own again.
-    const resumed = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
-    expect(resumed.deliveries).toEqual(deliveries);
-    const lateAnswer = createCorrelationClient({ socketPath: socket, sourceProcess: "holding" });
-    cleanup.push(() => lateAnswer.close());
-    await lateAnswer.publish("events.collector.enumerate.result", { late: true }, { correlation: answerCorrelation(task, "holding"), final: true });
-    const waited = await second.agent.service.waitForResults({ correlationId: task.correlationId, expectedResults: 0 });
-    expect({ complete: waited.complete, reason: waited.reason }).toEqual({ complete: true, reason: CompletionReason.ALL_RECIPIENTS_ANSWERED });
-    const done = asJson((await second.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow);
-    expect(done).toMatchObject({ status: "COMPLETION_STATUS_COMPLETE" });
-
-    await second.broker.stop();
-    second.agent.close();
-    const third = await start();
-    expect(asJson((await third.agent.service.getWorkflow({ correlationId: task.correlationId })).workflow)).toEqual(done);
-  });
+  }
 });

@@ -134,8 +134,12 @@ describe("workflow state across a restart", () => {
         "COMPLETION_STATUS_INCOMPLETE",
         "COMPLETION_STATUS_PENDING",
       ]);
-      if (stop === "SIGTERM") await first.journal.close();
-      else await written();
+      if (stop === "SIGTERM") {
+        // As the server stops: it ends every subscription (they did not leave), then closes the journal.
+        first.broker.beginShutdown();
+        for (const name of [...first.subscriptions.keys()]) leave(first, name);
+        await first.journal.close();
+      } else await written();
 
       clock.now += 1000;
       const second = await start(directory, clock);
