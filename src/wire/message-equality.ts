@@ -91,10 +91,10 @@ function fieldCheck(field: DescField, code: GeneratedFunction, bytes: string): s
       return `${read} if (x !== y) { kx = Object.keys(x); ky = Object.keys(y); if (kx.length !== ky.length) return false; for (let i = 0; i < kx.length; i++) { k = kx[i]; if (ky[i] !== k || ${differs}) return false; } }`;
     }
     default: {
-      const differs = `${read} if (${valueDiffers(field, "x", "y", code, bytes)}) return false;`;
-      if (!mayReadDefaultFromPrototype(field)) return differs;
-      // An unset field reads as its default from the prototype, yet only a set one is written.
-      return `${differs} if (Object.hasOwn(a, ${name}) !== Object.hasOwn(b, ${name})) return false;`;
+      const differs = valueDiffers(field, "x", "y", code, bytes);
+      if (!mayReadDefaultFromPrototype(field)) return `${read} if (${differs}) return false;`;
+      // An unset field reads as its default from the prototype, yet only a set one is written: set-ness first, then values.
+      return `k = Object.hasOwn(a, ${name}); if (k !== Object.hasOwn(b, ${name})) return false; if (k) { ${read} if (${differs}) return false; }`;
     }
   }
 }

@@ -1,10 +1,12 @@
-import { clone } from "@bufbuild/protobuf";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
 import { messageEquality } from "./message-equality.js";
+import { messageSnapshot } from "./message-snapshot.js";
 import { isPerEventMetadataField } from "./metadata-fields.js";
 
 /** Every field of CorrelationMetadata but the per-event ones, unknown fields included, from the descriptor. */
 const sameSharedFields = messageEquality(CorrelationMetadataSchema, (field) => !isPerEventMetadataField(field.number));
+/** A deep copy of those fields, to compare later messages with. */
+const sharedSnapshot = messageSnapshot(CorrelationMetadataSchema, (field) => !isPerEventMetadataField(field.number));
 
 /**
  * Correlation metadata seen lately, one entry per correlation id, compared by
@@ -50,7 +52,7 @@ export class SharedMetadataMemo<T> {
     if (this.entries.size >= this.capacity) this.entries.delete(this.entries.keys().next().value as string);
     const origin = decodedOriginOf(meta);
     // Marked metadata is never changed in place (markDecodedFrom's contract): no copy needed.
-    this.entries.set(meta.correlationId, { shared: origin === undefined ? clone(CorrelationMetadataSchema, meta) : meta, value, origin });
+    this.entries.set(meta.correlationId, { shared: origin === undefined ? sharedSnapshot(meta) : meta, value, origin });
   }
 }
 
