@@ -97,6 +97,8 @@ describe("the client's StreamPublisher, against a broker process", () => {
     const socket = join(directory, "run", "corrbus.sock");
     const dataDir = join(directory, "data");
     const first = await startBrokerProcess(["--data-dir", dataDir], socket);
+    // Killed by the test; stopped here too if the test fails before that (stop() on a dead broker only cleans up).
+    cleanup.push(() => first.stop());
     const publisher = fixture("stream-publisher", [
       "--socket",
       socket,
