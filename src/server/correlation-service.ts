@@ -89,18 +89,12 @@ export function createCorrelationService(
       // ones wait for the journal, so one stream keeps several batches in one
       // write (and, with --fsync always, one fsync); acks still go out in order.
       const pipeline = new AckPipeline<PublishResult[]>(streamPipelineDepth);
-      // Shutdown (or the client going) stops the reading at once; batches taken before still get their acks.
-      const stopped = new Promise<never>((_, reject) => {
-        const stop = () => reject(ConnectError.from(context.signal.reason, Code.Canceled));
-        if (context.signal.aborted) stop();
-        else context.signal.addEventListener("abort", stop, { once: true });
-      });
-      stopped.catch(() => {});
       const reading = (async () => {
         const incoming = requests[Symbol.asyncIterator]();
         try {
           for (;;) {
-            const next = await Promise.race([incoming.next(), stopped]);
+            // Shutdown (or the client going) stops the reading at once; batches taken before still get their acks.
+            const next = await unlessAborted(incoming.next(), context.signal);
             if (next.done) break;
             const request = next.value;
             await pipeline.room();
@@ -300,6 +294,31 @@ export function createCorrelationService(
       });
     },
   };
+}
+
+/**
+ * `promise`, or a Canceled error as soon as `signal` aborts, whichever comes
+ * first. Its abort listener goes when `promise` settles: a race against one
+ * promise that never settles (Promise.race with the stream's "stopped")
+ * kept a reaction per call on it, and each reaction its call's result, so a
+ * long PublishStream kept every batch it ever read, decoded.
+ */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(ConnectError.from(signal.reason, Code.Canceled));
+    signal.addEventListener("abort", stop, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", stop);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", stop);
+        reject(error);
+      },
+    );
+  });
 }
 
 function guard<T>(run: () => T): T {
