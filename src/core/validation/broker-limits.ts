@@ -29,7 +29,7 @@ export interface BrokerLimits {
    * Estimated bytes history (events, indexes, shared metadata) and the
    * workflow tracker may retain together; past it the oldest events are
    * evicted, and tracked correlations past a quarter of it (least recently
-   * active first). Default: half the V8 heap limit (memoryLimitForHeap), so
+   * active first). Default: about half the V8 heap limit (memoryLimitForHeap), so
    * that the broker evicts long before the heap runs out, whatever the heap
    * limit (`--max-old-space-size`); `corrbus serve` derives it from the heap
    * it runs with, this constant from Node's usual 4 GiB heap limit.
@@ -65,14 +65,19 @@ export interface BrokerLimits {
 
 /**
  * The default memory limit for a V8 heap limit (`heap_size_limit`): half of
- * it. The other half is headroom: what the estimates miss, garbage between
- * collections (a collector that finds the heap over half full works harder),
- * requests and answers in flight, subscriber queues.
+ * what the heap has beyond `heapReserveBytes`, at least 8 MiB. The reserve is
+ * V8's young generation (counted in heap_size_limit, where nothing stays) and
+ * the broker's own code and modules; the other half is headroom: what the
+ * estimates miss, garbage between collections (a collector that finds the
+ * heap nearly full works harder and harder), requests and answers in flight,
+ * subscriber queues.
  */
 export function memoryLimitForHeap(heapLimitBytes: number): number {
-  return Math.floor(heapLimitBytes * memoryShareOfHeap);
+  return Math.max(8 * 1024 * 1024, Math.floor((heapLimitBytes - heapReserveBytes) * memoryShareOfHeap));
 }
 
+/** What the heap limit holds besides history and workflows: the young generation (48 MiB on 64-bit) and the broker's code and modules. */
+const heapReserveBytes = 80 * 1024 * 1024;
 const memoryShareOfHeap = 0.5;
 
 /** The share of memoryLimitBytes tracked correlations may retain. */
