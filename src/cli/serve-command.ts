@@ -15,6 +15,10 @@ Options:
                            CORRBUS_SOCKET or XDG_RUNTIME_DIR change the default)
   --history-size N         events kept in history (default 1000000)
   --history-bytes N        encoded bytes kept in history (default 536870912)
+  --memory-limit N         bytes history, its indexes and tracked workflows may
+                           retain (estimated); the oldest go past it (default
+                           half the V8 heap limit: --max-old-space-size in
+                           NODE_OPTIONS moves both)
   --retention DURATION     drop events older than this, from history and journal
                            (e.g. 12h, 30d; default 30d)
   --data-dir PATH          where the journal lives (default ${defaultDataDirectory()};
@@ -55,6 +59,7 @@ Examples:
 const numericOptions: Record<string, keyof BrokerLimits> = {
   "history-size": "historyMaxEvents",
   "history-bytes": "historyMaxBytes",
+  "memory-limit": "memoryLimitBytes",
   "max-payload": "maxPayloadBytes",
   "subscriber-queue": "subscriberQueueEvents",
   "max-subscribers": "maxSubscribers",

@@ -69,6 +69,7 @@ function describeStats(stats: GetStatsResponse): string {
         ["events", `${stats.eventsStored} of ${stats.historyMaxEvents}`],
         ["bytes", `${formatBytes(stats.bytesStored)} of ${formatBytes(stats.historyMaxBytes)}`],
         ["evicted", n(stats.eventsEvicted)],
+        ["evicted for memory", n(stats.eventsEvictedForMemory)],
         ["expired", n(stats.eventsExpired)],
       ],
     ],
@@ -85,6 +86,7 @@ function describeStats(stats: GetStatsResponse): string {
         ["active", n(stats.workflowsActive)],
         ["expired", n(stats.workflowsExpired)],
         ["evicted", n(stats.workflowsEvicted)],
+        ["evicted for memory", n(stats.workflowsEvictedForMemory)],
         ["lineage rejected", n(stats.lineageRejected)],
         ["orphans", n(stats.orphans)],
         ["waiters", n(stats.waiters)],
@@ -111,6 +113,10 @@ function describeStats(stats: GetStatsResponse): string {
     [
       "memory",
       [
+        [
+          "bound",
+          `${formatBytes(stats.memoryHistoryBytes + stats.memoryWorkflowBytes)} of ${formatBytes(stats.memoryLimitBytes)} (history ${formatBytes(stats.memoryHistoryBytes)}, workflows ${formatBytes(stats.memoryWorkflowBytes)}; estimated)`,
+        ],
         ["rss", formatBytes(stats.memoryRssBytes)],
         ["heap used", formatBytes(stats.memoryHeapUsedBytes)],
         ["external", formatBytes(stats.memoryExternalBytes)],

@@ -125,4 +125,6 @@ export interface BrokerStats {
   eventsExpired: number;
   permissionDenied: number;
   indexes: { tags: number; correlations: number; roots: number; templates: number };
+  /** The memory bound (memoryLimitBytes): the limit, what history and the tracker are estimated to retain, what it evicted. */
+  memory: { limitBytes: number; historyBytes: number; workflowBytes: number; eventsEvicted: number; workflowsEvicted: number };
 }

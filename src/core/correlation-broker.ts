@@ -2,7 +2,7 @@ import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type TaskRecipientSchema, type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
-import { type BrokerLimits, validateBrokerLimits } from "./validation/broker-limits.js";
+import { type BrokerLimits, validateBrokerLimits, workflowShareOfMemory } from "./validation/broker-limits.js";
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./validation/broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./validation/envelope-validation.js";
 import { IndexedHistory } from "./history/indexed-history.js";
@@ -83,8 +83,12 @@ export class CorrelationBroker {
     this.waiters = new WaiterRegistry(this.limits.maxWaiters);
     this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
     this.router = new TopicRouter((subscription) => this.recipientGone(subscription.id, "the subscriber was cut off for not keeping up before it answered"));
-    this.tracker = new WorkflowTracker(this.limits.maxActiveWorkflows, this.limits.workflowIdleMs, this.limits.maxLineageDepth, (state, event) =>
-      this.waiters.wake(state, event),
+    this.tracker = new WorkflowTracker(
+      this.limits.maxActiveWorkflows,
+      this.limits.workflowIdleMs,
+      this.limits.maxLineageDepth,
+      (state, event) => this.waiters.wake(state, event),
+      Math.floor(this.limits.memoryLimitBytes * workflowShareOfMemory),
     );
   }
 
@@ -150,6 +154,8 @@ export class CorrelationBroker {
       // Lineage the journal holds was accepted once; a record skipped as corrupt can make it look wrong now.
       this.restoreLineageSkipped++;
     }
+    // Replay keeps within the memory bound as publishing does: a journal written under a larger bound (or none) still starts.
+    this.evictForMemory();
     this.restoredCount++;
     return true;
   }
@@ -186,6 +192,8 @@ export class CorrelationBroker {
    * then count as disconnected (see maintain).
    */
   finishRestore(): void {
+    // Segments whose events replay evicted (for memory, or the count and byte bounds) are not needed again.
+    if (this.history.events.size > 0) this.journal?.release(this.history.events.firstId - 1);
     this.awaitingResume = this.tracker.awaitResumes();
     this.resumeDeadlineMs = this.now() + this.limits.resumeGraceMs;
   }
@@ -477,7 +485,7 @@ export class CorrelationBroker {
       eventsPublished: this.publishedCount,
       eventsStored: this.history.events.size,
       bytesStored: this.history.events.bytes,
-      eventsEvicted: this.history.events.evictions,
+      eventsEvicted: this.history.events.evictions - this.history.memoryEvictions,
       historyMaxEvents: this.limits.historyMaxEvents,
       historyMaxBytes: this.limits.historyMaxBytes,
       eventsDelivered: this.router.delivered,
@@ -497,6 +505,13 @@ export class CorrelationBroker {
       eventsExpired: this.expiredCount,
       permissionDenied: this.deniedCount,
       indexes: this.history.indexSizes,
+      memory: {
+        limitBytes: this.limits.memoryLimitBytes,
+        historyBytes: this.history.retainedBytes,
+        workflowBytes: this.tracker.retainedBytes,
+        eventsEvicted: this.history.memoryEvictions,
+        workflowsEvicted: this.tracker.memoryEvicted,
+      },
     };
   }
 
@@ -548,6 +563,7 @@ export class CorrelationBroker {
     this.forgetPending(envelope);
     const recipients = this.router.route(envelope);
     this.tracker.observe(envelope, recipients, receivedAtMs);
+    this.evictForMemory();
     const meta = envelope.correlationMetadata;
     if (this.journal !== undefined && recipients.length > 0 && meta !== undefined && isControlTopic(envelope.topic)) {
       this.journal.recordFact(
@@ -561,6 +577,11 @@ export class CorrelationBroker {
     const firstAfter = this.history.events.firstId;
     if (firstAfter !== firstBefore) this.journal?.release(firstAfter - 1);
     return { eventId: Number(envelope.eventId), deliveredCount: recipients.length, receivedAtMs };
+  }
+
+  /** Oldest events out while history and the tracked correlations together retain more than memoryLimitBytes. */
+  private evictForMemory(): void {
+    this.history.evictForMemory(this.limits.memoryLimitBytes - this.tracker.retainedBytes);
   }
 
   private forgetPending(envelope: EventEnvelope): void {

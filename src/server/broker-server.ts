@@ -6,7 +6,8 @@ import type { Server, Socket } from "node:net";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { CorrelationService } from "../../gen/corrbus/v1/service_pb.js";
-import type { BrokerLimits } from "../core/validation/broker-limits.js";
+import { type BrokerLimits, memoryLimitForHeap } from "../core/validation/broker-limits.js";
+import { getHeapStatistics } from "node:v8";
 import type { AccessPolicy, PeerIdentity } from "../core/broker-ports.js";
 import { CorrelationBroker } from "../core/correlation-broker.js";
 import { type FsyncPolicy, Journal, checkDataDirectoryPath, defaultDataDirectory, lockDataDirectory } from "../storage/index.js";
@@ -28,7 +29,7 @@ import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } fr
 export interface BrokerServerOptions {
   /** Where to listen. Default: defaultSocketPath() (`$XDG_RUNTIME_DIR/corrbus/corrbus.sock` or a per-user temp dir). */
   socketPath?: string;
-  /** Bounds; unset ones take their defaults (see BrokerLimits). */
+  /** Bounds; unset ones take their defaults (see BrokerLimits), memoryLimitBytes half of this process's V8 heap limit. */
   limits?: Partial<BrokerLimits>;
   /** Where log lines go. Default: nowhere (the CLI passes a stderr logger). */
   logger?: Logger;
@@ -254,7 +255,10 @@ function accessPolicy(options: BrokerServerOptions, logger: Logger): AccessPolic
 }
 
 /** The broker with its history: replayed from the journal in the data directory, or in memory only. */
-async function openHistory(options: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
+async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
+  // The memory bound follows the heap this process really has (--max-old-space-size, or Node's default for the machine).
+  const memoryLimitBytes = given.limits?.memoryLimitBytes ?? memoryLimitForHeap(getHeapStatistics().heap_size_limit);
+  const options = { ...given, limits: { ...given.limits, memoryLimitBytes } };
   if (options.inMemory) {
     logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
     return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger)), unlock: () => {} };

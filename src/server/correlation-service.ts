@@ -254,6 +254,11 @@ export function createCorrelationService(
         correlationIndexKeys: BigInt(stats.indexes.correlations),
         rootIndexKeys: BigInt(stats.indexes.roots),
         metadataTemplates: BigInt(stats.indexes.templates),
+        memoryLimitBytes: BigInt(stats.memory.limitBytes),
+        memoryHistoryBytes: BigInt(stats.memory.historyBytes),
+        memoryWorkflowBytes: BigInt(stats.memory.workflowBytes),
+        eventsEvictedForMemory: BigInt(stats.memory.eventsEvicted),
+        workflowsEvictedForMemory: BigInt(stats.memory.workflowsEvicted),
         journal:
           journalStats === undefined
             ? undefined

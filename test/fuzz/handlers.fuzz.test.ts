@@ -529,8 +529,8 @@ async function checkInvariants(broker: CorrelationBroker, service: Service): Pro
   const stats = broker.stats();
   expect(stats.eventsStored).toBeLessThanOrEqual(stats.historyMaxEvents);
   expect(stats.bytesStored).toBeLessThanOrEqual(stats.historyMaxBytes);
-  // Every accepted event is stored, evicted or expired; no id was stamped without being committed.
-  expect(stats.eventsStored).toBe(stats.eventsPublished - stats.eventsEvicted - stats.eventsExpired);
+  // Every accepted event is stored, evicted (by a history bound or for memory) or expired; no id was stamped without being committed.
+  expect(stats.eventsStored).toBe(stats.eventsPublished - stats.eventsEvicted - stats.memory.eventsEvicted - stats.eventsExpired);
   expect(stats.lastEventId).toBe(stats.eventsPublished);
   expect(stats.workflowsActive).toBeLessThanOrEqual(limits.maxActiveWorkflows as number);
   expect(stats.waiters).toBe(0);

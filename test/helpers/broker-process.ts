@@ -31,6 +31,10 @@ export interface BrokerProcess {
 export interface BrokerProcessOptions {
   /** The `corrbus` command to run (default: the repository's bin/corrbus.js), e.g. a scratch build's. */
   cliPath?: string;
+  /** The broker's environment (default: the test's), e.g. NODE_OPTIONS with a heap limit. */
+  env?: NodeJS.ProcessEnv;
+  /** How long it may take to listen, journal replay included (default 15 s). */
+  readyTimeoutMs?: number;
 }
 
 /** Starts `corrbus serve` with `args` on a new socket and waits until it listens. */
@@ -41,6 +45,7 @@ export async function startBrokerProcess(args: string[] = [], socketPath?: strin
   const storage = args.includes("--in-memory") || args.includes("--data-dir") ? [] : ["--data-dir", join(directory, "data")];
   const child = spawn(process.execPath, [options.cliPath ?? cliPath, "serve", "--socket", path, "--log-level", "debug", ...storage, ...args], {
     stdio: ["ignore", "inherit", "pipe"],
+    env: options.env ?? process.env,
   });
   const logs: Record<string, unknown>[] = [];
   const stderr = new LineReader(child.stderr!);
@@ -53,7 +58,7 @@ export async function startBrokerProcess(args: string[] = [], socketPath?: strin
   });
   const exited = new Promise<number | null>((resolveExit) => child.once("exit", (code) => resolveExit(code)));
   await Promise.race([
-    stderr.waitFor((line) => line.includes('"msg":"listening"'), 15_000),
+    stderr.waitFor((line) => line.includes('"msg":"listening"'), options.readyTimeoutMs ?? 15_000),
     exited.then((code) => {
       throw new Error(`broker exited with ${code} before listening: ${JSON.stringify(logs)}`);
     }),

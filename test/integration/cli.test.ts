@@ -514,6 +514,8 @@ describe("corrbus CLI against a live broker", () => {
       expect(result.stdout).toMatch(/^ {2}fsync policy +batch$/m);
       expect(result.stdout).toContain(`${join(broker.directory, "data", "journal")}\n`);
       expect(result.stdout).toMatch(/^ {2}directory +\//m);
+      expect(result.stdout).toMatch(/^ {2}bound +\S+ \S+ of \S+ \S+ \(history \S+ \S+, workflows \S+ \S+; estimated\)$/m);
+      expect(result.stdout).toMatch(/^ {2}evicted for memory +0$/m);
     });
 
     it("should print the GetStatsResponse as JSON with every counter, zeros included", async () => {
@@ -524,6 +526,20 @@ describe("corrbus CLI against a live broker", () => {
       expect(stats.events_evicted).toBe("0");
       expect(stats.connections_open).toBeGreaterThanOrEqual(1);
       expect(stats.journal).toMatchObject({ fsync_policy: "batch", problems: "0" });
+      expect(Number(stats.memory_limit_bytes)).toBeGreaterThan(0);
+      expect(Number(stats.memory_history_bytes)).toBeGreaterThan(0);
+      expect(stats.events_evicted_for_memory).toBe("0");
+    });
+
+    it("should show the memory limit --memory-limit sets", async () => {
+      const bounded = await startBrokerProcess(["--in-memory", "--memory-limit", "50000000"]);
+      try {
+        const result = await runCli(["stats", "--json", "--socket", bounded.socketPath]);
+        expect(result.code).toBe(0);
+        expect(jsonLines(result.stdout)[0].memory_limit_bytes).toBe("50000000");
+      } finally {
+        await bounded.stop();
+      }
     });
 
     it("should say when the broker keeps no journal", async () => {

@@ -1,3 +1,4 @@
+import { retainedSize } from "../retained-size.js";
 import { NumberColumn } from "./number-column.js";
 
 /**
@@ -27,6 +28,7 @@ export class EventHistory {
   private storedBytes = 0;
   private ownBytes = 0;
   private evictedCount = 0;
+  private chunkCapacity = 0;
 
   constructor(
     /** Most events kept. */
@@ -50,6 +52,14 @@ export class EventHistory {
   /** Bytes the events' own copies take (without what their owner shares between them). */
   get heldBytes(): number {
     return this.ownBytes;
+  }
+
+  /**
+   * Estimated bytes retained: every chunk whole (a chunk stays while any of
+   * its events does) and each event's numbers in the columns.
+   */
+  get retainedBytes(): number {
+    return this.chunkCapacity + this.size * columnBytesPerEvent;
   }
 
   /** Events evicted since creation. */
@@ -157,6 +167,7 @@ export class EventHistory {
     if (last === undefined || last.used + bytes.length > last.buffer.length) {
       last = { buffer: Buffer.allocUnsafeSlow(Math.max(chunkBytes, bytes.length)), used: 0, live: 0 };
       this.chunks.push(last);
+      this.chunkCapacity += last.buffer.length + retainedSize.typedArray;
     }
     const offset = last.used;
     last.buffer.set(bytes, offset);
@@ -165,7 +176,8 @@ export class EventHistory {
     return [this.firstChunkNumber + this.chunks.length - 1, offset];
   }
 
-  private evictOldest(): void {
+  /** Evicts the oldest event (there must be one). */
+  evictOldest(): void {
     this.onEvict(this.ids.at(0), this.bytesAt(0), this.extras.at(0));
     const chunk = this.chunks[this.chunkNumbers.at(0) - this.firstChunkNumber];
     chunk.live--;
@@ -175,11 +187,14 @@ export class EventHistory {
     for (const column of [this.ids, this.times, this.chunkNumbers, this.offsets, this.lengths, this.counted, this.extras]) column.shift();
     // Chunks empty out in order because eviction is oldest first.
     while (this.chunks.length > 1 && this.chunks[0].live === 0) {
-      this.chunks.shift();
+      this.chunkCapacity -= (this.chunks.shift() as Chunk).buffer.length + retainedSize.typedArray;
       this.firstChunkNumber++;
     }
   }
 }
+
+/** Seven numbers a column (the receive time takes 8 bytes, the others 4), with the columns' slack. */
+const columnBytesPerEvent = 6 * retainedSize.columnNumber + 12;
 
 /** Shared chunk size: large enough that per-buffer overhead vanishes, small enough that the last one's slack stays small. */
 const chunkBytes = 64 * 1024;

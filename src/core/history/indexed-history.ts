@@ -3,7 +3,9 @@ import type { CorrelationMetadata } from "../../../gen/corrbus/v1/correlation_pb
 import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { EventHistory } from "./event-history.js";
 import { MetadataTemplates } from "./metadata-templates.js";
-import { PostingList } from "./posting-list.js";
+import { PostingIndex } from "./posting-index.js";
+import type { IdList, PostingList } from "./posting-list.js";
+import { retainedSize, stringSize } from "../retained-size.js";
 import { SharedMetadataMemo } from "../../wire/shared-metadata-memo.js";
 import {
   type KnownTemplate,
@@ -20,6 +22,11 @@ import {
  * when its event is evicted, so the indexes never hold an id history lacks and
  * never grow past it. Events are stored split (see splitForStorage): their own
  * bytes in history, their correlation metadata once per distinct value.
+ *
+ * `retainedBytes` estimates all of it (events, columns, index entries and
+ * their keys, templates); `evictForMemory` evicts the oldest events until it
+ * fits a budget, for the broker's memory bound. Keys that occur once (pids,
+ * hashes, paths: high-cardinality tags) cost an entry and their string, no list.
  */
 export class IndexedHistory {
   readonly events: EventHistory;
@@ -28,11 +35,21 @@ export class IndexedHistory {
   private readonly lastPostings = new SharedMetadataMemo<Postings>();
   /** The template of the last event split: a repeat shares its bytes and key (one entry: no growth). */
   private recentTemplate: KnownTemplate | undefined;
-  private readonly byTag = new Map<string, PostingList>();
-  private readonly byCorrelation = new Map<string, PostingList>();
-  private readonly byRoot = new Map<string, PostingList>();
-  /** Root → correlation → stored events: a timeline finds its correlations without decoding events. */
-  private readonly rootCorrelations = new Map<string, Map<string, number>>();
+  /** Tag key → its values' postings: a key's string is held once, however many values it has. */
+  private readonly byTag = new Map<string, PostingIndex>();
+  private tagPairs = 0;
+  /** Estimated bytes every index retains (the PostingIndexes add theirs here). */
+  private readonly indexRetained = { bytes: 0 };
+  private readonly byCorrelation = new PostingIndex(this.indexRetained);
+  private readonly byRoot = new PostingIndex(this.indexRetained);
+  /**
+   * Root → correlation → stored events: a timeline finds its correlations
+   * without decoding events. A bare number stands for the root's own
+   * correlation alone (the usual case: most workflows are one correlation).
+   */
+  private readonly rootCorrelations = new Map<string, number | Map<string, number>>();
+  private rootCorrelationBytes = 0;
+  private memoryEvictedCount = 0;
 
   constructor(maxEvents: number, maxBytes: number) {
     this.events = new EventHistory(maxEvents, maxBytes, (id, bytes, template) => this.unindex(id, bytes, template));
@@ -40,12 +57,36 @@ export class IndexedHistory {
 
   /** Distinct keys in each index and distinct metadata templates (for stats and tests). */
   get indexSizes(): { tags: number; correlations: number; roots: number; templates: number } {
-    return { tags: this.byTag.size, correlations: this.byCorrelation.size, roots: this.byRoot.size, templates: this.templates.size };
+    return { tags: this.tagPairs, correlations: this.byCorrelation.size, roots: this.byRoot.size, templates: this.templates.size };
   }
 
   /** Bytes really held: events' own bytes plus shared metadata (the byte bound counts each event whole). */
   get heldBytes(): number {
     return this.events.heldBytes + this.templates.bytes;
+  }
+
+  /** Estimated bytes retained by history, its indexes and templates: what the memory bound counts. */
+  get retainedBytes(): number {
+    return this.events.retainedBytes + this.templates.retainedBytes + this.indexRetained.bytes + this.rootCorrelationBytes;
+  }
+
+  /** Events evicted to keep within a memory budget (evictForMemory) since creation. */
+  get memoryEvictions(): number {
+    return this.memoryEvictedCount;
+  }
+
+  /**
+   * Evicts the oldest events while more than `budgetBytes` is retained, the
+   * newest one always kept; answers how many went.
+   */
+  evictForMemory(budgetBytes: number): number {
+    let evicted = 0;
+    while (this.events.size > 1 && this.retainedBytes > budgetBytes) {
+      this.events.evictOldest();
+      evicted++;
+    }
+    this.memoryEvictedCount += evicted;
+    return evicted;
   }
 
   /**
@@ -70,51 +111,68 @@ export class IndexedHistory {
   append(event: EventEnvelope, receivedAtMs: number, split: SplitEnvelope = this.split(event)): void {
     const id = Number(event.eventId);
     const { body, templateKey, encodedSize } = split;
-    const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey, () => split.template as Uint8Array);
+    const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey);
     this.events.append(id, receivedAtMs, body, templateId, encodedSize);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
-    const postings = this.postingsFor(meta);
-    for (const list of postings.lists) list.push(id);
-    postings.counts.set(meta.correlationId, (postings.counts.get(meta.correlationId) ?? 0) + 1);
+    const remembered = this.lastPostings.get(meta);
+    // A remembered list is still the indexed one while it holds ids (lists leave the index only when emptied by eviction).
+    if (remembered?.lists.every((list) => list.size > 0)) {
+      for (let index = 0; index < remembered.lists.length; index++) remembered.indexes[index].pushTo(remembered.lists[index], id);
+    } else {
+      this.index(meta, id);
+    }
+    this.countCorrelation(meta.rootCorrelationId, meta.correlationId, 1);
   }
 
   /**
-   * The posting lists an event with `meta` goes into (its tags, its
-   * correlation, its root) and its root's correlation counts. Remembered for
-   * the last metadata: a repeat skips building the keys and the lookups. A
-   * remembered list is still the indexed one while it holds ids (lists leave
-   * the index only when emptied by eviction); an emptied one is looked up
-   * afresh.
+   * Indexes event `id` under each of its tags, its correlation and its root.
+   * Once every key has a list (the metadata's second event), the lists are
+   * remembered for the metadata: a repeat skips building keys and lookups.
    */
-  private postingsFor(meta: CorrelationMetadata): Postings {
-    const remembered = this.lastPostings.get(meta);
-    if (remembered !== undefined && remembered.counts.size > 0 && remembered.lists.every((list) => list.size > 0)) return remembered;
+  private index(meta: CorrelationMetadata, id: number): void {
+    const indexes: PostingIndex[] = [];
     const lists: PostingList[] = [];
-    for (const key in meta.correlationTags) lists.push(listFor(this.byTag, tagKey(key, meta.correlationTags[key])));
-    lists.push(listFor(this.byCorrelation, meta.correlationId), listFor(this.byRoot, meta.rootCorrelationId));
-    let counts = this.rootCorrelations.get(meta.rootCorrelationId);
-    if (counts === undefined) {
-      counts = new Map();
-      this.rootCorrelations.set(meta.rootCorrelationId, counts);
+    let complete = true;
+    const add = (index: PostingIndex, key: string, isTag = false) => {
+      const before = index.size;
+      const list = index.add(key, id);
+      if (isTag) this.tagPairs += index.size - before;
+      if (list === undefined) complete = false;
+      else {
+        indexes.push(index);
+        lists.push(list);
+      }
+    };
+    for (const key in meta.correlationTags) add(this.tagIndex(key), meta.correlationTags[key], true);
+    add(this.byCorrelation, meta.correlationId);
+    // The same string for both when a correlation is its own root: held once.
+    add(this.byRoot, meta.rootCorrelationId === meta.correlationId ? meta.correlationId : meta.rootCorrelationId);
+    if (complete) this.lastPostings.set(meta, { indexes, lists });
+  }
+
+  private tagIndex(key: string): PostingIndex {
+    let index = this.byTag.get(key);
+    if (index === undefined) {
+      index = new PostingIndex(this.indexRetained);
+      this.byTag.set(key, index);
+      this.indexRetained.bytes += tagIndexBytes(key);
     }
-    const postings = { lists, counts };
-    this.lastPostings.set(meta, postings);
-    return postings;
+    return index;
   }
 
   /** The posting list of one tag pair, if any event holds it. */
-  tagList(key: string, value: string): PostingList | undefined {
-    return this.byTag.get(tagKey(key, value));
+  tagList(key: string, value: string): IdList | undefined {
+    return this.byTag.get(key)?.get(value);
   }
 
   /** Ids of a correlation's stored events, ascending. */
-  correlationList(correlationId: string): PostingList | undefined {
+  correlationList(correlationId: string): IdList | undefined {
     return this.byCorrelation.get(correlationId);
   }
 
   /** Ids of a workflow's stored events, ascending. */
-  rootList(rootId: string): PostingList | undefined {
+  rootList(rootId: string): IdList | undefined {
     return this.byRoot.get(rootId);
   }
 
@@ -132,7 +190,9 @@ export class IndexedHistory {
 
   /** Correlation ids with stored events under `rootId` (how many each). */
   correlationsUnder(rootId: string): ReadonlyMap<string, number> {
-    return this.rootCorrelations.get(rootId) ?? new Map();
+    const counts = this.rootCorrelations.get(rootId);
+    if (counts === undefined) return new Map();
+    return typeof counts === "number" ? new Map([[rootId, counts]]) : counts;
   }
 
   /** Decodes stored event `id`, or undefined when it is not held. */
@@ -151,46 +211,88 @@ export class IndexedHistory {
     return decodeStoredEnvelope(body, templateId === 0 ? undefined : this.templates.get(templateId));
   }
 
-  private unindex(id: number, bytes: Uint8Array, templateId: number): void {
+  /** Adds `delta` stored events to a correlation's count under its root. */
+  private countCorrelation(rootId: string, correlationId: string, delta: number): void {
+    const counts = this.rootCorrelations.get(rootId);
+    if (counts === undefined) {
+      if (correlationId === rootId) {
+        this.rootCorrelations.set(rootId, delta);
+        this.rootCorrelationBytes += retainedSize.mapEntry + stringSize(rootId);
+      } else {
+        this.rootCorrelations.set(rootId, new Map([[correlationId, delta]]));
+        this.rootCorrelationBytes += retainedSize.mapEntry + stringSize(rootId) + correlationCountsBytes + correlationCountBytes(correlationId);
+      }
+      return;
+    }
+    if (typeof counts === "number") {
+      if (correlationId === rootId) {
+        if (counts + delta > 0) this.rootCorrelations.set(rootId, counts + delta);
+        else this.dropRoot(rootId);
+        return;
+      }
+      // A second correlation under the root: a map from now on.
+      this.rootCorrelations.set(rootId, new Map([[rootId, counts]]));
+      this.rootCorrelationBytes += correlationCountsBytes + correlationCountBytes(rootId);
+      this.countCorrelation(rootId, correlationId, delta);
+      return;
+    }
+    const held = counts.get(correlationId);
+    const left = (held ?? 0) + delta;
+    if (left > 0) {
+      if (held === undefined) this.rootCorrelationBytes += correlationCountBytes(correlationId);
+      counts.set(correlationId, left);
+      return;
+    }
+    if (held !== undefined) {
+      counts.delete(correlationId);
+      this.rootCorrelationBytes -= correlationCountBytes(correlationId);
+    }
+    if (counts.size === 0) this.dropRoot(rootId);
+  }
+
+  private dropRoot(rootId: string): void {
+    const counts = this.rootCorrelations.get(rootId);
+    if (counts === undefined) return;
+    this.rootCorrelations.delete(rootId);
+    this.rootCorrelationBytes -= retainedSize.mapEntry + stringSize(rootId) + (typeof counts === "number" ? 0 : correlationCountsBytes);
+  }
+
+  private unindex(id: number, _body: Uint8Array, templateId: number): void {
     if (templateId === 0) return;
-    const meta = this.decode(bytes, templateId).correlationMetadata;
+    // The template alone holds every field indexed (tags, ids): no need to decode the event's payload.
+    const meta = decodeStoredEnvelope(this.templates.get(templateId)).correlationMetadata;
     this.templates.release(templateId);
     if (meta === undefined) return;
     for (const key in meta.correlationTags) {
-      shiftFrom(this.byTag, tagKey(key, meta.correlationTags[key]), id);
+      const index = this.byTag.get(key);
+      if (index === undefined) continue;
+      const before = index.size;
+      index.removeOldest(meta.correlationTags[key], id);
+      this.tagPairs -= before - index.size;
+      if (index.size === 0) {
+        this.byTag.delete(key);
+        this.indexRetained.bytes -= tagIndexBytes(key);
+      }
     }
-    shiftFrom(this.byCorrelation, meta.correlationId, id);
-    shiftFrom(this.byRoot, meta.rootCorrelationId, id);
-    const counts = this.rootCorrelations.get(meta.rootCorrelationId);
-    const left = (counts?.get(meta.correlationId) ?? 1) - 1;
-    if (left > 0) counts?.set(meta.correlationId, left);
-    else counts?.delete(meta.correlationId);
-    if (counts?.size === 0) this.rootCorrelations.delete(meta.rootCorrelationId);
+    this.byCorrelation.removeOldest(meta.correlationId, id);
+    this.byRoot.removeOldest(meta.rootCorrelationId, id);
+    this.countCorrelation(meta.rootCorrelationId, meta.correlationId, -1);
   }
 }
 
 interface Postings {
+  indexes: PostingIndex[];
   lists: PostingList[];
-  counts: Map<string, number>;
 }
 
-/** Length-prefixed so no key/value split is ambiguous (keys and values may hold any character, NUL included). */
-function tagKey(key: string, value: string): string {
-  return `${key.length}:${key}=${value}`;
+/** A tag key's own index: its entry, its string, the PostingIndex and its map. */
+function tagIndexBytes(key: string): number {
+  return retainedSize.mapEntry + stringSize(key) + retainedSize.objectHeader + 2 * retainedSize.field + retainedSize.emptyMap;
 }
 
-function listFor(index: Map<string, PostingList>, key: string): PostingList {
-  let list = index.get(key);
-  if (list === undefined) {
-    list = new PostingList();
-    index.set(key, list);
-  }
-  return list;
-}
+/** A root's map of correlation counts (once it has more than its own correlation). */
+const correlationCountsBytes = retainedSize.emptyMap;
 
-function shiftFrom(index: Map<string, PostingList>, key: string, id: number): void {
-  const list = index.get(key);
-  if (list === undefined) return;
-  list.shiftIf(id);
-  if (list.size === 0) index.delete(key);
+function correlationCountBytes(correlationId: string): number {
+  return retainedSize.mapEntry + stringSize(correlationId);
 }

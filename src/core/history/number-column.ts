@@ -32,6 +32,12 @@ export class NumberColumn {
     this.values[this.end++] = value;
   }
 
+  /** Replaces the number at position `index` (0 = front). */
+  set(index: number, value: number): void {
+    if (this.values instanceof Uint32Array && !(value >>> 0 === value)) this.widen();
+    this.values[this.start + index] = value;
+  }
+
   /** Drops the front number. */
   shift(): void {
     this.start++;

@@ -2,6 +2,7 @@ import type { CorrelationMetadata } from "../../../gen/corrbus/v1/correlation_pb
 import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { LineageError } from "../validation/invalid-input-error.js";
 import { isControlTopic } from "../routing/topic-pattern.js";
+import { retainedSize, stringSize } from "../retained-size.js";
 
 /** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
 export const correlationCaps = {
@@ -70,6 +71,8 @@ export interface CorrelationState {
   firstAt: number;
   lastAt: number;
   completedAt: number | undefined;
+  /** Estimated bytes this state retains (see WorkflowTracker.retainedBytes). */
+  retainedBytes: number;
 }
 
 /** An empty state for a correlation first seen at `atMs`. */
@@ -89,12 +92,14 @@ export function newCorrelationState(id: string, lineage: Lineage, atMs: number):
     firstAt: atMs,
     lastAt: atMs,
     completedAt: undefined,
+    retainedBytes: 0,
   };
 }
 
 /** A task's recipients, each delivery pending (a later delivery to the same subscription replaces the earlier one). */
 function addDeliveries(state: CorrelationState, recipients: readonly Recipient[]): void {
   for (const { id, options } of recipients) {
+    if (!state.deliveries.has(id)) state.retainedBytes += deliveryBytes(options.name, options.queueGroup);
     state.deliveries.set(id, {
       subscriberName: options.name,
       subscriberPid: options.pid,
@@ -123,8 +128,8 @@ export interface Lineage {
 /**
  * WorkflowTracker follows correlations: lineage, stages, participants,
  * sequence gaps and task deliveries. It is bounded by a cap on tracked
- * correlations (least recently active evicted first) and by idle expiry; both
- * are counted.
+ * correlations and by an estimate of the bytes they retain (least recently
+ * active evicted first past either), and by idle expiry; all are counted.
  */
 export class WorkflowTracker {
   /** Insertion order = least recently active first. */
@@ -136,6 +141,8 @@ export class WorkflowTracker {
   private lastTouched: CorrelationState | undefined;
   private expiredCount = 0;
   private evictedCount = 0;
+  private memoryEvictedCount = 0;
+  private retained = 0;
   private lineageRejectedCount = 0;
   private orphanCount = 0;
 
@@ -145,6 +152,8 @@ export class WorkflowTracker {
     private readonly maxDepth: number,
     /** Told about every change to a correlation, with the event when one caused it. */
     private readonly onChange: (state: CorrelationState, event: EventEnvelope | undefined) => void = () => {},
+    /** Most bytes the tracked correlations may retain (estimated); the least recently active go past it. */
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   get active(): number {
@@ -155,6 +164,14 @@ export class WorkflowTracker {
   }
   get evicted(): number {
     return this.evictedCount;
+  }
+  /** Correlations forgotten to keep within the byte bound. */
+  get memoryEvicted(): number {
+    return this.memoryEvictedCount;
+  }
+  /** Estimated bytes the tracked correlations retain. */
+  get retainedBytes(): number {
+    return this.retained;
   }
   get lineageRejected(): number {
     return this.lineageRejectedCount;
@@ -246,6 +263,7 @@ export class WorkflowTracker {
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
     const state = this.touch(meta, nowMs);
+    const before = state.retainedBytes;
     state.totalEvents++;
     state.lastAt = nowMs;
     const publisher = event.publisher;
@@ -261,6 +279,7 @@ export class WorkflowTracker {
     }
     if (meta.final) this.answer(state, meta.sourceProcess, pid, verified);
     this.settle(state, nowMs);
+    this.account(state, before);
     this.onChange(state, event);
   }
 
@@ -272,8 +291,10 @@ export class WorkflowTracker {
   restoreDeliveries(correlationId: string, recipients: readonly Recipient[], atMs: number): void {
     const state = this.states.get(correlationId);
     if (state === undefined) return;
+    const before = state.retainedBytes;
     addDeliveries(state, recipients);
     this.settle(state, atMs);
+    this.account(state, before);
   }
 
   /** A subscriber left: its pending deliveries end as disconnected, for `reason`. Answers whether it had any. */
@@ -379,6 +400,7 @@ export class WorkflowTracker {
     const lineage = this.lineageOf(meta);
     if (lineage.parentId !== undefined && !this.states.has(lineage.parentId)) this.orphanCount++;
     state = newCorrelationState(id, lineage, nowMs);
+    state.retainedBytes = stateBytes(state);
     this.sweep(nowMs);
     while (this.states.size >= this.maxActive) {
       const oldest = this.states.values().next().value as CorrelationState;
@@ -390,19 +412,39 @@ export class WorkflowTracker {
     if (siblings === undefined) {
       siblings = new Set();
       this.byRoot.set(state.rootId, siblings);
+      this.retained += rootSetBytes(state.rootId);
     }
     siblings.add(id);
+    this.retained += state.retainedBytes;
     this.lastTouched = state;
     return state;
+  }
+
+  /**
+   * Counts what a change to `state` added to what it retains (`before`: its
+   * estimate before the change), then forgets the least
+   * recently active correlations while the total is past the byte bound.
+   * `state` is the most recent, so it goes last (never while others remain).
+   */
+  private account(state: CorrelationState, before: number): void {
+    this.retained += state.retainedBytes - before;
+    while (this.retained > this.maxBytes && this.states.size > 1) {
+      this.forget(this.states.values().next().value as CorrelationState);
+      this.memoryEvictedCount++;
+    }
   }
 
   private forget(state: CorrelationState): void {
     if (this.lastTouched === state) this.lastTouched = undefined;
     this.states.delete(state.id);
     this.withPending.delete(state.id);
+    this.retained -= state.retainedBytes;
     const siblings = this.byRoot.get(state.rootId);
     siblings?.delete(state.id);
-    if (siblings?.size === 0) this.byRoot.delete(state.rootId);
+    if (siblings?.size === 0) {
+      this.byRoot.delete(state.rootId);
+      this.retained -= rootSetBytes(state.rootId);
+    }
   }
 
   private recordParticipant(state: CorrelationState, key: string, meta: CorrelationMetadata, pid: number, verified: boolean): void {
@@ -411,6 +453,7 @@ export class WorkflowTracker {
       if (state.participants.size >= correlationCaps.maxParticipants) return;
       participant = { sourceProcess: meta.sourceProcess, pid, verified, eventCount: 0, finalSent: false, lastSequence: 0n };
       state.participants.set(key, participant);
+      state.retainedBytes += participantBytes(key, meta.sourceProcess);
     }
     participant.eventCount++;
     if (meta.final) participant.finalSent = true;
@@ -422,6 +465,7 @@ export class WorkflowTracker {
       state.gapCount++;
       if (state.gaps.length < correlationCaps.maxGaps) {
         state.gaps.push({ sourceProcess: key, firstMissing: last + 1n, lastMissing: sequence - 1n });
+        state.retainedBytes += gapBytes;
       }
     }
     participant.lastSequence = sequence;
@@ -434,11 +478,13 @@ export class WorkflowTracker {
       if (state.stages.size >= correlationCaps.maxStages) return;
       stage = { name, firstAt: nowMs, lastAt: nowMs, eventCount: 0, completedAt: undefined, publishers: new Map() };
       state.stages.set(name, stage);
+      state.retainedBytes += stageBytes(name);
     }
     stage.eventCount++;
     stage.lastAt = nowMs;
     // Task publishers hand work out; the stage waits for those who answer.
     if (!isTask && stage.publishers.size < correlationCaps.maxParticipants) {
+      if (!stage.publishers.has(participantKey)) state.retainedBytes += retainedSize.mapEntry;
       stage.publishers.set(participantKey, (stage.publishers.get(participantKey) ?? false) || meta.final);
     }
   }
@@ -475,4 +521,33 @@ export class WorkflowTracker {
       if (allFinal) stage.completedAt = nowMs;
     }
   }
+}
+
+// Estimates of what a correlation's state retains, for the byte bound (see retainedSize).
+const { mapEntry, emptyMap, objectHeader, field, bigint } = retainedSize;
+
+/** A new state: its object, its empty maps and gap list, its ids, its entries in the tracker's maps. */
+function stateBytes(state: CorrelationState): number {
+  const ids =
+    stringSize(state.id) + (state.rootId === state.id ? 0 : stringSize(state.rootId)) + (state.parentId === undefined ? 0 : stringSize(state.parentId));
+  return objectHeader + 17 * field + 3 * emptyMap + objectHeader + 4 * field + ids + 2 * mapEntry;
+}
+
+/** The set of a root's correlations, with its entry and the root's id. */
+function rootSetBytes(rootId: string): number {
+  return emptyMap + mapEntry + stringSize(rootId);
+}
+
+function stageBytes(name: string): number {
+  return objectHeader + 6 * field + emptyMap + mapEntry + stringSize(name);
+}
+
+function participantBytes(key: string, sourceProcess: string): number {
+  return objectHeader + 6 * field + bigint + mapEntry + stringSize(key) + (key === sourceProcess ? 0 : stringSize(sourceProcess));
+}
+
+const gapBytes = objectHeader + 3 * field + 2 * bigint + field;
+
+function deliveryBytes(name: string, queueGroup: string): number {
+  return objectHeader + 7 * field + mapEntry + stringSize(name) + stringSize(queueGroup);
 }

@@ -25,6 +25,16 @@ export interface BrokerLimits {
   historyMaxEvents: number;
   /** Stored bytes in history. Default 512 MiB. */
   historyMaxBytes: number;
+  /**
+   * Estimated bytes history (events, indexes, shared metadata) and the
+   * workflow tracker may retain together; past it the oldest events are
+   * evicted, and tracked correlations past a quarter of it (least recently
+   * active first). Default: about half the V8 heap limit (memoryLimitForHeap), so
+   * that the broker evicts long before the heap runs out, whatever the heap
+   * limit (`--max-old-space-size`); `corrbus serve` derives it from the heap
+   * it runs with, this constant from Node's usual 4 GiB heap limit.
+   */
+  memoryLimitBytes: number;
   /** Events older than this (ms) leave history, and the journal with them. Default 30 days. */
   historyMaxAgeMs: number;
   /** Correlations tracked at once; the least recently active go first. Default 100 000. */
@@ -53,6 +63,26 @@ export interface BrokerLimits {
   maxTimelineLimit: number;
 }
 
+/**
+ * The default memory limit for a V8 heap limit (`heap_size_limit`): half of
+ * what the heap has beyond `heapReserveBytes`, at least 8 MiB. The reserve is
+ * V8's young generation (counted in heap_size_limit, where nothing stays) and
+ * the broker's own code and modules; the other half is headroom: what the
+ * estimates miss, garbage between collections (a collector that finds the
+ * heap nearly full works harder and harder), requests and answers in flight,
+ * subscriber queues.
+ */
+export function memoryLimitForHeap(heapLimitBytes: number): number {
+  return Math.max(8 * 1024 * 1024, Math.floor((heapLimitBytes - heapReserveBytes) * memoryShareOfHeap));
+}
+
+/** What the heap limit holds besides history and workflows: the young generation (48 MiB on 64-bit) and the broker's code and modules. */
+const heapReserveBytes = 80 * 1024 * 1024;
+const memoryShareOfHeap = 0.5;
+
+/** The share of memoryLimitBytes tracked correlations may retain. */
+export const workflowShareOfMemory = 0.25;
+
 /** The defaults of every limit. */
 export const defaultBrokerLimits: Readonly<BrokerLimits> = Object.freeze({
   maxPayloadBytes: 1024 * 1024,
@@ -66,6 +96,7 @@ export const defaultBrokerLimits: Readonly<BrokerLimits> = Object.freeze({
   subscriberQueueEvents: 10_000,
   historyMaxEvents: 1_000_000,
   historyMaxBytes: 512 * 1024 * 1024,
+  memoryLimitBytes: memoryLimitForHeap(4 * 1024 * 1024 * 1024),
   historyMaxAgeMs: 30 * 24 * 60 * 60 * 1000,
   maxActiveWorkflows: 100_000,
   workflowIdleMs: 60 * 60 * 1000,
