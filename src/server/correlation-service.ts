@@ -1,7 +1,7 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { create } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import { ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import {
   CompletionReason,
@@ -24,6 +24,7 @@ import { eventIdFrom, maxEventId } from "../core/validation/event-id-range.js";
 import type { WaitReason } from "../core/tracking/result-waiter.js";
 import { peerIdentityKey } from "./peer-identity.js";
 import { toConnectError } from "./service-errors.js";
+import { unlessAborted } from "./unless-aborted.js";
 import { AckPipeline } from "./ack-pipeline.js";
 import { IngestBudget } from "./ingest-budget.js";
 import { answersInBinary, setLiveEvents, setStoredEvents } from "./event-fields.js";
@@ -299,31 +300,6 @@ export function createCorrelationService(
       });
     },
   };
-}
-
-/**
- * `promise`, or a Canceled error as soon as `signal` aborts, whichever comes
- * first. Its abort listener goes when `promise` settles: a race against one
- * promise that never settles (Promise.race with the stream's "stopped")
- * kept a reaction per call on it, and each reaction its call's result, so a
- * long PublishStream kept every batch it ever read, decoded.
- */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason, Code.Canceled));
-  return new Promise<T>((resolve, reject) => {
-    const stop = () => reject(ConnectError.from(signal.reason, Code.Canceled));
-    signal.addEventListener("abort", stop, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", stop);
-        resolve(value);
-      },
-      (error) => {
-        signal.removeEventListener("abort", stop);
-        reject(error);
-      },
-    );
-  });
 }
 
 function guard<T>(run: () => T): T {
