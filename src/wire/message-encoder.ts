@@ -1,5 +1,6 @@
 import { type DescField, type DescMessage, type MessageShape, ScalarType, toBinary } from "@bufbuild/protobuf";
 import { implicitPresence, mayReadDefaultFromPrototype } from "./field-presence.js";
+import { valueKind } from "./field-value-kind.js";
 import { GeneratedFunction, property } from "./generated-function.js";
 import { utf8Size, writeUtf8 } from "./utf8.js";
 import { varint64Size, varintSize, writeVarint, writeVarint64 } from "./varint.js";
@@ -159,7 +160,7 @@ function fieldCode(field: DescField, code: GeneratedFunction, h: Helpers): Code 
 
 /** Presence as toBinary decides it: oneof case, explicit presence (set at all), implicit (not the zero value). */
 function singularCode(field: DescField & { fieldKind: "scalar" | "enum" | "message" }, code: GeneratedFunction, h: Helpers): Code {
-  const value = valueCode(valueKindOf(field), code, h);
+  const value = valueCode(valueKind(field), code, h);
   const fieldTag = tagCode(field.number, value.wireType);
   const size = `s += ${fieldTag.size}; ${value.size("v", "s")}`;
   const write = `${fieldTag.write} ${value.write("v")}`;
@@ -198,7 +199,7 @@ function presenceTest(field: DescField & { fieldKind: "scalar" | "enum" | "messa
 }
 
 function listCode(field: DescField & { fieldKind: "list" }, code: GeneratedFunction, h: Helpers): Code {
-  const element = valueCode(field.listKind === "message" ? field.message : field.listKind === "enum" ? ScalarType.INT32 : field.scalar, code, h);
+  const element = valueCode(valueKind(field), code, h);
   const read = `v = ${property("m", field.localName)};`;
   const each = (body: string) => `for (let i = 0; i < v.length; i++) { e = v[i]; ${body} }`;
   if (field.packed && element.wireType !== lengthDelimited) {
@@ -219,7 +220,7 @@ function listCode(field: DescField & { fieldKind: "list" }, code: GeneratedFunct
 /** Map entries: a message { key = 1; value = 2 } each, key and value always written, in the record's key order. */
 function mapCode(field: DescField & { fieldKind: "map" }, code: GeneratedFunction, h: Helpers): Code {
   const key = valueCode(field.mapKey, code, h);
-  const value = valueCode(field.mapKind === "message" ? field.message : field.mapKind === "enum" ? ScalarType.INT32 : field.scalar, code, h);
+  const value = valueCode(valueKind(field), code, h);
   const fieldTag = tagCode(field.number, lengthDelimited);
   const entry = `e = v[k]; kv = ${mapKeyConversion(field.mapKey)}; t = 2; ${key.size("kv", "t")} ${value.size("e", "t")}`;
   const read = `v = ${property("m", field.localName)};`;
@@ -258,11 +259,6 @@ function tagCode(number: number, wireType: number): { size: number; write: strin
     size++;
   }
   return { size: size + 1, write: `${write}out[at++] = ${rest};` };
-}
-
-function valueKindOf(field: DescField & { fieldKind: "scalar" | "enum" | "message" }): ScalarType | DescMessage {
-  if (field.fieldKind === "message") return field.message;
-  return field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar;
 }
 
 /**

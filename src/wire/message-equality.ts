@@ -1,5 +1,6 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { mayReadDefaultFromPrototype } from "./field-presence.js";
+import { valueKind } from "./field-value-kind.js";
 import { GeneratedFunction, property } from "./generated-function.js";
 
 /**
@@ -64,44 +65,27 @@ function fieldCheck(field: DescField, code: GeneratedFunction, bytes: string): s
   const name = JSON.stringify(field.localName);
   if (field.oneof !== undefined) {
     const oneof = JSON.stringify(field.oneof.localName);
-    const differs = valueDiffers(field as DescField & { fieldKind: "scalar" | "enum" | "message" }, "x.value", "y.value", code, bytes);
+    const differs = elementDiffers(valueKind(field), "x.value", "y.value", code, bytes);
     return `x = a[${oneof}]; y = b[${oneof}]; if ((x.case === ${name}) !== (y.case === ${name}) || (x.case === ${name} && ${differs})) return false;`;
   }
   const read = `x = ${property("a", field.localName)}; y = ${property("b", field.localName)};`;
   switch (field.fieldKind) {
     case "list": {
-      const differs = elementDiffers(
-        field.listKind === "message" ? field.message : field.listKind === "enum" ? ScalarType.INT32 : field.scalar,
-        "x[k]",
-        "y[k]",
-        code,
-        bytes,
-      );
+      const differs = elementDiffers(valueKind(field), "x[k]", "y[k]", code, bytes);
       return `${read} if (x.length !== y.length) return false; for (k = 0; k < x.length; k++) if (${differs}) return false;`;
     }
     case "map": {
       // Same entries in the same order: the order is part of the encoding.
-      const differs = elementDiffers(
-        field.mapKind === "message" ? field.message : field.mapKind === "enum" ? ScalarType.INT32 : field.scalar,
-        "x[k]",
-        "y[k]",
-        code,
-        bytes,
-      );
+      const differs = elementDiffers(valueKind(field), "x[k]", "y[k]", code, bytes);
       return `${read} if (x !== y) { kx = Object.keys(x); ky = Object.keys(y); if (kx.length !== ky.length) return false; for (let i = 0; i < kx.length; i++) { k = kx[i]; if (ky[i] !== k || ${differs}) return false; } }`;
     }
     default: {
-      const differs = valueDiffers(field, "x", "y", code, bytes);
+      const differs = elementDiffers(valueKind(field), "x", "y", code, bytes);
       if (!mayReadDefaultFromPrototype(field)) return `${read} if (${differs}) return false;`;
       // An unset field reads as its default from the prototype, yet only a set one is written: set-ness first, then values.
       return `k = Object.hasOwn(a, ${name}); if (k !== Object.hasOwn(b, ${name})) return false; if (k) { ${read} if (${differs}) return false; }`;
     }
   }
-}
-
-function valueDiffers(field: DescField & { fieldKind: "scalar" | "enum" | "message" }, x: string, y: string, code: GeneratedFunction, bytes: string): string {
-  if (field.fieldKind === "message") return elementDiffers(field.message, x, y, code, bytes);
-  return elementDiffers(field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar, x, y, code, bytes);
 }
 
 /** An expression, true when two values of one kind differ. */

@@ -1,5 +1,6 @@
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { mayReadDefaultFromPrototype } from "./field-presence.js";
+import { valueKind } from "./field-value-kind.js";
 import { GeneratedFunction, property } from "./generated-function.js";
 
 /**
@@ -82,22 +83,6 @@ function fieldCopy(field: DescField, code: GeneratedFunction, copyBytes: string)
       if (mayReadDefaultFromPrototype(field)) return `if (Object.hasOwn(m, ${name})) { ${read} c[${name}] = ${value}; }`;
       return `${read} c[${name}] = ${value};`;
     }
-  }
-}
-
-/** What one value of the field is: a message or a scalar type (enums as int32). */
-function valueKind(field: DescField): ScalarType | DescMessage {
-  switch (field.fieldKind) {
-    case "message":
-      return field.message;
-    case "enum":
-      return ScalarType.INT32;
-    case "scalar":
-      return field.scalar;
-    case "list":
-      return field.listKind === "message" ? field.message : field.listKind === "enum" ? ScalarType.INT32 : field.scalar;
-    case "map":
-      return field.mapKind === "message" ? field.message : field.mapKind === "enum" ? ScalarType.INT32 : field.scalar;
   }
 }
 
