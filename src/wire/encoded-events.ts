@@ -48,7 +48,7 @@ const reader = new WireReader();
 /**
  * `encoded` (an EventEnvelope) without its payload: walks the top-level
  * fields and copies all others, so `omit_payloads` costs no decode. Bytes
- * that cannot be walked (groups) are answered as they are.
+ * that cannot be walked (malformed) are answered as they are.
  */
 export function withoutPayload(encoded: Uint8Array): Uint8Array {
   const kept: Uint8Array[] = [];

@@ -1,4 +1,5 @@
 import { fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type Timestamp, TimestampSchema, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity } from "../../gen/corrbus/v1/envelope_pb.js";
 import { copyBytes, shortRange } from "./byte-copy.js";
@@ -56,7 +57,8 @@ const reader = new WireReader();
 export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, stampedSource = false): SplitEnvelope {
   const received = receivedBytesOf(event);
   const walked = (received !== undefined && parts.walk(received)) || parts.walk(withoutStampsEncoder.encode(event));
-  if (!walked) throw new Error("an envelope the generated encoder wrote cannot be walked");
+  // Only unknown fields of groups nested past protobuf's own depth limit get here: refused, never stored half-read.
+  if (!walked) throw new ConnectError("envelope: its unknown fields nest groups deeper than 100 levels", Code.InvalidArgument);
   const { source, own, ownSize } = parts;
   const publisher =
     stampedSource && received !== undefined && parts.publisherStart >= 0 ? source.subarray(parts.publisherStart, parts.publisherEnd) : encodePublisher(event);

@@ -1,8 +1,10 @@
 /**
  * Walks protobuf wire-format fields without decoding them and without
  * allocating: each call leaves its results in the reader's fields. The wire
- * layer's one varint reader. Groups (wire types 3 and 4) are not ours: a walk
- * that meets one stops, and callers fall back to the generated decoder.
+ * layer's one varint reader. A group (wire type 3, the proto2 group and the
+ * editions' delimited encoding) is one field from its start tag to its
+ * matching end tag, nested groups included: protobuf-es keeps one it does not
+ * know as an unknown field, and writes it back so.
  */
 export class WireReader {
   /** The last field's tag as written (field number << 3 | wire type). */
@@ -14,7 +16,7 @@ export class WireReader {
   /** Where the field after the last one starts. */
   next = 0;
 
-  /** Reads the field at `at`; false when it is malformed, runs past `end` or is a group. */
+  /** Reads the field at `at`; false when it is malformed or runs past `end`. */
   field(bytes: Uint8Array, at: number, end: number): boolean {
     let next = this.varint(bytes, at);
     if (next < 0) return false;
@@ -32,6 +34,10 @@ export class WireReader {
         this.valueStart = next;
         next = next < 0 ? -1 : next + this.value;
         break;
+      case 3:
+        next = this.skipGroup(bytes, next, this.tag >>> 3, end, 1);
+        this.value = 0;
+        break;
       case 5:
         next += 4;
         break;
@@ -40,6 +46,32 @@ export class WireReader {
     }
     this.next = next;
     return next >= 0 && next <= end && this.tag >>> 3 > 0;
+  }
+
+  /**
+   * Skips a group's fields up to and past its end tag (wire type 4, the same
+   * field number); -1 when it is malformed, does not end before `end`, or
+   * nests deeper than protobuf's decoders accept.
+   */
+  private skipGroup(bytes: Uint8Array, at: number, number: number, end: number, depth: number): number {
+    if (depth > maxGroupDepth) return -1;
+    let next = at;
+    while (next >= 0 && next < end) {
+      next = this.varint(bytes, next);
+      if (next < 0) return -1;
+      const tag = this.value;
+      const wireType = tag & 7;
+      if (wireType === 4) return tag >>> 3 === number ? next : -1;
+      if (wireType === 0) next = this.skipVarint(bytes, next);
+      else if (wireType === 1) next += 8;
+      else if (wireType === 5) next += 4;
+      else if (wireType === 3) next = this.skipGroup(bytes, next, tag >>> 3, end, depth + 1);
+      else if (wireType === 2) {
+        next = this.varint(bytes, next);
+        next = next < 0 ? -1 : next + this.value;
+      } else return -1;
+    }
+    return -1;
   }
 
   /**
@@ -75,6 +107,9 @@ export class WireReader {
     return -1;
   }
 }
+
+/** Deepest nesting of groups walked: protobuf's own decoders stop at 100 levels of messages. */
+const maxGroupDepth = 100;
 
 /** Wire types of the fields the wire layer writes. */
 export const varintWireType = 0;

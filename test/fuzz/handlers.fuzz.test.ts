@@ -693,6 +693,20 @@ describe("counterexamples the handler fuzzing found", () => {
     expect(broker.workflow(child).state.participants.get("pid:0")?.lastSequence).toBe(max);
   });
 
+  it("seed 2009791146: an unknown group (wire type 3) in an envelope failed Publish with INTERNAL: the storage split could not walk it", async () => {
+    // What protobuf-es made of the mutated bytes: field 13 as a varint, then an empty group 14 (start tag 0x73, end tag 0x74).
+    const envelope = create(EventEnvelopeSchema, { topic: "events.a" });
+    envelope.$unknown = [
+      { no: 13, wireType: 0, data: Uint8Array.from([0x6f]) },
+      { no: 14, wireType: 3, data: Uint8Array.from([0x74]) },
+    ];
+    const { broker, service } = brokerWithService();
+    await runCalls(service, [publishCall(create(PublishRequestSchema, { envelope })), publishCall(create(PublishRequestSchema, { envelope }), true)]);
+    // Every field survives the broker: the group is stored as it came, from both paths.
+    for (const id of [1, 2]) expect(Buffer.from(broker.eventBytes(id) ?? []).includes(Buffer.from([0x68, 0x6f, 0x73, 0x74]))).toBe(true);
+    await checkInvariants(broker, service);
+  });
+
   it("7f88b90 (seed not recorded): a Timestamp outside its range was stored as sent and broke every JSON answer holding the event", async () => {
     for (const timestamp of [
       { seconds: 2n ** 62n, nanos: 0 },
