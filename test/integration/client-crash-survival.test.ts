@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import { type CorrelationClient, createCorrelationClient, publishOnce } from "..
 import { type BrokerProcess, cliPath, repoRoot, startBrokerProcess } from "../helpers/broker-process.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FixtureProcess, messagesOf, spawnFixture } from "../helpers/fixture-process.js";
-import { LineReader } from "../helpers/line-reader.js";
+import { type LineProcess, idRanges, spawnLines } from "../helpers/line-process.js";
 
 // Every TS client of a broker that is killed (SIGKILL) or stopped (SIGTERM)
 // under load, then restarted on the same socket and data directory, resumes
@@ -15,33 +15,6 @@ import { LineReader } from "../helpers/line-reader.js";
 // replay from the last event they saw and end up with every stored event
 // exactly once; the example collector answers every task exactly once; a
 // publisher retries; `corrbus wait` waits again and completes.
-
-/** [first, last] runs of consecutive ids, as the subscriber fixture's summary reports them. */
-function ranges(ids: bigint[]): [string, string][] {
-  const runs: [bigint, bigint][] = [];
-  for (const id of ids) {
-    const run = runs.at(-1);
-    if (run !== undefined && id === run[1] + 1n) run[1] = id;
-    else runs.push([id, id]);
-  }
-  return runs.map(([from, to]) => [String(from), String(to)]);
-}
-
-/** A command-line process whose stdout and stderr are read line by line. */
-interface LineProcess {
-  child: ChildProcess;
-  out: LineReader;
-  err: LineReader;
-  exited: Promise<number | null>;
-}
-
-function spawnLines(command: string, args: string[], env: NodeJS.ProcessEnv): LineProcess {
-  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  const out = new LineReader(child.stdout!);
-  const err = new LineReader(child.stderr!);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, out, err, exited: exited.then(async (code) => (await Promise.all([out.end(), err.end()]), code)) };
-}
 
 /** Every stored event on `pattern` up to and including event `last`, replayed from the broker's history. */
 async function storedEvents(client: CorrelationClient, pattern: string, last: bigint): Promise<bigint[]> {
@@ -208,7 +181,7 @@ describe("TS clients across a broker crash and restart", () => {
       for (const subscriber of subscribers) {
         expect(await subscriber.exited).toBe(0);
         const [summary] = messagesOf(subscriber, "summary");
-        expect(summary).toMatchObject({ received: truth.length, duplicates: 0, orderErrors: 0, ranges: ranges(truth) });
+        expect(summary).toMatchObject({ received: truth.length, duplicates: 0, orderErrors: 0, ranges: idRanges(truth) });
         expect(messagesOf(subscriber, "error")).toEqual([]);
       }
       // The CLI subscribed live, after the first warmup events: from its first event on, it has every one, once.

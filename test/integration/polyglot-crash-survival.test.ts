@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import { type BrokerProcess, cliPath, repoRoot, startBrokerProcess } from "../he
 import { eventually } from "../helpers/eventually.js";
 import { type FixtureProcess, messagesOf, spawnFixture } from "../helpers/fixture-process.js";
 import { type Language, collectorsAvailable, spawnLanguageCollector } from "../helpers/language-collectors.js";
-import { LineReader } from "../helpers/line-reader.js";
+import { type LineProcess, idRanges, spawnLines } from "../helpers/line-process.js";
 
 // Issue 14, every client across a broker crash: a TS agent, the example
 // collectors in TypeScript, Python, Go and Rust, and `corrbus subscribe`, each
@@ -34,22 +34,6 @@ const { skip } = collectorsAvailable("polyglot-crash-survival.test.ts", ...langu
 
 type Kind = "typescript" | Language;
 const kinds: Kind[] = ["typescript", ...languages];
-
-/** A command-line process whose stdout and stderr are read line by line. */
-interface LineProcess {
-  child: ChildProcess;
-  out: LineReader;
-  err: LineReader;
-  exited: Promise<number | null>;
-}
-
-function spawnLines(command: string, args: string[], env: NodeJS.ProcessEnv): LineProcess {
-  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  const out = new LineReader(child.stdout!);
-  const err = new LineReader(child.stderr!);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, out, err, exited: exited.then(async (code) => (await Promise.all([out.end(), err.end()]), code)) };
-}
 
 /** An example collector as the test sees it, whatever its language. */
 interface CollectorProcess {
@@ -418,7 +402,7 @@ describe("every client across broker crashes: TS agent, collectors in TypeScript
         expect(await subscriber.exited).toBe(0);
         const [summary] = messagesOf(subscriber, "summary");
         expect(summary).toMatchObject({ received: load.length, duplicates: 0, orderErrors: 0 });
-        expect(summary.ranges).toEqual(ranges(load));
+        expect(summary.ranges).toEqual(idRanges(load));
         expect(exactlyOnce(cliEventIds(cli), ids(/^events\./).map(String))).toEqual(once);
         const taskIds = ids(/^control\.collector\.task\./).map(String);
         expect(taskIds).toHaveLength(tasks.length);
@@ -477,14 +461,3 @@ function exactlyOnce(seen: string[], truth: string[]): { missing: string[]; repe
 }
 
 const once = { missing: [], repeated: [], unknown: [], inOrder: true };
-
-/** [first, last] runs of consecutive ids, as the subscriber fixture's summary reports them. */
-function ranges(ids: bigint[]): [string, string][] {
-  const runs: [bigint, bigint][] = [];
-  for (const id of ids) {
-    const run = runs.at(-1);
-    if (run !== undefined && id === run[1] + 1n) run[1] = id;
-    else runs.push([id, id]);
-  }
-  return runs.map(([from, to]) => [String(from), String(to)]);
-}
