@@ -76,7 +76,8 @@ function fieldCopy(field: DescField, code: GeneratedFunction, copyBytes: string)
     case "list":
       return `${read} y = new Array(x.length); for (k = 0; k < x.length; k++) y[k] = ${valueCopy(valueKind(field), "x[k]", code, copyBytes)}; c[${name}] = y;`;
     case "map":
-      return `${read} y = {}; for (k in x) y[k] = ${valueCopy(valueKind(field), "x[k]", code, copyBytes)}; c[${name}] = y;`;
+      // A key "__proto__" is an own entry in protobuf-es's maps; `y[k] =` would set the copy's prototype instead.
+      return `${read} y = {}; for (k in x) { if (k === "__proto__") Object.defineProperty(y, k, { value: ${valueCopy(valueKind(field), "x[k]", code, copyBytes)}, enumerable: true, writable: true, configurable: true }); else y[k] = ${valueCopy(valueKind(field), "x[k]", code, copyBytes)}; } c[${name}] = y;`;
     default: {
       const value = valueCopy(valueKind(field), "x", code, copyBytes);
       // An unset field that reads as a default through the prototype stays unset in the copy.

@@ -160,7 +160,22 @@ describe("corrbus CLI against a live broker", () => {
     });
 
     it("should start a workflow with --new-root and print the PublishResponse with the correlation as JSON", async () => {
-      const result = await cli("publish", "events.cli.start", '{"a":1}', "--new-root", "--stage", "enumeration", "--tag", "case=new-root", "--json");
+      // Tag keys that name Object.prototype members are tags like any other.
+      const result = await cli(
+        "publish",
+        "events.cli.start",
+        '{"a":1}',
+        "--new-root",
+        "--stage",
+        "enumeration",
+        "--tag",
+        "case=new-root",
+        "--tag",
+        "constructor=c",
+        "--tag",
+        "__proto__=p",
+        "--json",
+      );
       expect(result.code).toBe(0);
       const [line, ...rest] = jsonLines(result.stdout);
       expect(rest).toEqual([]);
@@ -168,7 +183,12 @@ describe("corrbus CLI against a live broker", () => {
       expect(line.delivered_count).toBe(0);
       const meta = line.correlation_metadata;
       expect(meta.correlation_id).toBe(meta.root_correlation_id);
-      expect(meta).toMatchObject({ workflow_stage: "enumeration", source_process: "corrbus-cli", correlation_tags: { case: "new-root" }, final: false });
+      expect(meta).toMatchObject({ workflow_stage: "enumeration", source_process: "corrbus-cli", final: false });
+      expect(Object.entries(meta.correlation_tags)).toEqual([
+        ["case", "new-root"],
+        ["constructor", "c"],
+        ["__proto__", "p"],
+      ]);
       const found = await agent.service.findByTag({ tags: { case: "new-root" } });
       expect(found.events.map((event) => String(event.eventId))).toEqual([line.event_id]);
       expect(found.events[0].contentType).toBe("application/json");

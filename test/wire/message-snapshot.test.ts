@@ -25,6 +25,17 @@ describe("messageSnapshot", () => {
     });
   }
 
+  it("should keep a map entry whose key is __proto__ (CI seed -1472004272: the copy set its prototype instead)", () => {
+    const snapshot = messageSnapshot(CorrelationMetadataSchema);
+    const equal = messageEquality(CorrelationMetadataSchema);
+    const message = create(CorrelationMetadataSchema) as Any;
+    Object.defineProperty(message.correlationTags, "__proto__", { value: "", enumerable: true, writable: true, configurable: true });
+    const copy = snapshot(message);
+    expect(Object.keys(copy.correlationTags)).toEqual(["__proto__"]);
+    expect(equal(copy, message)).toBe(true);
+    expect(equal(copy, create(CorrelationMetadataSchema))).toBe(false);
+  });
+
   it("should not see a change made in place to the message afterwards: a map entry, a nested message, a byte of a bytes field", () => {
     const snapshot = messageSnapshot(everyKindSchema);
     const equal = messageEquality(everyKindSchema);

@@ -115,7 +115,7 @@ export function validateBrokerLimits(limits: Partial<BrokerLimits> = {}): Broker
   const merged: BrokerLimits = { ...defaultBrokerLimits };
   for (const [key, value] of Object.entries(limits) as [keyof BrokerLimits, number | undefined][]) {
     if (value === undefined) continue;
-    if (!(key in defaultBrokerLimits)) throw new Error(`unknown limit "${key}"`);
+    if (!Object.hasOwn(defaultBrokerLimits, key)) throw new Error(`unknown limit "${key}"`);
     if (!Number.isSafeInteger(value) || value < 1) {
       throw new Error(`limit ${key}: ${value} is not a positive integer`);
     }
