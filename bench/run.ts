@@ -1,4 +1,4 @@
-// `npm run bench`: every figure of DESIGN §6, measured against the broker
+// `npm run bench`: every figure of docs/performance.md, measured against the broker
 // running as its own process, and issue 15's targets against nats-server
 // measured in the same run, printed as two tables and written to
 // bench/results.json and docs/performance.md. `--quick` runs a reduced smoke

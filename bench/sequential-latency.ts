@@ -9,8 +9,10 @@ import { summarize } from "./percentiles.js";
 /**
  * The sequential latency figures, interleaved block by block: the floor (raw
  * Unix-socket echo and raw node:http2 POST of the bytes of a PublishRequest
- * with metadata, served by the floor-server child process) and Publish through
- * the TS client with correlation metadata (a child correlation: root and
+ * with metadata, served by the floor-server child process), the client's
+ * unary Publish (one HTTP/2 stream per call, set against the raw POST), and
+ * Publish through the TS client's default `publish()` (its shared
+ * PublishStream) with correlation metadata (a child correlation: root and
  * parent ids, 3 tags, stage, source) and without, and with a new child
  * correlation (same metadata, a fresh id) for every event; and the same from two
  * clients taking turns call by call (each its own connection and child
@@ -20,6 +22,7 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
   const floor = await startFloorServer();
   const client = createCorrelationClient({ socketPath, sourceProcess: "bench-publisher" });
   const second = createCorrelationClient({ socketPath, sourceProcess: "bench-publisher-2" });
+  const unary = createCorrelationClient({ socketPath, sourceProcess: "bench-publisher-unary", publishOverStream: false });
   const { root, child } = publishCorrelation(client.sourceProcess);
   const secondChild = second.childCorrelation(root, child.workflowStage, { ...child.correlationTags, host: "host-1" });
   const bytes = encodedPublishRequest(publishTopic, child);
@@ -33,6 +36,7 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
       {
         "floor.echo": () => echo.call(),
         "floor.http2": () => h2.call(),
+        "publish.unary.metadata": () => unary.publish(publishTopic, benchPayload, { correlation: child }),
         "publish.sequential.metadata": () => client.publish(publishTopic, benchPayload, { correlation: child }),
         "publish.sequential.plain": () => client.publish(publishTopic, benchPayload),
         // A fresh child of the root for every event: the broker starts tracking a new correlation each time.
@@ -49,6 +53,7 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
     const labels: Record<string, string> = {
       "floor.echo": `raw Unix-socket echo of ${bytes.length} B`,
       "floor.http2": `raw node:http2 POST of ${bytes.length} B`,
+      "publish.unary.metadata": "unary Publish sequential with correlation metadata (publishOverStream false)",
       "publish.sequential.metadata": "Publish sequential with correlation metadata",
       "publish.sequential.plain": "Publish sequential without metadata",
       "publish.sequential.newCorrelation": "Publish sequential with correlation metadata, a new child correlation per event",
@@ -93,6 +98,7 @@ export async function measureSequentialLatency(socketPath: string, config: Bench
     for (const roundTrip of roundTrips) roundTrip.close();
     client.close();
     second.close();
+    unary.close();
     await floor.stop();
   }
 }

@@ -5,7 +5,7 @@ import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { CorrelationService, type PublishResponse } from "../../gen/corrbus/v1/service_pb.js";
+import { CorrelationService, type PublishResponse, PublishResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { childCorrelation, newRootCorrelation } from "./correlation-helpers.js";
 import { brokerUnreachableInterceptor } from "./broker-unreachable.js";
@@ -47,6 +47,15 @@ export interface CorrelationClientOptions {
    * the client then answers RESOURCE_EXHAUSTED too and opens a new one.
    */
   maxRequestBytes?: number;
+  /**
+   * `publish()` rides one long-lived PublishStream (a StreamPublisher the
+   * client keeps), each call still answered for its own event: an acked
+   * publish then costs no HTTP/2 stream of its own, which is most of a unary
+   * call's time on the socket. Default true. False: one unary Publish per
+   * call. The answers are the same either way; an event the broker refuses
+   * is published again alone (unary) to get its own error.
+   */
+  publishOverStream?: boolean;
 }
 
 /** What a broker with the default --max-payload (1 MiB) reads of one request: the payload limit plus 16 MiB. */
@@ -79,7 +88,11 @@ export interface CorrelationClient {
   nextSequence(correlationId: string): bigint;
   /** An envelope ready to publish (also for PublishStream batches): numbered, timestamped, pid stated. */
   envelope(topic: string, payload: Payload, options?: PublishOptions): EventEnvelope;
-  /** Publishes one event (one unary call; a StreamPublisher pipelines many). */
+  /**
+   * Publishes one event and resolves with the broker's answer. Over the
+   * client's shared PublishStream by default (see publishOverStream): calls
+   * made in one turn of the event loop go out as one batch.
+   */
   publish(topic: string, payload: Payload, options?: PublishOptions): Promise<PublishResponse>;
   /**
    * A publisher over one long-lived PublishStream: each event its own
@@ -127,6 +140,15 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
           waitForResults: createLeanUnary(sessionManager, socketPath, CorrelationService.method.waitForResults, stock.waitForResults),
         };
   const sequences = new SequenceCounter();
+  let sharedPublisher: StreamPublisher | undefined;
+  const publishEnvelope =
+    options.publishOverStream === false
+      ? (event: EventEnvelope) => service.publish({ envelope: event })
+      : async (event: EventEnvelope) => {
+          sharedPublisher ??= createStreamPublisher(service.publishStream, service.publish);
+          const ack = await sharedPublisher.publish(event);
+          return create(PublishResponseSchema, ack);
+        };
 
   const envelope = (topic: string, payload: Payload, publishOptions: PublishOptions = {}): EventEnvelope => {
     const [bytes, defaultType] = encodePayload(payload);
@@ -159,10 +181,13 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     childCorrelation: (parent, stage, tags) => childCorrelation(parent, stage, tags, sourceProcess),
     nextSequence: (correlationId) => sequences.next(correlationId),
     envelope,
-    publish: (topic, payload, publishOptions) => service.publish({ envelope: envelope(topic, payload, publishOptions) }),
+    publish: (topic, payload, publishOptions) => publishEnvelope(envelope(topic, payload, publishOptions)),
     streamPublisher: (publisherOptions) => createStreamPublisher(service.publishStream, service.publish, publisherOptions),
     subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
-    close: () => sessionManager.abort(),
+    close: () => {
+      sharedPublisher = undefined;
+      sessionManager.abort();
+    },
   };
 }
 

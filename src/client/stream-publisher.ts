@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type CorrelationService, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
@@ -33,6 +34,8 @@ export interface PublishAck {
   eventId: bigint;
   /** How many subscribers the event was routed to. */
   deliveredCount: number;
+  /** The broker-stamped receive time (undefined from a broker that does not send it on the stream). */
+  receivedAt: Timestamp | undefined;
 }
 
 /**
@@ -174,7 +177,7 @@ class BatchingPublisher implements StreamPublisher {
         const batch = this.inFlight.shift();
         if (batch === undefined) throw new ConnectError("an acknowledgement for no batch in flight", Code.Internal);
         for (let index = 0; index < batch.length; index++) {
-          batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0 });
+          batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0, receivedAt: ack.receivedAt[index] });
         }
         this.settle(batch.length);
       }
@@ -203,12 +206,18 @@ class BatchingPublisher implements StreamPublisher {
     // Refused whole: nothing of the first batch or after it was stored. The rest goes out again first, in order.
     const [refused, ...notStored] = batches;
     this.queued.unshift(...notStored.flat());
+    if (refused.length === 1) {
+      // The refusal was this event's own: sending it again would only count it refused twice.
+      refused[0].reject(asOwnError(error));
+      this.settle(1);
+      return;
+    }
     this.recovering = true;
     try {
       for (const event of refused) {
         try {
           const answer = await this.publishOne({ envelope: event.envelope });
-          event.resolve({ eventId: answer.eventId, deliveredCount: answer.deliveredCount });
+          event.resolve({ eventId: answer.eventId, deliveredCount: answer.deliveredCount, receivedAt: answer.receivedAt });
         } catch (caught) {
           event.reject(ConnectError.from(caught));
         }
@@ -227,6 +236,15 @@ class BatchingPublisher implements StreamPublisher {
     }
     if (this.count === 0 && this.waitingForRoom.length === 0) for (const listener of this.settledListeners.splice(0)) listener();
   }
+}
+
+/** A batch's refusal of its only envelope, worded as the unary Publish of that envelope words it. */
+function asOwnError(error: ConnectError): ConnectError {
+  const batchField = "envelopes[0].";
+  if (!error.rawMessage.startsWith(batchField)) return error;
+  const own = new ConnectError(error.rawMessage.slice(batchField.length), error.code, error.metadata, undefined, error.cause);
+  own.details = error.details;
+  return own;
 }
 
 /** The requests of one PublishStream call: batches pushed as they are made, ended by end(). */

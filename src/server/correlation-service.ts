@@ -117,6 +117,7 @@ export function createCorrelationService(
             eventIds: results.map((result) => BigInt(result.eventId)),
             deliveredCounts: results.map((result) => result.deliveredCount),
             batchSequence,
+            receivedAt: results.map((result) => timestampFromMs(result.receivedAtMs)),
           });
           // Buffered batches would otherwise be consumed in one microtask chain,
           // starving subscriber writes (I/O callbacks) until their queues overflow.

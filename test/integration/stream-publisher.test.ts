@@ -57,6 +57,39 @@ describe("the client's StreamPublisher, against a broker process", () => {
     });
   }
 
+  for (const overStream of [true, false]) {
+    it(`should answer each publish() with its id, delivered count and receive time, refusals worded alike (publishOverStream ${overStream})`, async () => {
+      const { socketPath, logs } = await broker();
+      const subscriber = fixture("subscriber", ["--socket", socketPath, "--pattern", "events.test.#", "--max", "24"]);
+      await subscriber.waitFor("ready");
+      const started = Date.now();
+      const publisher = fixture("stream-publisher", [
+        ...["--socket", socketPath, "--count", "30", "--bad-every", "5", "--via", "publish", "--sequential"],
+        ...["--publish-over-stream", String(overStream)],
+      ]);
+      expect(await publisher.exited).toBe(0);
+      const acked = messagesOf(publisher, "ack");
+      expect(acked.map((ack) => ack.index)).toEqual(Array.from({ length: 30 }, (_, index) => index).filter((index) => (index + 1) % 5 !== 0));
+      for (const ack of acked) {
+        expect(ack.delivered).toBe(1);
+        expect(ack.receivedAt).toBeGreaterThanOrEqual(started - 1000);
+        expect(ack.receivedAt).toBeLessThanOrEqual(Date.now());
+      }
+      const failed = messagesOf(publisher, "failed");
+      expect(failed).toHaveLength(6);
+      for (const failure of failed) {
+        expect(failure.code).toBe(Code.InvalidArgument);
+        expect(failure.message).toBe('topic: segment 2 "Not-Valid" of "events.Not-Valid" must match [a-z0-9_-]+');
+      }
+      expect(await subscriber.exited).toBe(0);
+      expect(messagesOf(subscriber, "event").map((event) => Number(event.id))).toEqual(acked.map((ack) => Number(ack.id)));
+      const stats = fixture("stats", ["--socket", socketPath]);
+      expect(Number((await stats.waitFor("stats")).publishesRejected)).toBe(6);
+      // Over the stream: one PublishStream for the first events and one after each refusal followed by more events (a refusal ends the stream).
+      expect(logs.filter((line) => line.msg === "PublishStream on the lean path")).toHaveLength(overStream ? 6 : 0);
+    });
+  }
+
   it("should answer a refused event on its own, with the broker's error, and store the rest of its batch in order", async () => {
     const { socketPath } = await broker();
     const publisher = fixture("stream-publisher", ["--socket", socketPath, "--count", "300", "--bad-every", "50", "--max-batch", "40"]);

@@ -1,6 +1,6 @@
 import { InvalidInputError } from "../validation/invalid-input-error.js";
 
-/** Limits of topic syntax (DESIGN §2). */
+/** Limits of topic syntax (docs/reference.md). */
 export const topicLimits = {
   /** Longest topic or pattern in bytes. */
   maxLength: 256,
