@@ -244,6 +244,31 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
     ] as const) {
       it(`should fit a ${width}×${height} window without sideways scrolling of the page and write a screenshot`, async () => {
         await resize(page, width, height);
+        // Drawn first at this size, as when the page opens on a phone, not only redrawn for it.
+        await page.reload({ waitUntil: "load" });
+        await page.waitForSelector("html[data-rendered=true]", { timeout: 10_000 });
+        // At "fit" the plot takes the room the label column leaves, and the chart's labels stay inside their columns.
+        const chart = await page.evaluate(() => {
+          const outside = (svg: SVGSVGElement, selector: string) =>
+            [...svg.querySelectorAll<SVGTextElement>(selector)]
+              .filter((text) => {
+                const box = text.getBBox();
+                return box.x < -0.5 || box.x + box.width > svg.width.baseVal.value + 0.5;
+              })
+              .map((text) => text.textContent);
+          const gutter = document.getElementById("gutter") as unknown as SVGSVGElement;
+          const plot = document.getElementById("plot") as unknown as SVGSVGElement;
+          return {
+            plotWidth: plot.width.baseVal.value,
+            room: document.getElementById("plot-wrap")!.clientWidth,
+            gutterWidth: gutter.width.baseVal.value,
+            gutterRoom: document.getElementById("gutter-wrap")!.clientWidth,
+            outside: [...outside(gutter, "text"), ...outside(plot, ".tick text, .orphan-note text, .gap text, .stage text, .unstaged text")],
+          };
+        });
+        expect(chart.plotWidth).toBe(chart.room);
+        expect(chart.gutterWidth).toBe(chart.gutterRoom);
+        expect(chart.outside).toEqual([]);
         // A selected event, the pointer off the chart: the details panel filled, no tooltip over the marks.
         await page.click(`[data-event-id="${ids.resultEvent}"]`);
         await page.mouse.move(1, 1);
@@ -268,7 +293,7 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
           mkdirSync(screenshotCopyDir, { recursive: true });
           copyFileSync(screenshot, join(screenshotCopyDir, `timeline-${name}.png`));
         }
-        expect(requests).toEqual([fileUrl]);
+        expect(requests.filter((url) => url !== fileUrl)).toEqual([]);
         expect(consoleErrors).toEqual([]);
       });
     }

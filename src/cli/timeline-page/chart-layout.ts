@@ -11,7 +11,7 @@ export const GUTTER = 290;
  */
 export const COMPACT_MAX = 760;
 /** Width of the label column of a compact chart. */
-export const GUTTER_COMPACT = 150;
+export const GUTTER_COMPACT = 172;
 /** Height of the time axis above the sections. */
 export const AXIS = 42;
 /** Margins of the time range inside the plot; the right one leaves room for labels past the last bar. */

@@ -46,14 +46,15 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
     const factor = Number(zoom.value) || 1;
     compact = window.innerWidth <= COMPACT_MAX;
     gutterWidth = compact ? GUTTER_COMPACT : GUTTER;
+    // The label column takes its width before the plot measures what is left to it.
     gutterWrap.style.flexBasis = gutterWidth + "px";
+    gutter.setAttribute("width", String(gutterWidth));
     const fit = Math.max(compact ? 200 : 480, plotWrap.clientWidth || 900);
     const layout = layoutChart(model, Math.round(fit * factor), compact);
     const { width, height, x, blocks } = layout;
 
     clear(gutter);
     clear(plot);
-    gutter.setAttribute("width", String(gutterWidth));
     gutter.setAttribute("height", String(height));
     plot.setAttribute("width", String(width));
     plot.setAttribute("height", String(height));
@@ -150,7 +151,7 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
     const c = block.c;
     const color = colorOf.get(c.correlationId) || "";
     const depth = Math.min(c.depth || 0, 8);
-    const indent = 12 + depth * 14;
+    const indent = 12 + depth * (compact ? 10 : 14);
     const firstRow = block.rows[0].y;
     const label = svg("g", { "data-correlation-label": c.correlationId }, gutter);
     svg("title", {}, label).textContent = "correlation " + c.correlationId + (c.parentCorrelationId ? "\nparent " + c.parentCorrelationId : "");
@@ -172,7 +173,7 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
       svg("line", { x1: nx, x2: nx, y1: block.noteY + 4, y2: lineEnd, stroke: WARN, "stroke-width": 1.5, "stroke-dasharray": "3 2" }, note);
       svg("circle", { cx: nx, cy: block.noteY + 6, r: 5, fill: WARN }, note);
       svgText(note, nx, block.noteY + 10, "?", { "text-anchor": "middle", fill: "#fff", "font-size": 9, "font-weight": 700 });
-      const text = compact ? "orphan: parent never seen" : "orphan: parent " + shortId(c.parentCorrelationId || "") + "… was never seen by the broker";
+      const text = compact ? "parent never seen" : "orphan: parent " + shortId(c.parentCorrelationId || "") + "… was never seen by the broker";
       besideMark(svgText(note, nx + 10, block.noteY + 14, text, { class: "warn halo" }), nx - 10, width);
     }
 
@@ -224,12 +225,17 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
     besideMark(label, x1 - 6, width);
   }
 
-  /** A label drawn from its x rightwards: it ends at `endX` instead when it would run past `width` and fits there. */
+  /**
+   * A label drawn from its x rightwards: when it would run past `width` it ends at `endX` instead, or where it fits
+   * when neither side has room (over what it labels, rather than cut off).
+   */
   function besideMark(label: SVGTextElement, endX: number, width: number): void {
     const w = textWidth(label);
-    if (Number(label.getAttribute("x")) + w <= width - 4 || endX - w < 0) return;
-    label.setAttribute("x", String(endX));
-    label.setAttribute("text-anchor", "end");
+    if (Number(label.getAttribute("x")) + w <= width - 4) return;
+    if (endX - w >= 0) {
+      label.setAttribute("x", String(endX));
+      label.setAttribute("text-anchor", "end");
+    } else label.setAttribute("x", String(Math.max(2, width - 4 - w)));
   }
 
   /** A correlation's events without a stage: a tick at each on a dotted line from the first to the last, no bar. */
@@ -308,7 +314,8 @@ export function createChart(view: ChartView, model: TimelineModel): () => void {
       bottom = lane.top + lane.band + LANE_PAD;
     svg("path", { class: "bracket", d: "M" + a + " " + bottom + " V" + (top + 4) + " H" + b + " V" + bottom }, g);
     const missing = gap.first === gap.last ? "seq " + gap.first : "seq " + gap.first + "–" + gap.last;
-    besideMark(svgText(g, b + 5, top + 9, "⚠ gap: " + missing + " missing", { class: "warn halo", "font-size": 11 }), a - 5, plot.width.baseVal.value);
+    const text = (compact ? "⚠ " : "⚠ gap: ") + missing + " missing";
+    besideMark(svgText(g, b + 5, top + 9, text, { class: "warn halo", "font-size": 11 }), a - 5, plot.width.baseVal.value);
   }
 
   function drawMark(ev: TimelineEvent, layer: SVGGElement): void {
