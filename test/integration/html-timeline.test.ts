@@ -337,7 +337,7 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
       const burst = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "burst-monitor" });
       const rootMeta = { ...agent.newRootCorrelation("enumeration"), correlationId: rootId, rootCorrelationId: rootId };
       const stream = burst.streamPublisher();
-      const acks = Array.from({ length: 24 }, (_, i) =>
+      const acks = Array.from({ length: 40 }, (_, i) =>
         stream.publish(burst.envelope("events.collector.burst.result", { i }, { correlation: { ...rootMeta, sourceProcess: "burst-monitor" } })),
       );
       await Promise.all(acks);
@@ -353,7 +353,7 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
       const written = await runCli(["timeline", rootId, "--html", file, "--socket", broker.socketPath]);
       expect(written.code, written.stderr).toBe(0);
       shell = await agent.service.getTimeline({ rootCorrelationId: rootId });
-      expect(shell.events).toHaveLength(1 + 12 + 24 + 2);
+      expect(shell.events).toHaveLength(1 + 12 + 40 + 2);
       shellPage = await context.newPage();
       shellPage.on("console", (message) => {
         if (message.type() === "error") consoleErrors.push(message.text());
@@ -389,22 +389,29 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
       expect(await shellPage.locator(`[data-event-id="${event.eventId}"]`).getAttribute("data-pid")).toBe(String(event.publisher?.pid));
     });
 
-    it("should keep every mark clickable when events share an instant", async () => {
-      const hidden = await shellPage.$$eval("[data-event-id]", (marks) =>
-        marks
-          .filter((mark) => {
-            mark.scrollIntoView({ block: "center", inline: "center" });
-            const box = mark.querySelector(".shape")!.getBoundingClientRect();
-            const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
-            return hit?.closest("[data-event-id]") !== mark;
-          })
-          .map((mark) => mark.getAttribute("data-event-id")),
-      );
-      expect(hidden).toEqual([]);
+    it("should keep every mark clickable when events share an instant, in a wide and in a narrow window", async () => {
       const burstIds = shell.events.filter((e) => e.correlationMetadata?.sourceProcess === "burst-monitor").map((e) => e.eventId.toString());
-      const lastOfBurst = burstIds[burstIds.length - 1];
-      await shellPage.click(`[data-event-id="${lastOfBurst}"]`);
-      expect(await shellPage.locator("#details h2").textContent()).toBe(`Event ${lastOfBurst}`);
+      for (const [width, height] of [
+        [1600, 1000],
+        [390, 844],
+      ]) {
+        await resize(shellPage, width, height);
+        const hidden = await shellPage.$$eval("[data-event-id]", (marks) =>
+          marks
+            .filter((mark) => {
+              mark.scrollIntoView({ block: "center", inline: "center" });
+              const box = mark.querySelector(".shape")!.getBoundingClientRect();
+              const hit = document.elementFromPoint(box.x + box.width / 2, box.y + box.height / 2);
+              return hit?.closest("[data-event-id]") !== mark;
+            })
+            .map((mark) => mark.getAttribute("data-event-id")),
+        );
+        expect(hidden, `${width}px`).toEqual([]);
+        const lastOfBurst = burstIds[burstIds.length - 1];
+        await shellPage.click(`[data-event-id="${lastOfBurst}"]`);
+        expect(await shellPage.locator("#details h2").textContent()).toBe(`Event ${lastOfBurst}`);
+      }
+      await resize(shellPage, 1600, 1000);
     });
 
     it("should list every event in time order with its time, stage, source and topic, each row with its mark", async () => {

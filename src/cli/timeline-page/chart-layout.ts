@@ -30,7 +30,10 @@ export const MARK_ROW = 16;
 export const LANE_PAD = 9;
 /** Height of the band above a lane's marks that holds its gap brackets. */
 const GAP_BAND = 20;
-/** Rows of marks a lane stacks at most; past that, a mark moves right in the row freed first, so none hides another. */
+/**
+ * Rows of marks a lane stacks before a mark moves right, in the row freed first, so that none hides another; a lane
+ * takes a row more only when moving right would take the mark past the plot's edge.
+ */
 const MAX_STACK = 8;
 /** The least distance between the centres of two marks in a row: their click areas side by side. */
 const MARK_SPACING = 2 * HIT_RADIUS + 1;
@@ -115,14 +118,17 @@ export function layoutChart(model: TimelineModel, width: number, compact: boolea
       const ex = x(ev.t);
       let at = ex;
       let row = ends.findIndex((end) => ex - end >= MARK_SPACING);
-      if (row === -1) {
-        if (ends.length < MAX_STACK) {
-          row = ends.length;
-          ends.push(-Infinity);
-        } else {
-          row = ends.indexOf(Math.min(...ends));
-          at = ends[row] + MARK_SPACING;
+      if (row === -1 && ends.length >= MAX_STACK) {
+        row = ends.indexOf(Math.min(...ends));
+        at = ends[row] + MARK_SPACING;
+        if (at > width - HIT_RADIUS) {
+          row = -1;
+          at = ex;
         }
+      }
+      if (row === -1) {
+        row = ends.length;
+        ends.push(-Infinity);
       }
       ends[row] = at;
       ev.tx = ex;
