@@ -68,8 +68,6 @@ export interface Block {
 
 /** Where everything goes on a plot `width` wide. */
 export interface ChartLayout {
-  /** Drawn for a narrow window: a narrow label column, short labels. */
-  compact: boolean;
   width: number;
   /** Width of the time range. */
   inner: number;
@@ -82,9 +80,10 @@ export interface ChartLayout {
 }
 
 /**
- * Lays the chart out on a plot `width` wide: the workflow steps section (a block of rows per correlation), then
- * the processes section (a lane per publisher, its marks stacked in rows so that none hides another). Lanes and
- * events keep their place in their own fields, where the drawing and the tooltips find them.
+ * Lays the chart out on a plot `width` wide (`compact`: for a narrow window, less room right of the last bar):
+ * the workflow steps section (a block of rows per correlation), then the processes section (a lane per
+ * source_process, its marks stacked in rows so that none hides another). Lanes and events keep their place in
+ * their own fields, where the drawing and the tooltips find them.
  */
 export function layoutChart(model: TimelineModel, width: number, compact: boolean): ChartLayout {
   const { t0, span } = model;
@@ -138,5 +137,5 @@ export function layoutChart(model: TimelineModel, width: number, compact: boolea
     lane.height = lane.band + LANE_PAD * 2 + Math.max(1, ends.length) * MARK_ROW;
     y += lane.height;
   }
-  return { compact, width, inner, height: y + 12, x, stepsSection, lanesSection, blocks };
+  return { width, inner, height: y + 12, x, stepsSection, lanesSection, blocks };
 }

@@ -18,7 +18,7 @@ export function ellipsis(text: string, max: number): string {
 }
 
 /** A pid and whether the kernel vouched for it. */
-export function pidText(pid: number, verified: boolean): string {
+function pidText(pid: number, verified: boolean): string {
   return "pid " + pid + (verified ? " (kernel-verified)" : " (stated)");
 }
 
