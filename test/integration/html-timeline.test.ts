@@ -416,9 +416,9 @@ describe.skipIf(!hasChromium && !inCi)("corrbus timeline --html page in a real b
 
     it("should list every event in time order with its time, stage, source and topic, each row with its mark", async () => {
       const byTime = [...shell.events].sort((a, b) => {
-        const ta = Number(a.receivedAt!.seconds) * 1e9 + a.receivedAt!.nanos;
-        const tb = Number(b.receivedAt!.seconds) * 1e9 + b.receivedAt!.nanos;
-        return ta - tb || Number(a.eventId - b.eventId);
+        const ta = a.receivedAt!.seconds * 1_000_000_000n + BigInt(a.receivedAt!.nanos);
+        const tb = b.receivedAt!.seconds * 1_000_000_000n + BigInt(b.receivedAt!.nanos);
+        return Number(ta - tb) || Number(a.eventId - b.eventId);
       });
       const rows = await shellPage.$$eval("#event-list [data-row-event-id]", (nodes) =>
         nodes.map((node) => ({
