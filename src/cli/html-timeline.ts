@@ -53,9 +53,10 @@ function loadTimelinePage(): TimelinePage {
 
 /**
  * One self-contained HTML document showing a workflow on a time axis: a lane
- * per publishing process, each correlation's stages as bars, events as marks,
- * parent→child links, orphans and sequence gaps flagged, and a details panel
- * for the event or stage clicked.
+ * per source_process (its pids in the label), each correlation's stages as
+ * bars, events as marks, parent→child links, orphans and sequence gaps
+ * flagged, a list of the events in time order, and a details panel for the
+ * event, row or stage clicked.
  *
  * The page loads nothing: style and script are inline, pinned by hash in a
  * Content-Security-Policy that also forbids every fetch, and the data sits in

@@ -112,7 +112,7 @@ export function createDetailsPanel(
         to = parseTime(s.lastEventAt);
       stageTable.append(
         el("tr", {}, [
-          el("td", {}, [s.name || ""]),
+          el("td", { class: s.name ? undefined : "muted" }, [s.name || "(events without a stage)"]),
           el("td", {}, [relative(from) + " · " + formatDuration((to || 0) - (from || 0))]),
           el("td", {}, [String(s.eventCount || 0)]),
           el("td", {}, [s.completedAt ? "complete" : "open"]),
@@ -193,7 +193,9 @@ export function createDetailsPanel(
         ["gaps", String(model.gaps.length)],
         ["page written", generatedAt],
       ]),
-      el("p", { class: "hint" }, ["Click an event mark for its tags and payload, a stage bar for its step. Hover to highlight a step's events."]),
+      el("p", { class: "hint" }, [
+        "Click an event mark or a row of the event list for its tags and payload, a stage bar for its step. Hover to highlight a step's events.",
+      ]),
     );
   }
 

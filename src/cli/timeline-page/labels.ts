@@ -17,7 +17,20 @@ export function ellipsis(text: string, max: number): string {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
 
-/** A lane's publisher in full, and whether the kernel vouched for its pid. */
+/** A pid and whether the kernel vouched for it. */
+function pidText(pid: number, verified: boolean): string {
+  return "pid " + pid + (verified ? " (kernel-verified)" : " (stated)");
+}
+
+/** A lane's source_process in full and each of its pids, and whether the kernel vouched for each. */
 export function laneTitle(lane: Lane): string {
-  return (lane.name || "(no source_process)") + "  pid " + lane.pid + (lane.verified ? " (kernel-verified)" : " (stated)");
+  const pids = [...lane.pids].map((pid) => pidText(pid, lane.verifiedPids.has(pid)));
+  return (lane.name || "(no source_process)") + "\n" + pids.join("\n");
+}
+
+/** What a lane's label says of its processes: the pid when there is one, else how many. */
+export function lanePids(lane: Lane): string {
+  if (lane.pids.size !== 1) return lane.pids.size + " pids";
+  const pid = lane.pids.values().next().value as number;
+  return "pid " + pid + (lane.verifiedPids.has(pid) ? " ✓" : "");
 }

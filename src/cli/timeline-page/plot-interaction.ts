@@ -3,7 +3,7 @@ import { tooltipText } from "./tooltip-text.js";
 import type { TimelineModel } from "./timeline-model.js";
 
 /** What in the plot answers the pointer and the keyboard. */
-const TARGETS = "[data-event-id], [data-stage], [data-gap], [data-orphan]";
+const TARGETS = "[data-event-id], [data-stage], [data-unstaged], [data-gap], [data-orphan]";
 
 /**
  * Makes the plot answer its users: a click (or Enter or Space on a focused mark or bar) selects the event or the
@@ -53,7 +53,7 @@ export function wirePlotInteraction(plot: SVGSVGElement, tooltip: HTMLElement, m
   });
 }
 
-/** The mark, bar, gap or orphan note an event of the plot happened on, if any. */
+/** The mark, bar, row of events without a stage, gap or orphan note an event of the plot happened on, if any. */
 function targetOf(event: Event): Element | null {
   return event.target instanceof Element ? event.target.closest(TARGETS) : null;
 }

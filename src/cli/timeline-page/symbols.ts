@@ -2,6 +2,8 @@ import { svg, svgText, textWidth } from "./dom-builders.js";
 
 /** The radius of an event's round mark. */
 export const MARK_RADIUS = 5;
+/** The radius of the area around a mark that answers a click: a little wider than the largest shape, the diamond. */
+export const HIT_RADIUS = 7.5;
 
 /** How an event is drawn: a plain event, a publisher's final event, or a task sent to collectors. */
 export type MarkKind = "event" | "final" | "control";

@@ -2,14 +2,17 @@ import { PALETTE } from "./colors.js";
 import type { EventJson, MetadataJson, PageData, TimelineJson, WorkflowStateJson } from "./page-data.js";
 import { parseTime } from "./time-format.js";
 
-/** One publishing process (source_process + pid): a lane of the chart. */
+/**
+ * One source_process: a lane of the chart. Its processes (pids) share the lane, because a publisher run from the
+ * shell is a new process per event, and a lane per pid turns a handful of collectors into a lane per command run.
+ */
 export interface Lane {
-  /** source_process and pid joined by a NUL, which neither contains. */
-  key: string;
+  /** The source_process ("" when none was given). */
   name: string;
-  pid: number;
-  /** The kernel vouched for the pid of at least one of its events. */
-  verified: boolean;
+  /** The pids that published under this name, in the order first seen. */
+  pids: Set<number>;
+  /** The pids the kernel vouched for (SO_PEERCRED) on at least one event or participant entry. */
+  verifiedPids: Set<number>;
   events: TimelineEvent[];
   /** The gaps drawn on this lane. */
   gaps: Gap[];
@@ -29,13 +32,16 @@ export interface TimelineEvent {
   correlationId: string;
   /** sequence_number: a uint64, so a bigint (a double rounds past 2^53). */
   seq: bigint;
+  /** The publisher's pid: the kernel's when it vouched for one, else the one stated. */
+  pid: number;
   final: boolean;
   /** A task sent to collectors (a control.* topic). */
   control: boolean;
   lane: Lane;
-  /** Where the last layout put its mark. */
+  /** Where the last layout put its mark, and the x of its instant (the mark sits right of it when events share it). */
   x: number;
   y: number;
+  tx: number;
 }
 
 /** A publisher's skipped sequence numbers in one correlation. */
@@ -65,6 +71,8 @@ export interface TimelineModel {
   lanes: Lane[];
   events: TimelineEvent[];
   eventById: Map<string, TimelineEvent>;
+  /** Each correlation's events that name no stage, by correlation id. */
+  unstaged: Map<string, TimelineEvent[]>;
   gaps: Gap[];
   /** The workflow's root correlation id, "" when unknown. */
   rootId: string;
@@ -85,16 +93,16 @@ export function buildModel(data: PageData): TimelineModel {
   const colorOf = new Map(ordered.map((c, i) => [c.correlationId, PALETTE[i % PALETTE.length]]));
 
   const lanes: Lane[] = [];
-  const laneByKey = new Map<string, Lane>();
+  const laneByName = new Map<string, Lane>();
   function laneFor(name: string, pid: number, verified: boolean): Lane {
-    const key = name + "\u0000" + pid;
-    let lane = laneByKey.get(key);
+    let lane = laneByName.get(name);
     if (lane === undefined) {
-      lane = { key, name, pid, verified: false, events: [], gaps: [], top: 0, band: 0, height: 0 };
-      laneByKey.set(key, lane);
+      lane = { name, pids: new Set(), verifiedPids: new Set(), events: [], gaps: [], top: 0, band: 0, height: 0 };
+      laneByName.set(name, lane);
       lanes.push(lane);
     }
-    if (verified) lane.verified = true;
+    lane.pids.add(pid);
+    if (verified) lane.verifiedPids.add(pid);
     return lane;
   }
 
@@ -109,17 +117,26 @@ export function buildModel(data: PageData): TimelineModel {
       t: parseTime(raw.receivedAt),
       correlationId: meta.correlationId || "",
       seq: BigInt(meta.sequenceNumber || 0),
+      pid,
       final: meta.final === true,
       control: typeof raw.topic === "string" && (raw.topic === "control" || raw.topic.startsWith("control.")),
       lane: laneFor(meta.sourceProcess || "", pid, publisher.verified === true),
       x: 0,
       y: 0,
+      tx: 0,
     };
     if (ev.t === undefined) ev.t = parseTime(raw.timestamp);
     ev.lane.events.push(ev);
     return ev;
   });
   const eventById = new Map(events.map((ev) => [ev.id, ev]));
+  const unstaged = new Map<string, TimelineEvent[]>();
+  for (const ev of events) {
+    if (ev.meta.workflowStage) continue;
+    let mine = unstaged.get(ev.correlationId);
+    if (mine === undefined) unstaged.set(ev.correlationId, (mine = []));
+    mine.push(ev);
+  }
   for (const c of correlations) for (const p of c.participants || []) laneFor(p.sourceProcess || "", p.pid || 0, p.verified === true);
 
   const gaps = findGaps(ordered, events);
@@ -145,7 +162,7 @@ export function buildModel(data: PageData): TimelineModel {
   const span = Math.max(t1 - t0, 0.001);
   const rootId = (ordered.find((c) => (c.depth || 0) === 0) ?? ordered[0])?.rootCorrelationId || "";
 
-  return { timeline, payloadSizes, correlations, byId, ordered, colorOf, lanes, events, eventById, gaps, rootId, t0, t1, span };
+  return { timeline, payloadSizes, correlations, byId, ordered, colorOf, lanes, events, eventById, unstaged, gaps, rootId, t0, t1, span };
 }
 
 /** Parents before children; a correlation whose parent is not in the timeline starts a subtree of its own. */
