@@ -20,7 +20,7 @@ function compare(a: Version, b: Version): number {
 }
 
 /** Whether `version` satisfies an npm engines range of the forms packages use: ">=X.Y", "^X.Y.Z", "||" between them. */
-export function satisfies(version: string, range: string): boolean {
+function satisfies(version: string, range: string): boolean {
   const have = parseVersion(version);
   return range.split("||").some((alternative) => {
     const clauses = alternative
