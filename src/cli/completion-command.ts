@@ -5,9 +5,9 @@ import { UsageError } from "./usage-error.js";
 /** The text of `corrbus completion --help`. */
 export const completionHelp = `Usage: corrbus completion bash [options]
 
-Prints a bash completion script for corrbus: command names, then each
-command's options (and verify|dump for journal). Load it in the current shell
-or install it for every new one.
+Prints a bash completion script for the corrbus command (on the PATH after
+npm link): command names, then each command's options (and verify|dump for
+journal). Load it in the current shell or install it for every new one.
 
 Options:
   -h, --help          this text
@@ -15,8 +15,8 @@ Options:
 Exit codes: 0 printed, 2 usage (a shell other than bash).
 
 Examples:
-  source <(npx corrbus completion bash)
-  npx corrbus completion bash > ~/.local/share/bash-completion/completions/corrbus
+  source <(corrbus completion bash)
+  corrbus completion bash > ~/.local/share/bash-completion/completions/corrbus
 `;
 
 /**

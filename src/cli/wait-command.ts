@@ -126,6 +126,8 @@ async function mustBeKnown(client: CorrelationClient, correlationId: string): Pr
     await client.service.getWorkflow({ correlationId });
   } catch (error) {
     const connectError = ConnectError.from(error);
+    // No broker yet (restarting, say): the wait itself waits for it, as it does for one lost mid-wait.
+    if (connectError.code === Code.Unavailable) return;
     if (connectError.code !== Code.NotFound) throw connectError;
     throw new ConnectError(
       `correlation ${correlationId} was never seen by the broker (no event published in it, or forgotten): check the id, or publish the task before waiting`,
