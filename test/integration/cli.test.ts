@@ -325,6 +325,7 @@ describe("corrbus CLI against a live broker", () => {
       ]);
       const { workflow } = await agent.service.getWorkflow({ correlationId: childMeta.correlation_id });
       expect(workflow?.correlationTags).toEqual({ investigation_id: "INC-77", suspicious_pid: "4892" });
+      expect(field((await cli("workflow", childMeta.correlation_id)).stdout, "tags")).toBe("investigation_id=INC-77, suspicious_pid=4892");
     });
 
     it("should refuse a payload that does not parse as the JSON its --content-type declares, storing nothing", async () => {
