@@ -4,7 +4,7 @@
 # Prints one JSON message per line (the first, {"subscribed":true}, says the
 # subscription is live); stops after COUNT messages (default: never).
 set -euo pipefail
-SOCK="${CORRBUS_SOCKET:-$(node bin/corrbus.js socket)}"
+SOCK="${CORRBUS_SOCKET:-$(npx corrbus socket)}"
 COUNT="${1:-0}"
 REQUEST='{"patterns":["events.#"],"subscriberName":"shell-subscriber"}'
 BODY=$(mktemp)

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
@@ -16,14 +17,20 @@ writing; its newest record can then look torn).
   dump     print every event as a JSON line (proto field names).
 
 Options:
-  --data-dir PATH   the broker's data directory (default ${defaultDataDirectory()})
+  --data-dir PATH   the broker's data directory (default: CORRBUS_DATA_DIR,
+                    else $XDG_STATE_HOME/corrbus, else ~/.local/state/corrbus;
+                    here ${defaultDataDirectory()})
   --from ID         dump: only events with event_id >= ID
   --to ID           dump: only events with event_id <= ID
   --json            verify: one JSON object instead of text
   -h, --help        this text
 
+Exit codes: 0 sound (verify) or dumped, 1 problems or no journal at PATH,
+2 usage.
+
 Examples:
   corrbus journal verify
+  CORRBUS_DATA_DIR=/var/lib/corrbus corrbus journal verify --json
   corrbus journal dump --from 1000 | jq -r .topic
 `;
 
@@ -44,12 +51,25 @@ export async function journalCommand(args: string[]): Promise<number> {
     process.stdout.write(journalHelp);
     return 0;
   }
-  const directory = join(values["data-dir"] ?? defaultDataDirectory(), "journal");
+  const dataDirectory = values["data-dir"] ?? defaultDataDirectory();
+  const directory = join(dataDirectory, "journal");
   const [action, ...rest] = positionals;
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  if ((action === "verify" || action === "dump") && !isDirectory(directory)) {
+    // An empty scan of a path that is not there would pass for a sound, empty journal.
+    const why = isDirectory(dataDirectory)
+      ? `no journal directory ${directory} (no broker has run with this data directory)`
+      : `${dataDirectory} does not exist or is not a directory`;
+    process.stderr.write(`corrbus journal: ${why}; give the broker's --data-dir (or CORRBUS_DATA_DIR)\n`);
+    return 1;
+  }
   if (action === "verify") return verify(directory, values.json);
   if (action === "dump") return dump(directory, eventId("from", values.from) ?? 0, eventId("to", values.to) ?? Number.MAX_SAFE_INTEGER);
   throw new UsageError(action === undefined ? "say verify or dump" : `"${action}" is not verify or dump`);
+}
+
+function isDirectory(path: string): boolean {
+  return statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
 }
 
 function verify(directory: string, json: boolean): number {

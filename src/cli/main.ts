@@ -1,18 +1,20 @@
 import { ConnectError } from "@connectrpc/connect";
-import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { SocketPathError } from "../server/index.js";
 import { DataDirectoryError } from "../storage/index.js";
 import { connectErrorText } from "./cli-client.js";
-import { findCommand } from "./find-command.js";
-import { journalCommand } from "./journal-command.js";
-import { publishCommand } from "./publish-command.js";
-import { StartupInterrupted, serveCommand } from "./serve-command.js";
-import { statsCommand } from "./stats-command.js";
-import { subscribeCommand } from "./subscribe-command.js";
-import { timelineCommand } from "./timeline-command.js";
+import { completionCommand, completionHelp } from "./completion-command.js";
+import { findCommand, findHelp } from "./find-command.js";
+import { journalCommand, journalHelp } from "./journal-command.js";
+import { pingCommand, pingHelp } from "./ping-command.js";
+import { publishCommand, publishHelp } from "./publish-command.js";
+import { StartupInterrupted, serveCommand, serveHelp } from "./serve-command.js";
+import { socketCommand, socketHelp } from "./socket-command.js";
+import { statsCommand, statsHelp } from "./stats-command.js";
+import { subscribeCommand, subscribeHelp } from "./subscribe-command.js";
+import { timelineCommand, timelineHelp } from "./timeline-command.js";
 import { UsageError } from "./usage-error.js";
-import { waitCommand } from "./wait-command.js";
-import { workflowCommand } from "./workflow-command.js";
+import { waitCommand, waitHelp } from "./wait-command.js";
+import { workflowCommand, workflowHelp } from "./workflow-command.js";
 
 const help = `Usage: corrbus <command> [options]
 
@@ -28,7 +30,9 @@ Commands:
   workflow    show one correlation: stages, participants, gaps, deliveries
   stats       the broker's counters
   journal     verify or dump the journal
+  ping        check that the broker answers (exit 0) and how fast
   socket      print the socket path the broker and clients use by default
+  completion  print a bash completion script
 
 "corrbus <command> --help" describes a command, with examples.
 
@@ -39,13 +43,33 @@ subscribe and find).
 Exit codes: 0 ok, 1 error (the broker refused or is unreachable), 2 usage,
 3 incomplete (wait ended before the correlation was complete).
 
+Inside the repository, after npm ci, run it as "npx corrbus …"; "npm link"
+once puts corrbus itself on the PATH.
+
 Examples:
   corrbus serve &
+  corrbus ping
   corrbus publish events.process.started '{"pid":4892}'
   corrbus subscribe 'events.#' --json
   corrbus find --tag investigation_id=INC-12345 --all
   corrbus timeline "$ROOT"
 `;
+
+/** Each command's --help text, for the completion script. */
+const helps: Record<string, string> = {
+  serve: serveHelp,
+  publish: publishHelp,
+  subscribe: subscribeHelp,
+  wait: waitHelp,
+  find: findHelp,
+  timeline: timelineHelp,
+  workflow: workflowHelp,
+  stats: statsHelp,
+  journal: journalHelp,
+  ping: pingHelp,
+  socket: socketHelp,
+  completion: completionHelp,
+};
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
@@ -57,10 +81,9 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   workflow: workflowCommand,
   stats: statsCommand,
   journal: journalCommand,
-  socket: async () => {
-    process.stdout.write(`${defaultSocketPath()}\n`);
-    return 0;
-  },
+  ping: pingCommand,
+  socket: socketCommand,
+  completion: (args) => completionCommand(args, helps),
 };
 
 /** Runs one `corrbus` command line; answers the exit code. */

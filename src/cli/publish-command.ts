@@ -4,6 +4,7 @@ import { create, toJson } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/corrbus/v1/correlation_pb.js";
+import type { WorkflowState } from "../../gen/corrbus/v1/workflow_pb.js";
 import { PublishResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import type { CorrelationClient } from "../client/correlation-client.js";
 import { defaultCliSource, withClient } from "./cli-client.js";
@@ -28,15 +29,21 @@ Without correlation flags the event is a plain one. To take part in a workflow:
   --correlation ID    publish within the existing step ID (root and parent are
                       --root/--parent, or looked up from the broker)
 
+An event in an existing step (--correlation, --root) inherits that step's stage
+and tags, a child step (--parent) its parent's tags, as the broker knows them;
+--stage and --tag add to or override them. --no-inherit takes only the flags.
+
 Options:
   --file PATH         read the payload from a file ("-": stdin)
   --content-type T    media type (default: application/json when the payload
                       parses as JSON, text/plain for other text,
-                      application/octet-stream for binary)
+                      application/octet-stream for binary); a JSON type
+                      (application/json, …+json) refuses a payload that
+                      does not parse
   --stage NAME        workflow_stage, e.g. enumeration
   --source NAME       source_process (default ${defaultCliSource})
-  --tag KEY=VALUE     a correlation tag to search by (repeatable); a child step
-                      carries only the tags given here
+  --tag KEY=VALUE     a correlation tag to search by (repeatable)
+  --no-inherit        take the stage and tags from the flags only
   --final             this source's last event for the correlation (it answers
                       a task for delivery-tracked completion)
   --sequence N        sequence_number (default 0: not numbered, never a gap —
@@ -74,6 +81,7 @@ export async function publishCommand(args: string[]): Promise<number> {
       correlation: { type: "string" },
       final: { type: "boolean", default: false },
       sequence: { type: "string" },
+      "no-inherit": { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -86,13 +94,15 @@ export async function publishCommand(args: string[]): Promise<number> {
     root: values.root,
     parent: values.parent,
     correlation: values.correlation,
-    stage: values.stage ?? "",
+    stage: values.stage,
     tags: tagPairs(values.tag),
+    inherit: !values["no-inherit"],
   };
-  checkCorrelationFlags(wanted, values.stage !== undefined || values.tag.length > 0 || values.final || values.sequence !== undefined);
+  checkCorrelationFlags(wanted, values.stage !== undefined || values.tag.length > 0 || values.final || values.sequence !== undefined || values["no-inherit"]);
   const sequence = values.sequence === undefined ? 0n : sequenceNumber("sequence", values.sequence);
   const payload = await readPayload(payloadArgument, values.file);
   const contentType = values["content-type"] ?? guessContentType(payload);
+  if (values["content-type"] !== undefined) checkJsonPayload(contentType, payload);
 
   return withClient(
     values.socket,
@@ -131,56 +141,79 @@ interface CorrelationWanted {
   root?: string;
   parent?: string;
   correlation?: string;
-  stage: string;
+  /** --stage; undefined: the step's own stage when inheriting, else none. */
+  stage?: string;
   tags: Record<string, string>;
+  /** Take the stage and tags the broker knows for the step (or the parent's tags) under the flags'. */
+  inherit: boolean;
 }
 
 function checkCorrelationFlags(wanted: CorrelationWanted, describesCorrelation: boolean): void {
   const continues = wanted.root !== undefined || wanted.parent !== undefined || wanted.correlation !== undefined;
   if (wanted.newRoot && continues) throw new UsageError("--new-root starts a workflow; it cannot go with --root, --parent or --correlation");
   if (!wanted.newRoot && !continues && describesCorrelation) {
-    throw new UsageError("--stage, --tag, --final and --sequence describe a correlation: add --new-root, --root, --parent or --correlation");
+    throw new UsageError("--stage, --tag, --final, --sequence and --no-inherit describe a correlation: add --new-root, --root, --parent or --correlation");
   }
 }
 
-/** The correlation metadata the flags describe; asks the broker for ids the flags leave out. */
+/** The correlation metadata the flags describe; asks the broker for ids (and, inheriting, stage and tags) the flags leave out. */
 async function correlationFor(wanted: CorrelationWanted, client: CorrelationClient): Promise<CorrelationMetadata | undefined> {
-  const { stage, tags } = wanted;
-  if (wanted.newRoot) return client.newRootCorrelation(stage, tags);
+  const { tags } = wanted;
+  if (wanted.newRoot) return client.newRootCorrelation(wanted.stage ?? "", tags);
   if (wanted.correlation !== undefined) {
     let root = wanted.root;
     let parent = wanted.parent;
+    let known: WorkflowState | undefined;
     if (root === undefined) {
-      const known = await lookUp(client, wanted.correlation, "--correlation", "give --root (and --parent) to publish in it anyway");
+      known = await lookUp(client, wanted.correlation, "--correlation", "give --root (and --parent) to publish in it anyway");
       root = known.rootCorrelationId;
       parent ??= known.parentCorrelationId;
+    } else if (wanted.inherit) {
+      known = await lookUpIfKnown(client, wanted.correlation);
     }
-    return create(CorrelationMetadataSchema, {
-      correlationId: wanted.correlation,
-      rootCorrelationId: root,
-      parentCorrelationId: parent,
-      workflowStage: stage,
-      sourceProcess: client.sourceProcess,
-      correlationTags: tags,
-    });
+    return inStep(wanted, client, wanted.correlation, root, parent, known);
   }
   if (wanted.parent !== undefined) {
-    const root = wanted.root ?? (await lookUp(client, wanted.parent, "--parent", "give --root to start a child step of it anyway")).rootCorrelationId;
-    const parent = create(CorrelationMetadataSchema, { correlationId: wanted.parent, rootCorrelationId: root });
-    return client.childCorrelation(parent, stage, tags);
+    let known: WorkflowState | undefined;
+    if (wanted.root === undefined || wanted.inherit) {
+      known =
+        wanted.root === undefined
+          ? await lookUp(client, wanted.parent, "--parent", "give --root to start a child step of it anyway")
+          : await lookUpIfKnown(client, wanted.parent);
+    }
+    const root = wanted.root ?? (known as WorkflowState).rootCorrelationId;
+    const inherited = wanted.inherit ? (known?.correlationTags ?? {}) : {};
+    const parent = create(CorrelationMetadataSchema, { correlationId: wanted.parent, rootCorrelationId: root, correlationTags: inherited });
+    return client.childCorrelation(parent, wanted.stage ?? "", tags);
   }
   if (wanted.root === undefined) return undefined;
+  const known = wanted.inherit ? await lookUpIfKnown(client, wanted.root) : undefined;
+  const meta = inStep(wanted, client, wanted.root, wanted.root, undefined, known);
+  meta.startedAt = timestampNow();
+  return meta;
+}
+
+/** Metadata within an existing step: its ids, and (inheriting) its first stage and its tags under the flags'. */
+function inStep(
+  wanted: CorrelationWanted,
+  client: CorrelationClient,
+  correlationId: string,
+  rootCorrelationId: string,
+  parentCorrelationId: string | undefined,
+  known: WorkflowState | undefined,
+): CorrelationMetadata {
+  const inherited = wanted.inherit ? known : undefined;
   return create(CorrelationMetadataSchema, {
-    correlationId: wanted.root,
-    rootCorrelationId: wanted.root,
-    workflowStage: stage,
+    correlationId,
+    rootCorrelationId,
+    parentCorrelationId,
+    workflowStage: wanted.stage ?? inherited?.stages[0]?.name ?? "",
     sourceProcess: client.sourceProcess,
-    correlationTags: tags,
-    startedAt: timestampNow(),
+    correlationTags: { ...inherited?.correlationTags, ...wanted.tags },
   });
 }
 
-async function lookUp(client: CorrelationClient, correlationId: string, flag: string, hint: string) {
+async function lookUp(client: CorrelationClient, correlationId: string, flag: string, hint: string): Promise<WorkflowState> {
   try {
     const { workflow } = await client.service.getWorkflow({ correlationId });
     if (workflow === undefined) throw new ConnectError(`correlation ${correlationId} is unknown`, Code.NotFound);
@@ -189,6 +222,21 @@ async function lookUp(client: CorrelationClient, correlationId: string, flag: st
     const connectError = ConnectError.from(error);
     if (connectError.code !== Code.NotFound) throw connectError;
     throw new ConnectError(`${flag} ${correlationId}: ${connectError.rawMessage}; ${hint}`, Code.NotFound);
+  }
+}
+
+/**
+ * The step as the broker knows it, or undefined when it knows none (ids given
+ * in full need no lookup). A malformed id is left to the publish, whose
+ * refusal names the metadata field.
+ */
+async function lookUpIfKnown(client: CorrelationClient, correlationId: string): Promise<WorkflowState | undefined> {
+  try {
+    return (await client.service.getWorkflow({ correlationId })).workflow;
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    if (connectError.code === Code.NotFound || connectError.code === Code.InvalidArgument) return undefined;
+    throw connectError;
   }
 }
 
@@ -204,6 +252,22 @@ async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return new Uint8Array(Buffer.concat(chunks));
+}
+
+/** A JSON media type (application/json, application/problem+json, …). */
+function isJsonType(contentType: string): boolean {
+  const type = contentType.split(";")[0].trim().toLowerCase();
+  return type === "application/json" || type.endsWith("+json");
+}
+
+/** A payload declared JSON must be JSON: a consumer that trusts the type would fail on it later. */
+function checkJsonPayload(contentType: string, payload: Uint8Array): void {
+  if (!isJsonType(contentType)) return;
+  try {
+    JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+  } catch (error) {
+    throw new UsageError(`--content-type ${contentType}: the payload is not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
 }
 
 /** JSON, other text or binary: what a reader of the payload most likely wants to know. */

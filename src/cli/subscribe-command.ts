@@ -14,7 +14,8 @@ Prints events whose topic matches any PATTERN as they arrive, until Ctrl-C
 (exit 0), --count events (exit 0) or an error (exit 1). Patterns: segments of
 [a-z0-9_-], "+" for exactly one segment, a final "#" for zero or more.
 Text: one line per event (event_id, received time, topic, source, stage,
-final, payload preview); --json: one EventEnvelope per line.
+final, payload preview); --json: one EventEnvelope per line; --raw: each
+event's payload bytes as they are, followed by a newline, nothing else.
 
 If the broker restarts or cuts the subscriber off, it subscribes again and
 replays from the event after the last one printed (a note goes to stderr).
@@ -26,6 +27,7 @@ Options:
   --name NAME         subscriber name; a control.# task delivered to it waits
                       for its final answer (default ${defaultCliSource})
   --count N           exit after N events
+  --raw               print only each payload, then a newline (not with --json)
 ${commonHelp}
 
 Exit codes: 0 stopped (Ctrl-C, --count), 1 error (bad pattern, broker
@@ -35,6 +37,7 @@ Examples:
   corrbus subscribe 'events.#'
   corrbus subscribe 'events.process.+' 'events.network.#' --json | jq -r .topic
   corrbus subscribe 'events.#' --from 1 --count 100 --json > first-100.jsonl
+  corrbus subscribe 'events.process.started' --raw | jq .pid
   corrbus subscribe 'control.collector.task.#' --group collectors --name shell-collector
 `;
 
@@ -50,6 +53,7 @@ export async function subscribeCommand(args: string[]): Promise<number> {
       from: { type: "string" },
       name: { type: "string", default: defaultCliSource },
       count: { type: "string" },
+      raw: { type: "boolean", default: false },
     },
   });
   if (values.help) {
@@ -60,9 +64,12 @@ export async function subscribeCommand(args: string[]): Promise<number> {
   if (values.group !== undefined && values.from !== undefined) throw new UsageError("--from replays history, which a queue group cannot: drop one");
   const fromEventId = values.from === undefined ? undefined : eventId("from", values.from);
   const count = values.count === undefined ? Number.POSITIVE_INFINITY : positiveInteger("count", values.count);
-  const print = values.json
-    ? (event: EventEnvelope) => writeJson(EventEnvelopeSchema, event)
-    : (event: EventEnvelope) => process.stdout.write(eventLine(event));
+  if (values.raw && values.json) throw new UsageError("--raw prints payloads only, --json whole events: drop one");
+  const print = values.raw
+    ? (event: EventEnvelope) => process.stdout.write(Buffer.concat([event.payload, newline]))
+    : values.json
+      ? (event: EventEnvelope) => writeJson(EventEnvelopeSchema, event)
+      : (event: EventEnvelope) => process.stdout.write(eventLine(event));
 
   return withClient(
     values.socket,
@@ -108,6 +115,8 @@ export async function subscribeCommand(args: string[]): Promise<number> {
     values.name,
   );
 }
+
+const newline = Buffer.from("\n");
 
 /** One event on one line, fields separated by two spaces, empty ones as "-". */
 function eventLine(event: EventEnvelope): string {

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { CompletionReason, type WaitForResultsResponse, WaitForResultsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { CorrelationClient } from "../client/correlation-client.js";
 import { Backoff, sleep } from "../client/retry-policy.js";
 import { connectErrorText, withClient } from "./cli-client.js";
 import { commonHelp, commonOptions, durationMs, positionals, positiveInteger } from "./cli-options.js";
@@ -21,13 +22,18 @@ With neither --expected-results nor --expected-source the wait is
 delivery-tracked: complete when every subscriber the broker delivered a task
 (a control.# event) of the correlation to has answered with a final event.
 
+A correlation the broker has never seen (no event published in it) fails at
+once with NOT_FOUND, rather than after the timeout: publish the task first.
+
 Options:
-  --expected-results N   complete once N result events have arrived
-  --expected-source S    complete once S has sent a final event (repeatable)
-  --topic-pattern P      which events count as results (default events.#)
-  --timeout DURATION     how long to wait at most: 500ms, 30s, 5m, 1h; a bare
-                         number is seconds (default 30s, at most 1h)
-  --omit-payloads        leave payloads out of the result events
+  --expected-results N
+                      complete once N result events have arrived
+  --expected-source S
+                      complete once S has sent a final event (repeatable)
+  --topic-pattern P   which events count as results (default events.#)
+  --timeout DURATION  how long to wait at most: 500ms, 30s, 5m, 1h; a bare
+                      number is seconds (default 30s, at most 1h)
+  --omit-payloads     leave payloads out of the result events
 ${commonHelp}
 
 If the broker goes away while waiting (killed, restarting, shutting down),
@@ -35,7 +41,7 @@ it waits for the broker to come back and waits again for the time left,
 with a note on stderr; the broker answers from what its journal kept.
 
 Exit codes: 0 complete, 3 incomplete (deadline, a recipient disconnected, the
-task reached nobody), 1 error, 2 usage.
+task reached nobody), 1 error (the correlation unknown included), 2 usage.
 
 Examples:
   corrbus wait 3f2a9c1e-2b0d-4c55-9a7e-6d6b1f0a9e11
@@ -73,6 +79,7 @@ export async function waitCommand(args: string[]): Promise<number> {
   const expectedResults = values["expected-results"] === undefined ? 0 : positiveInteger("expected-results", values["expected-results"]);
 
   return withClient(values.socket, async (client) => {
+    await mustBeKnown(client, correlationId);
     const progress = createProgress();
     const started = Date.now();
     progress.every(250, () => `waiting for ${correlationId}… ${formatDuration(Date.now() - started)} of ${formatDuration(timeoutMs)}`);
@@ -108,6 +115,25 @@ export async function waitCommand(args: string[]): Promise<number> {
     }
     return response.complete ? 0 : 3;
   });
+}
+
+/**
+ * A wait on an id the broker has never seen would last the whole timeout and
+ * say only "deadline" (a mistyped id, a task never published): say so at once.
+ */
+async function mustBeKnown(client: CorrelationClient, correlationId: string): Promise<void> {
+  try {
+    await client.service.getWorkflow({ correlationId });
+  } catch (error) {
+    const connectError = ConnectError.from(error);
+    // No broker yet (restarting, say): the wait itself waits for it, as it does for one lost mid-wait.
+    if (connectError.code === Code.Unavailable) return;
+    if (connectError.code !== Code.NotFound) throw connectError;
+    throw new ConnectError(
+      `correlation ${correlationId} was never seen by the broker (no event published in it, or forgotten): check the id, or publish the task before waiting`,
+      Code.NotFound,
+    );
+  }
 }
 
 /**

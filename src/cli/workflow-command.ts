@@ -10,7 +10,8 @@ import { keyValues, table, writeJson } from "./output-format.js";
 export const workflowHelp = `Usage: corrbus workflow CORRELATION_ID [options]
 
 Shows what the broker knows of one correlation (one workflow step): its
-lineage, delivery-tracked status, stages with durations, participants,
+lineage, tags (those publish --correlation and --parent inherit),
+delivery-tracked status, stages with durations, participants,
 sequence gaps and task deliveries. --json: the GetWorkflowResponse as one line.
 
 Options:
@@ -53,6 +54,12 @@ function describeWorkflow(state: WorkflowState): string {
       ["root", state.rootCorrelationId],
       ["parent", parent],
       ["depth", String(state.depth)],
+      [
+        "tags",
+        Object.entries(state.correlationTags)
+          .map(([key, value]) => `${key}=${value}`)
+          .join(", ") || "-",
+      ],
       ["status", state.completedAt === undefined ? status : `${status} at ${formatTime(state.completedAt)}`],
       ["events", `${state.totalEvents}, ${formatTime(state.firstEventAt)} → ${formatTime(state.lastEventAt)}${span}`],
       ["children", state.childCorrelationIds.join(", ") || "-"],

@@ -103,8 +103,23 @@ export interface CorrelationClient {
   streamPublisher(options?: StreamPublisherOptions): StreamPublisher;
   /** Subscribes to topic patterns as this client's sourceProcess. */
   subscribe(patterns: string[], options?: SubscribeOptions): EventSubscription;
-  /** Ends the HTTP/2 session: open calls fail, the socket closes. */
+  /**
+   * Closes at once: ends the HTTP/2 session and its socket; calls in flight
+   * on it fail with CANCELED (events published and not yet acknowledged may
+   * or may not be stored), subscriptions end. A call made afterwards opens a
+   * new session. For a collector stopping on SIGTERM, `drain()` is the
+   * graceful one.
+   */
   close(): void;
+  /**
+   * Closes gracefully: waits until every event published through `publish`
+   * and every stream publisher of this client is acknowledged (or failed),
+   * closing those publishers, then closes as `close()` does (subscriptions
+   * end). Publishing after
+   * it is called still works until the session closes; direct
+   * `service.publish` calls are not waited for.
+   */
+  drain(): Promise<void>;
 }
 
 /** Connects to the broker over its Unix socket (or named pipe). The session opens on first use. */
@@ -174,6 +189,17 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     });
   };
 
+  // What drain() waits for; each set forgets an entry once it is settled or closed.
+  const publishing = new Set<Promise<PublishResponse>>();
+  const publishers = new Set<StreamPublisher>();
+  const publish = (topic: string, payload: Payload, publishOptions?: PublishOptions): Promise<PublishResponse> => {
+    const call = publishEnvelope(envelope(topic, payload, publishOptions));
+    publishing.add(call);
+    const forget = () => publishing.delete(call);
+    call.then(forget, forget);
+    return call;
+  };
+
   return {
     service,
     sourceProcess,
@@ -181,10 +207,24 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     childCorrelation: (parent, stage, tags) => childCorrelation(parent, stage, tags, sourceProcess),
     nextSequence: (correlationId) => sequences.next(correlationId),
     envelope,
-    publish: (topic, payload, publishOptions) => publishEnvelope(envelope(topic, payload, publishOptions)),
-    streamPublisher: (publisherOptions) => createStreamPublisher(service.publishStream, service.publish, publisherOptions),
+    publish,
+    streamPublisher: (publisherOptions) => {
+      const publisher = createStreamPublisher(service.publishStream, service.publish, publisherOptions);
+      publishers.add(publisher);
+      const close = publisher.close.bind(publisher);
+      publisher.close = () => {
+        publishers.delete(publisher);
+        return close();
+      };
+      return publisher;
+    },
     subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
     close: () => {
+      sharedPublisher = undefined;
+      sessionManager.abort();
+    },
+    drain: async () => {
+      await Promise.allSettled([...publishing, ...[...publishers].map((publisher) => publisher.close())]);
       sharedPublisher = undefined;
       sessionManager.abort();
     },

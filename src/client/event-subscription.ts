@@ -37,6 +37,14 @@ export interface SubscribeOptions {
   maxReconnectAttempts?: number;
   /** Told about each re-subscription attempt (1, 2, … in a row) and why. */
   onReconnect?: (attempt: number, reason: ConnectError) => void;
+  /**
+   * Told each time the broker cut this subscriber off for lagging (its queue
+   * of undelivered events overflowed: RESOURCE_EXHAUSTED, GetStats'
+   * subscribers_cut_off), before it subscribes again and replays. A consumer
+   * cut off again and again is too slow for its topics: the replay hides the
+   * loss, this says it happened. `cutOffs` counts them so far (1, 2, …).
+   */
+  onCutOff?: (reason: ConnectError, cutOffs: number) => void;
 }
 
 /**
@@ -51,6 +59,8 @@ export interface EventSubscription extends AsyncIterable<EventEnvelope> {
   readonly ready: Promise<bigint>;
   /** Times it subscribed again after losing the broker or being cut off (all attempts, failed ones included). */
   readonly reconnects: number;
+  /** Times the broker cut it off for lagging (see SubscribeOptions.onCutOff). */
+  readonly cutOffs: number;
   /** Ends the subscription. */
   close(): void;
 }
@@ -77,6 +87,7 @@ export function openSubscription(
   const reconnect = options.reconnect ?? true;
   const backoff = new Backoff({ firstDelayMs: options.reconnectDelayMs, maxDelayMs: options.maxReconnectDelayMs, maxAttempts: options.maxReconnectAttempts });
   let reconnects = 0;
+  let cutOffs = 0;
   let markReady: (head: bigint) => void = () => {};
   let failReady: (error: unknown) => void = () => {};
   const ready = new Promise<bigint>((resolve, reject) => {
@@ -101,9 +112,11 @@ export function openSubscription(
     try {
       for (;;) {
         let failure: ConnectError;
+        let registered = false;
         try {
           for await (const response of service.subscribe(request(from), { signal: abort.signal })) {
             if (response.subscribed) {
+              registered = true;
               markReady(response.headEventId);
               seen ??= response.headEventId;
               backoff.reset();
@@ -119,6 +132,8 @@ export function openSubscription(
           failure = ConnectError.from(error);
         }
         if (abort.signal.aborted) return;
+        // Once registered, RESOURCE_EXHAUSTED is the broker cutting this subscriber off for lagging.
+        if (registered && failure.code === Code.ResourceExhausted) options.onCutOff?.(failure, ++cutOffs);
         // CANCELED here is not the caller's (that aborted above): the stream was reset under us.
         if (!reconnect || !isRetryable(failure)) throw failure;
         const delayMs = backoff.nextDelayMs();
@@ -146,6 +161,9 @@ export function openSubscription(
     ready,
     get reconnects() {
       return reconnects;
+    },
+    get cutOffs() {
+      return cutOffs;
     },
     close: () => abort.abort(),
     [Symbol.asyncIterator]() {

@@ -420,7 +420,14 @@ export class CorrelationBroker {
     const limit = this.pageLimit(requestedLimit, defaultTimelineLimit, this.limits.maxTimelineLimit, "limit");
     const list = this.history.rootList(rootId);
     const tracked = this.tracker.underRoot(rootId);
-    if (list === undefined && tracked.length === 0) throw new NotFoundError(`no workflow with root_correlation_id ${rootId} in history`);
+    if (list === undefined && tracked.length === 0) {
+      // A step's own id is the usual mistake: name the workflow it belongs to.
+      const step = this.tracker.get(rootId);
+      if (step !== undefined && step.rootId !== rootId) {
+        throw new NotFoundError(`${rootId} is not a root: it is a step of workflow ${step.rootId}; ask for root_correlation_id ${step.rootId}`);
+      }
+      throw new NotFoundError(`no workflow with root_correlation_id ${rootId} in history`);
+    }
     const ids: number[] = [];
     let truncated = false;
     if (list !== undefined) {

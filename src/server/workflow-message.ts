@@ -58,6 +58,7 @@ export function toWorkflowState(view: CorrelationView): WorkflowState {
     firstEventAt: timestampFromMs(state.firstAt),
     lastEventAt: timestampFromMs(state.lastAt),
     completedAt: state.completedAt === undefined ? undefined : timestampFromMs(state.completedAt),
+    correlationTags: { ...state.tags },
     childCorrelationIds: view.childIds,
   });
 }

@@ -12,7 +12,9 @@ import { LineReader } from "../helpers/line-reader.js";
 type CliResult = { code: number | null; stdout: string; stderr: string };
 type Json = Record<string, any>;
 
-const commands = ["publish", "subscribe", "wait", "find", "timeline", "workflow", "stats"];
+const commands = ["publish", "subscribe", "wait", "find", "timeline", "workflow", "stats", "ping", "socket"];
+/** Every command with a --help, the ones above and those that take no --json or no broker. */
+const allCommands = [...commands, "serve", "journal", "completion"];
 const absentId = "11111111-2222-4333-8444-555555555555";
 
 /** Every line of stdout as JSON. */
@@ -79,7 +81,7 @@ describe("corrbus CLI against a live broker", () => {
     it("should list every command in the top-level help, exit 0 for --help and 2 without a command", async () => {
       const help = await cli("--help");
       expect(help.code).toBe(0);
-      for (const name of [...commands, "serve", "journal", "socket"]) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
+      for (const name of allCommands) expect(help.stdout).toMatch(new RegExp(`^  ${name} `, "m"));
       expect(help.stdout).toContain("3 incomplete");
       expect((await cli()).code).toBe(2);
       const unknown = await cli("frobnicate");
@@ -108,6 +110,29 @@ describe("corrbus CLI against a live broker", () => {
       });
     });
 
+    it("should align every --help's option descriptions in one column", async () => {
+      const results = await Promise.all(allCommands.map((name) => cli(name, "--help")));
+      results.forEach((result, index) => {
+        expect(result.code).toBe(0);
+        // "  --flag VALUE   description": where the description starts, for every option line that has one.
+        const columns = new Set(
+          result.stdout
+            .split("\n")
+            .filter((line) => /^ {2}-/.test(line))
+            .map((line) => /^ {2}\S+(?: [A-Z][A-Z_.=]*)*( {2,})\S/.exec(line))
+            .filter((match) => match !== null)
+            .map((match) => (match?.index ?? 0) + (match?.[0].length ?? 0) - 1),
+        );
+        expect({ command: allCommands[index], columns: [...columns] }).toEqual({ command: allCommands[index], columns: [...columns].slice(0, 1) });
+      });
+    });
+
+    it("should name CORRBUS_DATA_DIR in journal --help, as serve --help does", async () => {
+      const journal = await cli("journal", "--help");
+      expect(journal.code).toBe(0);
+      expect(journal.stdout).toContain("CORRBUS_DATA_DIR");
+    });
+
     it("should refuse missing and extra arguments and bad flag values with exit 2", async () => {
       const cases: [string[], string][] = [
         [["publish"], "missing TOPIC"],
@@ -130,6 +155,11 @@ describe("corrbus CLI against a live broker", () => {
         [["timeline"], "missing ROOT"],
         [["workflow"], "missing CORRELATION_ID"],
         [["stats", "now"], 'unexpected argument "now"'],
+        [["socket", "now"], 'unexpected argument "now"'],
+        [["ping", "--timeout", "soon"], '--timeout: "soon" is not a duration'],
+        [["subscribe", "events.#", "--raw", "--json"], "--raw prints payloads only, --json whole events: drop one"],
+        [["completion"], "missing SHELL"],
+        [["completion", "fish"], '"fish" is not a shell this command writes completion for: bash'],
       ];
       const results = await Promise.all(cases.map(([args]) => cli(...args)));
       results.forEach((result, index) => {
@@ -243,6 +273,74 @@ describe("corrbus CLI against a live broker", () => {
       expect(shell).toMatchObject({ finalSent: true, lastSequenceNumber: 1n, eventCount: 1n });
     });
 
+    it("should inherit the step's stage and tags with --correlation and --root, the parent's tags with --parent, neither with --no-inherit", async () => {
+      const start = await cli(
+        "publish",
+        "control.cli.inherit",
+        '{"task":1}',
+        "--new-root",
+        "--stage",
+        "enumeration",
+        "--tag",
+        "investigation_id=INC-77",
+        "--json",
+      );
+      const rootId = jsonLines(start.stdout)[0].correlation_metadata.correlation_id;
+      const answer = await cli("publish", "events.cli.inherit.answer", '{"a":1}', "--correlation", rootId, "--source", "shell-collector", "--json");
+      expect(jsonLines(answer.stdout)[0].correlation_metadata).toMatchObject({
+        workflow_stage: "enumeration",
+        correlation_tags: { investigation_id: "INC-77" },
+      });
+      const inRoot = await cli("publish", "events.cli.inherit.root", "r", "--root", rootId, "--tag", "host=web-1", "--json");
+      expect(jsonLines(inRoot.stdout)[0].correlation_metadata).toMatchObject({
+        workflow_stage: "enumeration",
+        correlation_tags: { investigation_id: "INC-77", host: "web-1" },
+      });
+      const child = await cli("publish", "events.cli.inherit.child", "c", "--parent", rootId, "--stage", "integrity", "--tag", "suspicious_pid=4892", "--json");
+      const childMeta = jsonLines(child.stdout)[0].correlation_metadata;
+      expect(childMeta).toMatchObject({ workflow_stage: "integrity", correlation_tags: { investigation_id: "INC-77", suspicious_pid: "4892" } });
+      // A grandchild inherits through the child, and an answer in the child takes the child's stage.
+      const grandchild = await cli("publish", "events.cli.inherit.grandchild", "g", "--parent", childMeta.correlation_id, "--json");
+      expect(jsonLines(grandchild.stdout)[0].correlation_metadata.correlation_tags).toEqual({ investigation_id: "INC-77", suspicious_pid: "4892" });
+      const childAnswer = await cli("publish", "events.cli.inherit.child.answer", "a", "--correlation", childMeta.correlation_id, "--json");
+      expect(jsonLines(childAnswer.stdout)[0].correlation_metadata.workflow_stage).toBe("integrity");
+      const bare = await cli("publish", "events.cli.inherit.bare", "b", "--parent", rootId, "--no-inherit", "--json");
+      expect(jsonLines(bare.stdout)[0].correlation_metadata).toMatchObject({ workflow_stage: "", correlation_tags: {} });
+      const bareAnswer = await cli("publish", "events.cli.inherit.bare", "b", "--correlation", rootId, "--no-inherit", "--json");
+      expect(jsonLines(bareAnswer.stdout)[0].correlation_metadata).toMatchObject({ workflow_stage: "", correlation_tags: {} });
+
+      // What the user searched for: every event of the investigation but the two published --no-inherit.
+      const found = await cli("find", "--tag", "investigation_id=INC-77", "--all", "--json");
+      expect(
+        jsonLines(found.stdout)
+          .map((event) => event.topic)
+          .sort(),
+      ).toEqual([
+        "control.cli.inherit",
+        "events.cli.inherit.answer",
+        "events.cli.inherit.child",
+        "events.cli.inherit.child.answer",
+        "events.cli.inherit.grandchild",
+        "events.cli.inherit.root",
+      ]);
+      const { workflow } = await agent.service.getWorkflow({ correlationId: childMeta.correlation_id });
+      expect(workflow?.correlationTags).toEqual({ investigation_id: "INC-77", suspicious_pid: "4892" });
+      expect(field((await cli("workflow", childMeta.correlation_id)).stdout, "tags")).toBe("investigation_id=INC-77, suspicious_pid=4892");
+    });
+
+    it("should refuse a payload that does not parse as the JSON its --content-type declares, storing nothing", async () => {
+      const before = (await agent.service.getStats({})).lastEventId;
+      const refused = await cli("publish", "events.cli.badjson", "{pid: 4892", "--content-type", "application/json");
+      expect(refused.code).toBe(2);
+      expect(refused.stdout).toBe("");
+      expect(refused.stderr).toContain("corrbus publish: --content-type application/json: the payload is not JSON (");
+      const problem = await cli("publish", "events.cli.badjson", "nope", "--content-type", "application/problem+json; charset=utf-8");
+      expect(problem.code).toBe(2);
+      expect((await agent.service.getStats({})).lastEventId).toBe(before);
+      const good = await cli("publish", "events.cli.goodjson", '{"pid":4892}', "--content-type", "application/json");
+      expect(good.code).toBe(0);
+    });
+
     it("should exit 1 with the broker's code and message when it refuses the event or the parent is unknown", async () => {
       const invalid = await cli("publish", "metrics.cpu", "1");
       expect(invalid.code).toBe(1);
@@ -310,6 +408,16 @@ describe("corrbus CLI against a live broker", () => {
       expect(stderr).toBe(""); // Piped: no progress or notices.
     });
 
+    it("should print only the payload bytes with --raw, each followed by a newline", async () => {
+      const raw = await new Promise<Buffer>((resolve) => {
+        const child = spawn(process.execPath, [cliPath, "subscribe", "events.cli.sub.#", "--from", String(first), "--count", "3", "--raw"], { env });
+        const chunks: Buffer[] = [];
+        child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+        child.once("close", () => resolve(Buffer.concat(chunks)));
+      });
+      expect(raw.equals(Buffer.concat([Buffer.from('first payload\n{"n":2}\n'), Buffer.from([0, 159, 146, 150, 10])]))).toBe(true);
+    });
+
     it("should exit 1 on a bad pattern and when no broker listens", async () => {
       const bad = await cli("subscribe", "events..x");
       expect(bad.code).toBe(1);
@@ -362,6 +470,15 @@ describe("corrbus CLI against a live broker", () => {
       const json = await cli("wait", root.correlationId, "--expected-source", "never-answers", "--timeout", "200ms", "--json");
       expect(json.code).toBe(3);
       expect(jsonLines(json.stdout)[0]).toMatchObject({ complete: false, reason: "COMPLETION_REASON_DEADLINE", pending_sources: ["never-answers"] });
+    });
+
+    it("should exit 1 at once, not after the timeout, for an id the broker has never seen", async () => {
+      const started = Date.now();
+      const result = await cli("wait", absentId, "--timeout", "30s");
+      expect(result.code).toBe(1);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(result.stdout).toBe("");
+      expect(result.stderr).toContain(`corrbus wait: NOT_FOUND: correlation ${absentId} was never seen by the broker`);
     });
 
     it("should exit 1 when the broker refuses the wait", async () => {
@@ -489,10 +606,15 @@ describe("corrbus CLI against a live broker", () => {
       expect(page).toContain(rootId);
     });
 
-    it("should exit 1 for an unknown workflow", async () => {
+    it("should exit 1 for an unknown workflow, and name the root when given a step's id", async () => {
       const result = await cli("timeline", absentId);
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(`corrbus timeline: NOT_FOUND: no workflow with root_correlation_id ${absentId} in history\n`);
+      const step = await cli("timeline", childId);
+      expect(step.code).toBe(1);
+      expect(step.stderr).toBe(
+        `corrbus timeline: NOT_FOUND: ${childId} is not a root: it is a step of workflow ${rootId}; ask for root_correlation_id ${rootId}\n`,
+      );
     });
 
     it("should show one correlation's lineage, stages, participants, gaps and deliveries", async () => {
@@ -574,6 +696,64 @@ describe("corrbus CLI against a live broker", () => {
     });
   });
 
+  describe("ping, socket and completion", () => {
+    it("should answer ping with exit 0 and the latency, and exit 1 naming the socket when no broker listens", async () => {
+      const text = await cli("ping");
+      expect(text).toMatchObject({ code: 0, stderr: "" });
+      expect(text.stdout.startsWith(`broker on ${broker.socketPath} answered in `)).toBe(true);
+      expect(text.stdout).toMatch(/ answered in \d+\.\dms \(newest event_id \d+\)\n$/);
+      const json = await cli("ping", "--json");
+      expect(json.code).toBe(0);
+      const [line] = jsonLines(json.stdout);
+      expect(line.socket).toBe(broker.socketPath);
+      expect(line.latency_ms).toBeGreaterThan(0);
+      const nobody = await runCli(["ping", "--socket", join(scratch, "nobody.sock")], env);
+      expect(nobody.code).toBe(1);
+      expect(nobody.stdout).toBe("");
+      expect(nobody.stderr).toContain(`corrbus ping: UNAVAILABLE: no broker listening on ${join(scratch, "nobody.sock")}`);
+    });
+
+    it("should print the socket path, as JSON with --json", async () => {
+      expect(await cli("socket")).toMatchObject({ code: 0, stdout: `${broker.socketPath}\n` });
+      const json = await cli("socket", "--json");
+      expect(jsonLines(json.stdout)).toEqual([{ socket: broker.socketPath }]);
+    });
+
+    it("should complete commands, options and journal actions in bash", async () => {
+      const script = await cli("completion", "bash");
+      expect(script.code).toBe(0);
+      const file = join(scratch, "corrbus-completion.bash");
+      writeFileSync(file, script.stdout);
+      // What bash asks the function for a line typed so far (the words, the index of the one being completed).
+      const complete = (...words: string[]) => {
+        const line = `source ${file}; COMP_WORDS=(${words.map((word) => `'${word}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _corrbus; echo "\${COMPREPLY[*]}"`;
+        const result = spawnSync("bash", ["-c", line], { encoding: "utf8" });
+        expect(result.stderr).toBe("");
+        return result.stdout.trim().split(" ");
+      };
+      expect(complete("corrbus", "p")).toEqual(["publish", "ping"]);
+      expect(complete("corrbus", "subscribe", "--r")).toEqual(["--raw"]);
+      expect(complete("corrbus", "publish", "--no")).toEqual(["--no-inherit"]);
+      expect(complete("corrbus", "journal", "")).toEqual(expect.arrayContaining(["verify", "dump", "--data-dir"]));
+    });
+  });
+
+  describe("journal", () => {
+    it("should fail naming the path when --data-dir does not exist or holds no journal", async () => {
+      const missing = await cli("journal", "verify", "--data-dir", "/does/not/exist");
+      expect(missing.code).toBe(1);
+      expect(missing.stdout).toBe("");
+      expect(missing.stderr).toBe(
+        "corrbus journal: /does/not/exist does not exist or is not a directory; give the broker's --data-dir (or CORRBUS_DATA_DIR)\n",
+      );
+      const empty = await cli("journal", "dump", "--data-dir", scratch);
+      expect(empty.code).toBe(1);
+      expect(empty.stderr).toContain(`no journal directory ${join(scratch, "journal")}`);
+      const real = await cli("journal", "verify", "--data-dir", join(broker.directory, "data"));
+      expect(real.code).toBe(0);
+    });
+  });
+
   describe("progress", () => {
     it("should rewrite one status line on a terminal and write nothing elsewhere", () => {
       const written: string[] = [];
@@ -593,7 +773,9 @@ describe("corrbus CLI against a live broker", () => {
     const hasScript = spawnSync("script", ["--version"]).status === 0;
 
     it.skipIf(!hasScript)("should count the seconds of a wait on a real terminal (script(1) as the pty)", async () => {
-      const command = `${process.execPath} ${cliPath} wait ${absentId} --timeout 600ms`;
+      const root = agent.newRootCorrelation("progress");
+      await agent.publish("events.cli.progress", "one", { correlation: root });
+      const command = `${process.execPath} ${cliPath} wait ${root.correlationId} --expected-results 2 --timeout 600ms`;
       const result = await new Promise<CliResult>((resolve) => {
         const child = spawn("script", ["-qec", command, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] });
         let stdout = "";
@@ -601,7 +783,7 @@ describe("corrbus CLI against a live broker", () => {
         child.once("exit", (code) => resolve({ code, stdout, stderr: "" }));
       });
       expect(result.code).toBe(3);
-      expect(result.stdout).toContain(`\r\x1b[Kwaiting for ${absentId}… `);
+      expect(result.stdout).toContain(`\r\x1b[Kwaiting for ${root.correlationId}… `);
       expect(result.stdout).toContain("of 600ms");
       expect(result.stdout).toContain("incomplete (deadline)");
     });

@@ -83,6 +83,9 @@ describe("the README's examples", () => {
       const streamed = JSON.parse(lines.lines[1]);
       expect(streamed.events[0].eventId).toBe(published.eventId);
       expect(Buffer.from(streamed.events[0].payload, "base64").toString()).toBe('{"pid":4892,"exe":"/tmp/.x"}');
+      // The kernel's pid only: no false stated_pid_mismatch alarm from a shell's $$.
+      expect(streamed.events[0].publisher).toMatchObject({ verified: true });
+      expect(streamed.events[0].publisher.statedPidMismatch ?? false).toBe(false);
     });
   }
 

@@ -71,9 +71,18 @@ export interface CorrelationState {
   firstAt: number;
   lastAt: number;
   completedAt: number | undefined;
+  /**
+   * The correlation's tags: those of its first event that carried any (a
+   * later event's tags do not replace them), so a publisher that continues
+   * the step or starts a child of it can copy them.
+   */
+  tags: Readonly<Record<string, string>>;
   /** Estimated bytes this state retains (see WorkflowTracker.retainedBytes). */
   retainedBytes: number;
 }
+
+/** The tags of a correlation none of whose events carried any (shared, never modified). */
+const noTags: Readonly<Record<string, string>> = Object.freeze({});
 
 /** An empty state for a correlation first seen at `atMs`. */
 export function newCorrelationState(id: string, lineage: Lineage, atMs: number): CorrelationState {
@@ -92,6 +101,7 @@ export function newCorrelationState(id: string, lineage: Lineage, atMs: number):
     firstAt: atMs,
     lastAt: atMs,
     completedAt: undefined,
+    tags: noTags,
     retainedBytes: 0,
   };
 }
@@ -271,6 +281,7 @@ export class WorkflowTracker {
     const verified = publisher?.verified ?? false;
     const participantKey = meta.sourceProcess !== "" ? meta.sourceProcess : `pid:${pid}`;
     const isTask = isControlTopic(event.topic);
+    if (state.tags === noTags) recordTags(state, meta.correlationTags);
     this.recordParticipant(state, participantKey, meta, pid, verified);
     this.recordStage(state, meta, participantKey, isTask, nowMs);
     if (isTask) {
@@ -531,6 +542,21 @@ function stateBytes(state: CorrelationState): number {
   const ids =
     stringSize(state.id) + (state.rootId === state.id ? 0 : stringSize(state.rootId)) + (state.parentId === undefined ? 0 : stringSize(state.parentId));
   return objectHeader + 17 * field + 3 * emptyMap + objectHeader + 4 * field + ids + 2 * mapEntry;
+}
+
+/** Keeps a copy of the first tags a correlation's events carry (bounded by the per-event tag limit). */
+function recordTags(state: CorrelationState, tags: Readonly<Record<string, string>>): void {
+  const entries = Object.entries(tags);
+  if (entries.length === 0) return;
+  const copy: Record<string, string> = {};
+  let bytes = objectHeader;
+  for (const [key, value] of entries) {
+    // defineProperty: a key such as "__proto__" is a tag like any other, not the copy's prototype.
+    Object.defineProperty(copy, key, { value, enumerable: true, writable: true, configurable: true });
+    bytes += mapEntry + stringSize(key) + stringSize(value);
+  }
+  state.tags = copy;
+  state.retainedBytes += bytes;
 }
 
 /** The set of a root's correlations, with its entry and the root's id. */
