@@ -1,3 +1,4 @@
+import { reservedTagKey, reservedTagKeyReason } from "../core/validation/envelope-validation.js";
 import { UsageError } from "./usage-error.js";
 
 /** Options every client command takes, for `parseArgs`. */
@@ -44,6 +45,7 @@ export function tagPairs(raw: string[]): Record<string, string> {
     const equals = pair.indexOf("=");
     if (equals < 1) throw new UsageError(`--tag: "${pair}" is not key=value`);
     const key = pair.slice(0, equals);
+    if (key === reservedTagKey) throw new UsageError(`--tag: ${reservedTagKeyReason}`);
     if (Object.hasOwn(tags, key)) throw new UsageError(`--tag: "${key}" given twice`);
     // defineProperty: a key such as "__proto__" is a tag like any other, not the object's prototype.
     Object.defineProperty(tags, key, { value: pair.slice(equals + 1), enumerable: true, writable: true, configurable: true });

@@ -30,12 +30,21 @@ export function validateEnvelope(envelope: EventEnvelope, limits: BrokerLimits, 
   validateTags(meta.correlationTags, `${prefix}correlation_tags`, limits.maxTags, limits);
 }
 
-/** Checks a tag map: count, key and value lengths, no empty keys. */
+/**
+ * The one tag key refused by name: protobuf-es 2.13 (the runtime that runs on
+ * Node 20) sets an object's prototype for a map key "__proto__" instead of
+ * keeping it, so such a tag would be lost without a word on some paths.
+ */
+export const reservedTagKey = "__proto__";
+export const reservedTagKeyReason = `the tag key "${reservedTagKey}" is reserved (a map of the TypeScript protobuf runtime cannot keep it)`;
+
+/** Checks a tag map: count, key and value lengths, no empty keys, not the reserved key. */
 export function validateTags(tags: Record<string, string>, field: string, maxTags: number, limits: BrokerLimits): void {
   let count = 0;
   for (const key in tags) {
     count++;
     if (key.length === 0) throw new InvalidInputError(field, "a tag key must not be empty");
+    if (key === reservedTagKey) throw new InvalidInputError(field, reservedTagKeyReason);
     checkUtf8(key, field, "a tag key");
     checkUtf8(tags[key], field, `the value of tag "${key.slice(0, 32)}"`);
     const keyBytes = Buffer.byteLength(key);
