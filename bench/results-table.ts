@@ -178,13 +178,7 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
 
   const [small, large] = config.findHistorySizes;
   const find = (size: number) => `find.history${size}`;
-  add(
-    `FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`,
-    lat(`${find(small)}.inBroker`),
-    "—",
-    "—",
-    "p50 ≤ 0.1 ms in-broker",
-  );
+  add(`FindByTag, ${config.findLimit} results, ${count(small)} events, in-broker`, lat(`${find(small)}.inBroker`), "—", "—", "p50 ≤ 0.1 ms in-broker");
   add(
     `FindByTag, ${config.findLimit} results, ${count(small)} events, end-to-end`,
     lat(`${find(small)}.endToEnd`),
