@@ -555,6 +555,16 @@ function childDecoder(schema: DescMessage, longs: LongForm): Compiled {
   };
 }
 
+/**
+ * `message` (of `schema`) in the plain form: its 64-bit integers as exact
+ * numbers, changed in place (or an InexactNumberError naming the field), for
+ * a message the plain decoder did not decode itself.
+ */
+export function plainMessage<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): PlainMessage<MessageShape<Desc>> {
+  rememberFieldNames(schema);
+  return numbersForLongs(message, schema.typeName);
+}
+
 /** fromBinary's message with its 64-bit integers as exact numbers (the plain form, for input decoded by fromBinary). */
 function numbersForLongs(value: Value, where: string): Value {
   if (typeof value === "bigint") return exactNumber(value, where);
