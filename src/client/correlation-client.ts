@@ -13,6 +13,7 @@ import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
 import { createLeanUnary } from "./lean-unary.js";
 import { encodePublishRequest } from "../wire/publish-request-encoder.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
+import { createLeanSubscribe } from "./lean-subscribe.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { type TagQuery, type TagQueryPage, type TimelinePage, type TimelineQuery, createPlainQueries } from "./plain-queries.js";
 import { SequenceCounter } from "./sequence-counter.js";
@@ -27,7 +28,7 @@ export interface CorrelationClientOptions {
   /** Wire protocol. Default "connect" (binary): the broker serves "grpc" too. */
   protocol?: "connect" | "grpc";
   /**
-   * Over Connect, publish, PublishStream, the queries and WaitForResults on
+   * Over Connect, publish, PublishStream, Subscribe, the queries and WaitForResults on
    * the lean paths: the same requests and answers on the wire, written and
    * read straight on the HTTP/2 session. Default true. The lean paths run
    * without connect's interceptors (the client has one, for an unreachable
@@ -121,7 +122,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
-  // Over Connect, publishing, the queries and WaitForResults take lean paths (same wire format); Subscribe stays stock.
+  // Over Connect, publishing, Subscribe, the queries and WaitForResults take lean paths (same wire format).
   const lean = options.protocol !== "grpc" && options.leanPaths !== false;
   const service: Client<typeof CorrelationService> = !lean
     ? stock
@@ -129,6 +130,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
         ...stock,
         publish: createLeanUnary(sessionManager, socketPath, CorrelationService.method.publish, stock.publish, encodePublishRequest),
         publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream, maxRequestBytes),
+        subscribe: createLeanSubscribe(sessionManager, socketPath, stock.subscribe),
         findByTag: createLeanUnary(sessionManager, socketPath, CorrelationService.method.findByTag, stock.findByTag),
         getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
         getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),
