@@ -193,13 +193,42 @@ const textEncoding = getTextEncoding();
 const noBytes = Buffer.alloc(0);
 let text: Buffer = noBytes;
 
-/** A string field's value: ASCII sliced natively, the rest through protobuf-es's decoder (the same replacement or refusal of bad UTF-8). */
+/**
+ * A string field's value: ASCII sliced natively, the rest through protobuf-es's
+ * decoder (the same replacement or refusal of bad UTF-8). Short ASCII strings
+ * come from a small cache when the same bytes were seen recently: an answer
+ * repeats its topics, stages, sources, tag names and correlation ids event
+ * after event, and making each anew was a quarter of a timeline's decode and
+ * much of its garbage.
+ */
 function utf8(bytes: Uint8Array, start: number, end: number, strict: boolean): string {
+  let hash = end - start;
   for (let index = start; index < end; index++) {
-    if (bytes[index] > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
+    const byte = bytes[index];
+    if (byte > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
+    hash = (Math.imul(hash, 31) + byte) | 0;
   }
-  return text.toString("latin1", start, end);
+  if (end - start > cachedStringBytes) return text.toString("latin1", start, end);
+  const slot = hash & (stringCache.length - 1);
+  const cached = stringCache[slot];
+  if (cached !== undefined && cached.length === end - start) {
+    let same = true;
+    for (let index = 0; index < cached.length; index++) {
+      if (cached.charCodeAt(index) !== bytes[start + index]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return cached;
+  }
+  const decoded = text.toString("latin1", start, end);
+  stringCache[slot] = decoded;
+  return decoded;
 }
+
+/** Longest string the cache holds (a UUID is 36 bytes), and its number of slots (a power of two). */
+const cachedStringBytes = 64;
+const stringCache: (string | undefined)[] = new Array(1024).fill(undefined);
 
 /** Sets `record[key]` as an own property, also for "__proto__" (as protobuf-es's setOwn). */
 function setOwn(record: Record<string, unknown>, key: string, value: unknown): void {
