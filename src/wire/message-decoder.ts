@@ -61,21 +61,20 @@ export function messageDecoder<Desc extends DescMessage>(schema: Desc, longs: Lo
     try {
       return compiled.decode(bytes, 0, bytes.length, 1);
     } catch (error) {
-      lastBytes = undefined; // nothing kept alive past the call
-      lastReader = undefined;
       if (error instanceof InexactNumberError) throw error;
       // Unusual or malformed input (a read past the end included): left to fromBinary.
       return undefined;
+    } finally {
+      // Nothing keeps the input alive past the call.
+      lastBytes = undefined;
+      lastReader = undefined;
+      text = noBytes;
     }
   };
   return {
     decodeUsual,
     decode(bytes) {
       const message = decodeUsual(bytes);
-      // Nothing keeps the answer alive past the call.
-      lastBytes = undefined;
-      lastReader = undefined;
-      text = noBytes;
       if (message !== undefined) return message;
       const decoded = fromBinary(schema, bytes);
       return longs === "number" ? numbersForLongs(decoded, schema.typeName) : decoded;
