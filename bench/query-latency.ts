@@ -7,7 +7,8 @@ import { summarize } from "./percentiles.js";
 import { expectMessage, spawnWorker } from "./worker-process.js";
 
 /**
- * FindByTag and GetTimeline end-to-end (TS client → broker process), on a
+ * FindByTag and GetTimeline end-to-end through the TS client's plain queries
+ * (bus.findByTag, bus.timeline: what a user calls) → broker process, on a
  * broker whose history is loaded through PublishStream: the small tagged
  * history, FindByTag; the workflows, GetTimeline; the rest of the tagged
  * history, FindByTag again. workers/in-broker.ts replays the same order.
@@ -39,7 +40,7 @@ export async function measureQueries(socketPath: string, config: BenchConfig, fi
     const request = { tags: { ...matchingTags }, limit: config.findLimit };
     let results = 0;
     const call = async () => {
-      results = (await client.service.findByTag(request)).events.length;
+      results = (await client.findByTag(request)).events.length;
     };
     await timeSequential(Math.min(100, config.findCallsEndToEnd), call);
     const samples = await timeSequential(config.findCallsEndToEnd, call);
@@ -55,7 +56,7 @@ export async function measureQueries(socketPath: string, config: BenchConfig, fi
     const request = { rootCorrelationId: workflowRootId(workflow), limit: events };
     let results = 0;
     const call = async () => {
-      results = (await client.service.getTimeline(request)).events.length;
+      results = (await client.timeline(request)).events.length;
     };
     await timeSequential(Math.max(2, Math.min(20, calls / 5)), call);
     const samples = await timeSequential(calls, call);

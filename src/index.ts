@@ -2,6 +2,8 @@
 export { createCorrelationClient, defaultMaxRequestBytes } from "./client/correlation-client.js";
 export type { CorrelationClient, CorrelationClientOptions, Payload, PublishOptions } from "./client/correlation-client.js";
 export type { EventSubscription, SubscribeOptions } from "./client/event-subscription.js";
+export type { PlainEvent, PlainWorkflow, TagQuery, TagQueryPage, TimelinePage, TimelineQuery } from "./client/plain-queries.js";
+export type { PlainMessage } from "./wire/message-decoder.js";
 export { publishEnvelopeOnce, publishOnce } from "./client/publish-once.js";
 export type { PublishOnceOptions, PublishOnceResult } from "./client/publish-once.js";
 export type { PublishAck, StreamPublisher, StreamPublisherOptions } from "./client/stream-publisher.js";

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
-import { type Client, createClient } from "@connectrpc/connect";
+import { type CallOptions, type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import type { CorrelationMetadata } from "../../gen/corrbus/v1/correlation_pb.js";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
@@ -13,7 +13,9 @@ import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
 import { createLeanUnary } from "./lean-unary.js";
 import { encodePublishRequest } from "../wire/publish-request-encoder.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
+import { createLeanSubscribe } from "./lean-subscribe.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
+import { type TagQuery, type TagQueryPage, type TimelinePage, type TimelineQuery, createPlainQueries } from "./plain-queries.js";
 import { SequenceCounter } from "./sequence-counter.js";
 import { type StreamPublisher, type StreamPublisherOptions, createStreamPublisher } from "./stream-publisher.js";
 
@@ -26,7 +28,7 @@ export interface CorrelationClientOptions {
   /** Wire protocol. Default "connect" (binary): the broker serves "grpc" too. */
   protocol?: "connect" | "grpc";
   /**
-   * Over Connect, publish, PublishStream, the queries and WaitForResults on
+   * Over Connect, publish, PublishStream, Subscribe, the queries and WaitForResults on
    * the lean paths: the same requests and answers on the wire, written and
    * read straight on the HTTP/2 session. Default true. The lean paths run
    * without connect's interceptors (the client has one, for an unreachable
@@ -101,6 +103,14 @@ export interface CorrelationClient {
    * or a lost connection). Close it when done.
    */
   streamPublisher(options?: StreamPublisherOptions): StreamPublisher;
+  /**
+   * One page of events carrying every tag of `query.tags` (FindByTag), newest
+   * first, as plain objects: 64-bit integers as exact numbers (see PlainEvent).
+   * `nextPageToken` asks for the next page; "" after the last.
+   */
+  findByTag(query: TagQuery, options?: CallOptions): Promise<TagQueryPage>;
+  /** A workflow's events in event_id order and the state of each of its correlations (GetTimeline), as plain objects. */
+  timeline(query: TimelineQuery, options?: CallOptions): Promise<TimelinePage>;
   /** Subscribes to topic patterns as this client's sourceProcess. */
   subscribe(patterns: string[], options?: SubscribeOptions): EventSubscription;
   /**
@@ -140,20 +150,21 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
   };
   const transport = options.protocol === "grpc" ? createGrpcTransport(transportOptions) : createConnectTransport(transportOptions);
   const stock = createClient(CorrelationService, transport);
-  // Over Connect, publishing, the queries and WaitForResults take lean paths (same wire format); Subscribe stays stock.
-  const service: Client<typeof CorrelationService> =
-    options.protocol === "grpc" || options.leanPaths === false
-      ? stock
-      : {
-          ...stock,
-          publish: createLeanUnary(sessionManager, socketPath, CorrelationService.method.publish, stock.publish, encodePublishRequest),
-          publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream, maxRequestBytes),
-          findByTag: createLeanUnary(sessionManager, socketPath, CorrelationService.method.findByTag, stock.findByTag),
-          getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
-          getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),
-          getStats: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getStats, stock.getStats),
-          waitForResults: createLeanUnary(sessionManager, socketPath, CorrelationService.method.waitForResults, stock.waitForResults),
-        };
+  // Over Connect, publishing, Subscribe, the queries and WaitForResults take lean paths (same wire format).
+  const lean = options.protocol !== "grpc" && options.leanPaths !== false;
+  const service: Client<typeof CorrelationService> = !lean
+    ? stock
+    : {
+        ...stock,
+        publish: createLeanUnary(sessionManager, socketPath, CorrelationService.method.publish, stock.publish, encodePublishRequest),
+        publishStream: createLeanPublishStream(sessionManager, socketPath, stock.publishStream, maxRequestBytes),
+        subscribe: createLeanSubscribe(sessionManager, socketPath, stock.subscribe),
+        findByTag: createLeanUnary(sessionManager, socketPath, CorrelationService.method.findByTag, stock.findByTag),
+        getTimeline: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getTimeline, stock.getTimeline),
+        getWorkflow: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getWorkflow, stock.getWorkflow),
+        getStats: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getStats, stock.getStats),
+        waitForResults: createLeanUnary(sessionManager, socketPath, CorrelationService.method.waitForResults, stock.waitForResults),
+      };
   const sequences = new SequenceCounter();
   let sharedPublisher: StreamPublisher | undefined;
   const publishEnvelope =
@@ -164,6 +175,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
           const ack = await sharedPublisher.publish(event);
           return create(PublishResponseSchema, ack);
         };
+  const queries = createPlainQueries(service, lean ? { sessionManager, socketPath } : undefined);
 
   const envelope = (topic: string, payload: Payload, publishOptions: PublishOptions = {}): EventEnvelope => {
     const [bytes, defaultType] = encodePayload(payload);
@@ -218,6 +230,8 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
       };
       return publisher;
     },
+    findByTag: queries.findByTag,
+    timeline: queries.timeline,
     subscribe: (patterns, subscribeOptions = {}) => openSubscription(service, sourceProcess, patterns, subscribeOptions),
     close: () => {
       sharedPublisher = undefined;

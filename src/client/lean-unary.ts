@@ -1,12 +1,11 @@
 import type * as http2 from "node:http2";
-import { type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import { type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create, isMessage, toBinary } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "../wire/connect-internals.js";
+import { type MessageDecoder, messageDecoder } from "../wire/message-decoder.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { openLeanStream } from "./lean-stream.js";
 import { connectionLostError } from "./connection-lost.js";
-
-type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInitShape<I>, options?: CallOptions) => Promise<MessageShape<O>>;
 
 /**
  * A unary call over the Connect protocol (binary) straight on the HTTP/2
@@ -15,15 +14,18 @@ type Unary<I extends DescMessage, O extends DescMessage> = (request: MessageInit
  * request and reads the answer, with Connect's error format and codes. Calls
  * that want response headers or trailers, or custom headers, take `fallback`
  * (the stock client), which behaves the same on the wire. `encode` may be a
- * hand-written encoder of the request (the same bytes as toBinary).
+ * hand-written encoder of the request (the same bytes as toBinary). Answers
+ * are decoded by `decoder` (default: the compiled decoder (fromBinary's messages; a 1 K-event
+ * timeline's decode took ~40 % less time than fromBinary's, a 10 K-event one's ~60-70 % less); the plain queries pass its plain form).
  */
-export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
+export function createLeanUnary<I extends DescMessage, O extends DescMessage, R = MessageShape<O>>(
   sessionManager: Http2SessionManager,
   socketPath: string,
   method: DescMethodUnary<I, O>,
-  fallback: Unary<I, O>,
+  fallback: (request: MessageInitShape<I>, options?: CallOptions) => Promise<R>,
   encode: (message: MessageShape<I>) => Uint8Array = (message) => toBinary(method.input, message),
-): Unary<I, O> {
+  decoder: MessageDecoder<O, R> = messageDecoder(method.output) as MessageDecoder<O, R>,
+): (request: MessageInitShape<I>, options?: CallOptions) => Promise<R> {
   const path = `/${method.parent.typeName}/${method.name}`;
   return async (request, options = {}) => {
     if (options.onHeader || options.onTrailer || options.contextValues || options.headers) return fallback(request, options);
@@ -32,7 +34,7 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage>(
     const stream = await openLeanStream(sessionManager, socketPath, path, "application/proto", options);
     const bytes = await exchange(sessionManager, stream, body, options, socketPath);
     try {
-      return fromBinary(method.output, bytes);
+      return decoder.decode(bytes);
     } catch (error) {
       throw ConnectError.from(error, Code.Internal);
     }

@@ -68,6 +68,14 @@ export interface SubscribeInput {
   statedPid: number;
   fromEventId?: number;
   fromTimeMs?: number;
+  /**
+   * Replayed events only as their encoding: each carries its event_id and its
+   * whole stamped wire form (encodingOf), and no other field. For a caller
+   * that sends the bytes as they are (the binary wire): decoding every stored
+   * event of a replay only to send its bytes was much of the broker's time
+   * there. Live events are whole either way. Default false.
+   */
+  encodedOnly?: boolean;
 }
 
 /** A FindByTag query. */

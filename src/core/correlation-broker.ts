@@ -1,6 +1,6 @@
 import { type MessageInitShape, create } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt";
-import { type EventEnvelope, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { type EventEnvelope, EventEnvelopeSchema, type PublisherIdentity, PublisherIdentitySchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { type TaskRecipientSchema, type WorkflowFact, WorkflowFactSchema } from "../../gen/corrbus/v1/journal_pb.js";
 import { type BrokerLimits, validateBrokerLimits, workflowShareOfMemory } from "./validation/broker-limits.js";
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./validation/broker-errors.js";
@@ -280,7 +280,7 @@ export class CorrelationBroker {
     const subscription = new Subscription(this.nextSubscriptionId++, options, this.limits.subscriberQueueEvents, {
       firstId: () => this.history.events.firstId,
       lastId: () => this.lastEventId,
-      read: (fromId, max, matches) => this.readForReplay(fromId, max, matches),
+      read: (fromId, max, matches) => this.readForReplay(fromId, max, matches, input.encodedOnly === true),
     });
     this.router.add(subscription);
     if (this.awaitingResume.size > 0) {
@@ -633,15 +633,15 @@ export class CorrelationBroker {
     return requested;
   }
 
-  /** Replay reads: bounded per step so one subscriber cannot hog the loop. */
-  private readForReplay(fromId: number, max: number, matches: (topic: string) => boolean) {
+  /** Replay reads: bounded per step so one subscriber cannot hog the loop. `encodedOnly`: see SubscribeInput. */
+  private readForReplay(fromId: number, max: number, matches: (topic: string) => boolean, encodedOnly: boolean) {
     const events: EventEnvelope[] = [];
     let scanned = 0;
     const scanBudget = Math.max(4096, max * 16);
     const nextId = this.history.events.scanFrom(fromId, (id, bytes) => {
       scanned++;
       if (matches(peekTopic(bytes))) {
-        const event = this.history.get(id);
+        const event = encodedOnly ? create(EventEnvelopeSchema, { eventId: BigInt(id) }) : this.history.get(id);
         const encoded = this.history.encoded(id);
         if (event !== undefined && encoded !== undefined) {
           rememberEncoding(event, encoded);

@@ -132,6 +132,7 @@ export function createCorrelationService(
     },
 
     async *subscribe(request, context) {
+      const binary = answersInBinary(context);
       const subscription = guard(() =>
         broker.subscribe(
           {
@@ -141,11 +142,12 @@ export function createCorrelationService(
             statedPid: request.subscriberProcessId,
             fromEventId: request.start.case === "fromEventId" ? eventIdFrom(request.start.value, "from_event_id") : undefined,
             fromTimeMs: request.start.case === "fromTime" ? timestampDate(request.start.value).getTime() : undefined,
+            // The binary wire sends replayed events' bytes as they are: no need to decode them.
+            encodedOnly: binary,
           },
           context.values.get(peerIdentityKey),
         ),
       );
-      const binary = answersInBinary(context);
       const onAbort = () => broker.unsubscribe(subscription);
       context.signal.addEventListener("abort", onAbort, { once: true });
       // Aborted before the handler ran (deadline passed, client gone while the

@@ -1,7 +1,7 @@
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
-import { rememberReceived } from "../../src/wire/encoded-events.js";
+import { encodingOf, rememberReceived } from "../../src/wire/encoded-events.js";
 import { CapacityError, PermissionDeniedError } from "../../src/core/validation/broker-errors.js";
 import { CorrelationBroker } from "../../src/core/correlation-broker.js";
 import { createTestBroker, envelope, uuidFor, unverifiedPeer } from "./core-fixtures.js";
@@ -82,6 +82,35 @@ describe("CorrelationBroker", () => {
         lastEventId: 5,
         startedAtMs: startedAt,
       });
+    });
+  });
+
+  describe("replay", () => {
+    it("should replay, when asked for encodings only, each event's event_id and the same stamped bytes a whole replay carries", async () => {
+      const { broker } = createTestBroker();
+      for (let index = 0; index < 20; index++) {
+        publishNow(broker, envelope(`events.replay.${index % 2}`, index % 3 === 0 ? { correlationId: root } : undefined, { pid: index }), unverifiedPeer);
+      }
+      const read = async (encodedOnly: boolean) => {
+        const subscription = broker.subscribe(
+          { patterns: ["events.replay.1"], queueGroup: "", name: "r", statedPid: 0, fromEventId: 1, encodedOnly },
+          unverifiedPeer,
+        );
+        const events = (await subscription.next(100)) ?? [];
+        broker.unsubscribe(subscription);
+        return events;
+      };
+      const whole = await read(false);
+      const encoded = await read(true);
+      expect(encoded.map((event) => event.eventId)).toEqual(whole.map((event) => event.eventId));
+      expect(encoded).toHaveLength(10);
+      for (const [index, event] of encoded.entries()) {
+        const bytes = encodingOf(event) as Uint8Array;
+        expect(Buffer.from(bytes)).toEqual(Buffer.from(encodingOf(whole[index]) as Uint8Array));
+        // The bytes decode to the whole event: nothing is lost by not decoding them here.
+        expect(toJson(EventEnvelopeSchema, fromBinary(EventEnvelopeSchema, bytes))).toEqual(toJson(EventEnvelopeSchema, whole[index]));
+        expect(event.topic).toBe("");
+      }
     });
   });
 
