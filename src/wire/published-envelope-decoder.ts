@@ -3,9 +3,14 @@ import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/c
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { PublishRequestSchema, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { rememberReceived } from "./encoded-events.js";
+import { messageDecoder } from "./message-decoder.js";
 import { markDecodedFrom } from "./shared-metadata-memo.js";
 import { finalField, metadataField, sequenceNumberField } from "./metadata-fields.js";
 import { WireReader, lengthDelimitedWireType, tagOf, varintWireType } from "./wire-reader.js";
+
+// fromBinary's messages, compiled from the descriptors (a map key "__proto__" kept, so validation can refuse it by name).
+const envelopeDecoder = messageDecoder(EventEnvelopeSchema);
+const metadataDecoder = messageDecoder(CorrelationMetadataSchema);
 
 /** PublishRequest.envelope and PublishStreamRequest.envelopes: length-delimited, from the descriptors. */
 const requestEnvelopeTag = tagOf(PublishRequestSchema.field.envelope.number, lengthDelimitedWireType);
@@ -71,7 +76,7 @@ export class PublishedEnvelopeDecoder {
   }
 
   private envelope(body: Buffer, start: number, end: number, meta: { fieldStart: number; valueStart: number }): EventEnvelope {
-    const envelope = fromBinary(EventEnvelopeSchema, body.subarray(start, meta.fieldStart));
+    const envelope = envelopeDecoder.decode(body.subarray(start, meta.fieldStart));
     envelope.correlationMetadata = this.metadata(body.subarray(meta.valueStart, end));
     return rememberReceived(envelope, body.subarray(start, end));
   }
@@ -80,7 +85,7 @@ export class PublishedEnvelopeDecoder {
     const last = this.last;
     const repeat = last === undefined ? undefined : perEventFields(bytes, last.shared);
     if (last !== undefined && repeat !== undefined) return { ...last.meta, sequenceNumber: BigInt(repeat.sequence), final: repeat.final };
-    const meta = fromBinary(CorrelationMetadataSchema, bytes);
+    const meta = metadataDecoder.decode(bytes);
     const shared = sharedBytes(bytes);
     // Its repeats are copies of it: memos then recognise them by the mark, not by comparing fields.
     if (shared !== undefined) markDecodedFrom(meta, shared);
@@ -91,7 +96,7 @@ export class PublishedEnvelopeDecoder {
 
 function plainEnvelope(body: Buffer, start: number, end: number): EventEnvelope {
   const bytes = body.subarray(start, end);
-  return rememberReceived(fromBinary(EventEnvelopeSchema, bytes), bytes);
+  return rememberReceived(envelopeDecoder.decode(bytes), bytes);
 }
 
 /** Where the envelope of a request that is exactly `1: envelope` lies; undefined for any other shape. */

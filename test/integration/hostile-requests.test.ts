@@ -47,6 +47,26 @@ describe("requests a well-behaved client would not send", () => {
     expect(answer.status).toBe(200);
   });
 
+  it("should refuse a tag key __proto__ by name on the Connect binary path", async () => {
+    const id = crypto.randomUUID();
+    const request = create(PublishRequestSchema, {
+      envelope: { topic: "events.test.raw", correlationMetadata: { correlationId: id, rootCorrelationId: id, correlationTags: { investigation_id: "INC-1" } } },
+    });
+    const tags = request.envelope?.correlationMetadata?.correlationTags as Record<string, string>;
+    Object.defineProperty(tags, "__proto__", { value: "p", enumerable: true, writable: true, configurable: true });
+    const body = toBinary(PublishRequestSchema, request);
+    const answer = await rawRequest(
+      broker.socketPath,
+      { ":method": "POST", ":path": "/corrbus.v1.CorrelationService/Publish", "content-type": "application/proto" },
+      body,
+    );
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body.toString())).toMatchObject({
+      code: "invalid_argument",
+      message: 'correlation_metadata.correlation_tags: the tag key "__proto__" is reserved (a map of the TypeScript protobuf runtime cannot keep it)',
+    });
+  });
+
   it("should survive a request with an unparsable path and keep serving", async () => {
     const answer = await rawRequest(
       broker.socketPath,

@@ -42,7 +42,7 @@ describe("Subscribe on the client's lean path, the stock client and gRPC", () =>
       clients.push({ name, client: createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "watcher", ...options }) });
     }
     const bus = clients[0].client;
-    const root = bus.newRootCorrelation("enumeration", JSON.parse('{"investigation_id": "INC-S", "__proto__": "x"}'));
+    const root = bus.newRootCorrelation("enumeration", { investigation_id: "INC-S", constructor: "x" });
     for (let index = 0; index < 300; index++) {
       await bus.publish(`events.paths.${index % 3}`, { index }, { correlation: index % 2 === 0 ? root : undefined, final: index === 298 });
     }

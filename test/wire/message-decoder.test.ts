@@ -84,8 +84,8 @@ describe("messageDecoder", () => {
     });
   }
 
-  it("should keep map keys like __proto__ and constructor as own entries, as fromBinary does", () => {
-    const keys = fc.constantFrom("__proto__", "constructor", "toString", "hasOwnProperty", "");
+  it("should keep map keys like constructor and toString as own entries, as fromBinary does", () => {
+    const keys = fc.constantFrom("constructor", "toString", "hasOwnProperty", "valueOf", "");
     fc.assert(
       fc.property(fc.dictionary(keys, fc.string({ maxLength: 8 }), { minKeys: 1 }), (tags) => {
         const bytes = toBinary(CorrelationMetadataSchema, create(CorrelationMetadataSchema, { correlationTags: tags }));
@@ -98,6 +98,22 @@ describe("messageDecoder", () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it("should keep a map key __proto__ as an own entry, which fromBinary of protobuf-es 2.13 drops, so validation can refuse it by name", () => {
+    const tags = {};
+    Object.defineProperty(tags, "__proto__", { value: "p", enumerable: true, writable: true, configurable: true });
+    const bytes = toBinary(CorrelationMetadataSchema, create(CorrelationMetadataSchema, { correlationTags: { a: "1" } }));
+    const withProto = Buffer.concat([
+      bytes,
+      toBinary(CorrelationMetadataSchema, { $typeName: "corrbus.v1.CorrelationMetadata", correlationTags: tags } as never),
+    ]);
+    const decoded = messageDecoder(CorrelationMetadataSchema).decode(withProto);
+    expect(Object.entries(decoded.correlationTags)).toEqual([
+      ["a", "1"],
+      ["__proto__", "p"],
+    ]);
+    expect(Object.getPrototypeOf(decoded.correlationTags)).toBe(Object.prototype);
   });
 
   it("should answer fromBinary's message or fromBinary's error for any bytes", () => {

@@ -155,7 +155,8 @@ function scalar(type: ScalarType): fc.Arbitrary<unknown> {
 function mapKey(type: ScalarType): fc.Arbitrary<string> {
   switch (type) {
     case ScalarType.STRING:
-      return fc.string({ maxLength: 12 });
+      // protobuf-es 2.13 cannot keep a map key "__proto__" (see reservedTagKey): its own tests are fixed cases.
+      return fc.string({ maxLength: 12 }).filter((key) => key !== "__proto__");
     case ScalarType.BOOL:
       return fc.constantFrom("true", "false");
     default:
