@@ -1,12 +1,12 @@
 import * as http2 from "node:http2";
 import { type MessageInitShape, create, fromBinary, isMessage } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
-import { codeFromHttpStatus, endStreamFromJson } from "../wire/connect-internals.js";
+import { endStreamFromJson } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { PublishStreamRequestSchema, type PublishStreamResponse, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { type ConnectEnvelope, EnvelopeSplitter, connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelope.js";
+import { EnvelopeReader } from "./envelope-reader.js";
 import { openLeanStream } from "./lean-stream.js";
-import { connectionLostError } from "./connection-lost.js";
 import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
 
 type PublishStream = (
@@ -15,8 +15,8 @@ type PublishStream = (
 ) => AsyncIterable<PublishStreamResponse>;
 
 const publishStreamPath = "/corrbus.v1.CorrelationService/PublishStream";
-/** Acks waiting to be read before the stream stops reading (they are small; the broker bounds batches in flight). */
-const maxQueuedAcks = 256;
+/** Bytes of acks waiting to be read before the stream stops reading: hundreds of acks (the broker bounds batches in flight). */
+const maxQueuedAckBytes = 1024 * 1024;
 
 /**
  * PublishStream over the Connect protocol (binary) straight on the HTTP/2
@@ -50,7 +50,7 @@ async function* publishStream(
   writeMaxBytes: number,
 ): AsyncGenerator<PublishStreamResponse> {
   const stream = await openLeanStream(sessionManager, socketPath, publishStreamPath, "application/connect+proto", options);
-  const acks = new AckReader(stream, sessionManager, socketPath);
+  const acks = new EnvelopeReader(stream, sessionManager, socketPath, maxQueuedAckBytes);
   const onAbort = () => acks.fail(ConnectError.from(options.signal?.reason, Code.Canceled));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const timer =
@@ -95,68 +95,4 @@ async function sendBatches(
     if (!stream.write(connectEnvelope(0, body))) await drained(stream);
   }
   if (!stream.closed && !stream.destroyed) stream.end();
-}
-
-/** Splits the response into Connect envelopes, queued until read (bounded: the stream pauses). */
-class AckReader {
-  private readonly frames: ConnectEnvelope[] = [];
-  private readonly envelopes = new EnvelopeSplitter();
-  private failure: ConnectError | undefined;
-  private ended = false;
-  private wake: (() => void) | undefined;
-
-  constructor(
-    private readonly stream: http2.ClientHttp2Stream,
-    sessionManager: Http2SessionManager,
-    socketPath: string,
-  ) {
-    stream.on("response", (headers) => {
-      const status = Number(headers[":status"]);
-      const contentType = String(headers["content-type"] ?? "");
-      if (status !== 200) this.fail(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status)));
-      else if (!contentType.startsWith("application/connect+proto")) this.fail(new ConnectError(`unexpected content type "${contentType}"`, Code.Internal));
-    });
-    stream.on("data", (chunk: Buffer) => {
-      sessionManager.notifyResponseByteRead(stream);
-      this.envelopes.push(chunk);
-      for (let envelope = this.envelopes.next(); envelope !== undefined; envelope = this.envelopes.next()) this.frames.push(envelope);
-      if (this.frames.length >= maxQueuedAcks) stream.pause();
-      this.notify();
-    });
-    stream.on("end", () => {
-      this.ended = true;
-      this.notify();
-    });
-    // A reset for a batch over the broker's read limit is RESOURCE_EXHAUSTED (connection-lost.ts), not worth a retry.
-    stream.on("error", (error) => this.fail(connectionLostError(ConnectError.from(error, Code.Unavailable), socketPath, false)));
-    stream.on("close", () => {
-      this.ended = true;
-      this.notify();
-    });
-  }
-
-  fail(error: ConnectError): void {
-    this.failure ??= error;
-    if (!this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
-    this.notify();
-  }
-
-  async next(): Promise<ConnectEnvelope> {
-    for (;;) {
-      if (this.failure !== undefined) throw this.failure;
-      const frame = this.frames.shift();
-      if (frame !== undefined) {
-        if (this.frames.length < maxQueuedAcks / 2 && this.stream.isPaused()) this.stream.resume();
-        return frame;
-      }
-      if (this.ended) throw new ConnectError("the broker ended the stream without an end-of-stream message", Code.Unavailable);
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
 }
