@@ -37,11 +37,23 @@ export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, 
 export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ":status": 200, "content-type": "application/proto" });
-  stream.end(body);
+  writeThenEnd(stream, body);
 }
 
 export function answerError(stream: http2.ServerHttp2Stream, error: ConnectError): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ":status": codeToHttpStatus(error.code), "content-type": "application/json" });
-  stream.end(errorToJsonBytes(error, {}));
+  writeThenEnd(stream, errorToJsonBytes(error, {}));
+}
+
+/**
+ * The body, then the end of the stream once the body's write completed.
+ * `end(body)` let the client's END_STREAM close (and destroy) the stream
+ * before the write's callback ran, and Node's writable then built an
+ * ERR_STREAM_DESTROYED, stack trace and all, on every call.
+ */
+function writeThenEnd(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+  stream.write(body, (error) => {
+    if (error == null) stream.end();
+  });
 }
