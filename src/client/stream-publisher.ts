@@ -180,6 +180,8 @@ class BatchingPublisher implements StreamPublisher {
           batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0, receivedAt: ack.receivedAt[index] });
         }
         this.settle(batch.length);
+        // Room for another batch: what waits in the queue goes out now, not only when someone publishes again.
+        this.send();
       }
       if (this.inFlight.length > 0) throw new ConnectError("the stream ended with batches unacknowledged", Code.Unavailable);
     } catch (caught) {

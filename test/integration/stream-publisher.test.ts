@@ -108,6 +108,14 @@ describe("the client's StreamPublisher, against a broker process", () => {
     expect(stored.map((event) => event.payload)).toEqual(expected);
   });
 
+  it("should send what waits in its queue as acks make room: 20 000 events in one tick with the default bounds all acknowledged (they stalled at 13 200)", async () => {
+    const { socketPath } = await broker();
+    const publisher = fixture("stream-publisher", ["--socket", socketPath, "--count", "20000"]);
+    expect(await publisher.exited).toBe(0);
+    expect(acks(publisher)).toHaveLength(20_000);
+    expect(messagesOf(publisher, "done")[0]).toMatchObject({ count: 20_000, maxPending: 10_000 });
+  });
+
   it("should hold at most maxPendingEvents, publishing every event in the end", async () => {
     const { socketPath } = await broker();
     const publisher = fixture("stream-publisher", ["--socket", socketPath, "--count", "5000", "--max-pending", "300", "--max-batch", "50"]);
