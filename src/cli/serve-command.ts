@@ -4,6 +4,7 @@ import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
 import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";
 import { UsageError } from "./usage-error.js";
+import { checkHostId } from "../core/validation/host-id.js";
 
 export const serveHelp = `Usage: corrbus serve [options]
 
@@ -47,6 +48,8 @@ Options:
   --max-depth N            deepest correlation tree (default 8)
   --limit NAME=VALUE       set any limit by name (repeatable), e.g. maxTags=32;
                            docs/reference.md lists them all
+  --host-id ID             the host id stamped on every event (1-64 of
+                           [A-Za-z0-9_-]; default: /etc/machine-id)
   --log-level LEVEL        debug | info | warn | error (default info)
   -h, --help               this text
 
@@ -85,6 +88,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       "silent-timeout-ms": { type: "string" },
       "no-lean-paths": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      "host-id": { type: "string" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
     },
@@ -111,6 +115,14 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (!["always", "batch", "never"].includes(fsync)) throw new UsageError(`--fsync: "${fsync}" is not one of always, batch, never`);
   const level = values["log-level"] as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level: "${level}" is not one of debug, info, warn, error`);
+  const hostId = values["host-id"];
+  if (hostId !== undefined) {
+    try {
+      checkHostId(hostId, "--host-id");
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
   const logger = createLogger(level);
   // Signals are caught before start-up so that one arriving while the journal
   // replays still drains instead of killing the process mid-way.
@@ -136,6 +148,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
     leanPaths: !values["no-lean-paths"],
+    hostId,
     startupSignal: startup.signal,
     onReplayProgress: process.stderr.isTTY
       ? (done, of) => process.stderr.write(done < of ? `\rreplaying the journal: segment ${done} of ${of}` : "\r\x1b[K")

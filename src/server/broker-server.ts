@@ -23,6 +23,8 @@ import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
 import { RefusalLog } from "./refusal-log.js";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
+import { checkHostId } from "../core/validation/host-id.js";
+import { readMachineId } from "./machine-id.js";
 import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } from "./socket-path.js";
 
 /** How to run the broker. */
@@ -60,6 +62,12 @@ export interface BrokerServerOptions {
   startupSignal?: AbortSignal;
   /** Told after each journal segment replayed at start-up: how many of how many. */
   onReplayProgress?: (done: number, of: number) => void;
+  /**
+   * Stamped as host_id on every event accepted (1-64 of [A-Za-z0-9_-]).
+   * Default: the machine id (/etc/machine-id), stable across reboots and
+   * unique per host, so a fleet's events name their host with no setup.
+   */
+  hostId?: string;
 }
 
 /** A running broker. */
@@ -95,6 +103,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const socketPath = options.socketPath ?? defaultSocketPath();
   const logger = options.logger ?? silentLogger;
   const group = options.socketGroup === undefined || isNamedPipePath(socketPath) ? undefined : resolveGroup(options.socketGroup);
+  checkHostId(options.hostId ?? readMachineId(), options.hostId === undefined ? "machine id" : "host id");
   if (!options.inMemory) checkDataDirectoryPath(options.dataDir ?? defaultDataDirectory());
   const undo: (() => unknown)[] = [];
   try {
@@ -185,7 +194,7 @@ async function startOpened(
   }
   const maintenance = setInterval(() => broker.maintain(), 1000);
   maintenance.unref();
-  logger.log("info", "listening", { socket: socketPath, limits: broker.limits });
+  logger.log("info", "listening", { socket: socketPath, hostId: broker.hostId, limits: broker.limits });
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -259,9 +268,10 @@ async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<
   // The memory bound follows the heap this process really has (--max-old-space-size, or Node's default for the machine).
   const memoryLimitBytes = given.limits?.memoryLimitBytes ?? memoryLimitForHeap(getHeapStatistics().heap_size_limit);
   const options = { ...given, limits: { ...given.limits, memoryLimitBytes } };
+  const fleet = { hostId: given.hostId ?? readMachineId() };
   if (options.inMemory) {
     logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
-    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger)), unlock: () => {} };
+    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger), fleet), unlock: () => {} };
   }
   const dataDir = options.dataDir ?? defaultDataDirectory();
   const unlock = lockDataDirectory(dataDir);
@@ -272,7 +282,7 @@ async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<
       logger.log("error", "journal write failed: publishes are refused until a write works again (tried every second)", { error: error.message }),
     onRecovered: (failedForMs) => logger.log("info", "journal writing again", { failedForMs }),
   });
-  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
+  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger), fleet);
   try {
     const report = await journal.open(
       { event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) },

@@ -204,6 +204,7 @@ export function createCorrelationService(
         const page = broker.findByTag({
           tags: request.tags,
           topicPattern: request.topicPattern,
+          hostId: request.hostId,
           sinceMs: optionalMs(request.since),
           untilMs: optionalMs(request.until),
           limit: request.limit,
@@ -241,6 +242,7 @@ export function createCorrelationService(
       const memory = process.memoryUsage();
       const journalStats = journal?.stats();
       return create(GetStatsResponseSchema, {
+        hostId: broker.hostId,
         memoryRssBytes: BigInt(memory.rss),
         memoryHeapUsedBytes: BigInt(memory.heapUsed),
         memoryExternalBytes: BigInt(memory.external),

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corrbus/v1/service.proto.
  */
 export const file_corrbus_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("Chhjb3JyYnVzL3YxL3NlcnZpY2UucHJvdG8SCmNvcnJidXMudjEiMgoMSW52YWxpZEZpZWxkEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIj0KDlB1Ymxpc2hSZXF1ZXN0EisKCGVudmVsb3BlGAEgASgLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlIm0KD1B1Ymxpc2hSZXNwb25zZRIQCghldmVudF9pZBgBIAEoBBIXCg9kZWxpdmVyZWRfY291bnQYAiABKA0SLwoLcmVjZWl2ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKFFB1Ymxpc2hTdHJlYW1SZXF1ZXN0EiwKCWVudmVsb3BlcxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZSJcChVQdWJsaXNoU3RyZWFtUmVzcG9uc2USEQoJZXZlbnRfaWRzGAEgAygEEhgKEGRlbGl2ZXJlZF9jb3VudHMYAiADKA0SFgoOYmF0Y2hfc2VxdWVuY2UYAyABKAQixAEKEFN1YnNjcmliZVJlcXVlc3QSEAoIcGF0dGVybnMYASADKAkSEwoLcXVldWVfZ3JvdXAYAiABKAkSFwoPc3Vic2NyaWJlcl9uYW1lGAMgASgJEhcKDWZyb21fZXZlbnRfaWQYBCABKARIABIvCglmcm9tX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASHQoVc3Vic2NyaWJlcl9wcm9jZXNzX2lkGAYgASgNQgcKBXN0YXJ0ImkKEVN1YnNjcmliZVJlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRISCgpzdWJzY3JpYmVkGAIgASgIEhUKDWhlYWRfZXZlbnRfaWQYAyABKAQivQEKFVdhaXRGb3JSZXN1bHRzUmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCRIYChBleHBlY3RlZF9yZXN1bHRzGAIgASgNEhgKEGV4cGVjdGVkX3NvdXJjZXMYAyADKAkSFQoNdG9waWNfcGF0dGVybhgEIAEoCRIqCgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhUKDW9taXRfcGF5bG9hZHMYBiABKAgizQEKFldhaXRGb3JSZXN1bHRzUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSLAoGcmVhc29uGAIgASgOMhwuY29ycmJ1cy52MS5Db21wbGV0aW9uUmVhc29uEikKBmV2ZW50cxgDIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIXCg9wZW5kaW5nX3NvdXJjZXMYBCADKAkSHAoUZGlzY29ubmVjdGVkX3NvdXJjZXMYBSADKAkSEQoJdHJ1bmNhdGVkGAYgASgIIrICChBGaW5kQnlUYWdSZXF1ZXN0EjQKBHRhZ3MYASADKAsyJi5jb3JyYnVzLnYxLkZpbmRCeVRhZ1JlcXVlc3QuVGFnc0VudHJ5EhUKDXRvcGljX3BhdHRlcm4YAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoDRISCgpwYWdlX3Rva2VuGAYgASgJEhQKDG9sZGVzdF9maXJzdBgHIAEoCBIVCg1vbWl0X3BheWxvYWRzGAggASgIGisKCVRhZ3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlcKEUZpbmRCeVRhZ1Jlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkibwoSR2V0VGltZWxpbmVSZXF1ZXN0EhsKE3Jvb3RfY29ycmVsYXRpb25faWQYASABKAkSFQoNb21pdF9wYXlsb2FkcxgCIAEoCBINCgVsaW1pdBgDIAEoDRIWCg5hZnRlcl9ldmVudF9pZBgEIAEoBCKEAQoTR2V0VGltZWxpbmVSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5jb3JyYnVzLnYxLkV2ZW50RW52ZWxvcGUSLwoMY29ycmVsYXRpb25zGAIgAygLMhkuY29ycmJ1cy52MS5Xb3JrZmxvd1N0YXRlEhEKCXRydW5jYXRlZBgDIAEoCCIsChJHZXRXb3JrZmxvd1JlcXVlc3QSFgoOY29ycmVsYXRpb25faWQYASABKAkiQgoTR2V0V29ya2Zsb3dSZXNwb25zZRIrCgh3b3JrZmxvdxgBIAEoCzIZLmNvcnJidXMudjEuV29ya2Zsb3dTdGF0ZSIRCg9HZXRTdGF0c1JlcXVlc3Qi0ggKEEdldFN0YXRzUmVzcG9uc2USGAoQZXZlbnRzX3B1Ymxpc2hlZBgBIAEoBBIVCg1ldmVudHNfc3RvcmVkGAIgASgEEhQKDGJ5dGVzX3N0b3JlZBgDIAEoBBIWCg5ldmVudHNfZXZpY3RlZBgEIAEoBBIaChJoaXN0b3J5X21heF9ldmVudHMYBSABKAQSGQoRaGlzdG9yeV9tYXhfYnl0ZXMYBiABKAQSGAoQZXZlbnRzX2RlbGl2ZXJlZBgHIAEoBBITCgtzdWJzY3JpYmVycxgIIAEoDRIbChNzdWJzY3JpYmVyc19jdXRfb2ZmGAkgASgEEhYKDmV2ZW50c19kcm9wcGVkGAogASgEEhoKEnB1Ymxpc2hlc19yZWplY3RlZBgLIAEoBBIYChB3b3JrZmxvd3NfYWN0aXZlGAwgASgEEhkKEXdvcmtmbG93c19leHBpcmVkGA0gASgEEhkKEXdvcmtmbG93c19ldmljdGVkGA4gASgEEhgKEGxpbmVhZ2VfcmVqZWN0ZWQYDyABKAQSDwoHb3JwaGFucxgQIAEoBBIPCgd3YWl0ZXJzGBEgASgNEhUKDWxhc3RfZXZlbnRfaWQYEiABKAQSLgoKc3RhcnRlZF9hdBgTIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGAoQbWVtb3J5X3Jzc19ieXRlcxgUIAEoBBIeChZtZW1vcnlfaGVhcF91c2VkX2J5dGVzGBUgASgEEh0KFW1lbW9yeV9leHRlcm5hbF9ieXRlcxgWIAEoBBIpCgdqb3VybmFsGBcgASgLMhguY29ycmJ1cy52MS5Kb3VybmFsU3RhdHMSFwoPZXZlbnRzX3Jlc3RvcmVkGBggASgEEhYKDmV2ZW50c19leHBpcmVkGBkgASgEEhkKEXBlcm1pc3Npb25fZGVuaWVkGBogASgEEhgKEGNvbm5lY3Rpb25zX29wZW4YGyABKA0SHAoUY29ubmVjdGlvbnNfYWNjZXB0ZWQYHCABKAQSGwoTY29ubmVjdGlvbnNfcmVmdXNlZBgdIAEoBBIhChljb25uZWN0aW9uc19zaWxlbnRfY2xvc2VkGB4gASgEEhYKDnRhZ19pbmRleF9rZXlzGB8gASgEEh4KFmNvcnJlbGF0aW9uX2luZGV4X2tleXMYICABKAQSFwoPcm9vdF9pbmRleF9rZXlzGCEgASgEEhoKEm1ldGFkYXRhX3RlbXBsYXRlcxgiIAEoBBIaChJtZW1vcnlfbGltaXRfYnl0ZXMYIyABKAQSHAoUbWVtb3J5X2hpc3RvcnlfYnl0ZXMYJCABKAQSHQoVbWVtb3J5X3dvcmtmbG93X2J5dGVzGCUgASgEEiEKGWV2ZW50c19ldmljdGVkX2Zvcl9tZW1vcnkYJiABKAQSJAocd29ya2Zsb3dzX2V2aWN0ZWRfZm9yX21lbW9yeRgnIAEoBCKdAgoMSm91cm5hbFN0YXRzEhQKDGZzeW5jX3BvbGljeRgBIAEoCRIRCglkaXJlY3RvcnkYAiABKAkSEAoIc2VnbWVudHMYAyABKA0SDQoFYnl0ZXMYBCABKAQSGAoQcmVjb3Jkc19hcHBlbmRlZBgFIAEoBBIOCgZ3cml0ZXMYBiABKAQSDgoGZnN5bmNzGAcgASgEEhgKEHNlZ21lbnRzX2RlbGV0ZWQYCCABKAQSGAoQcmVjb3Jkc19yZXBsYXllZBgJIAEoBBIQCghwcm9ibGVtcxgKIAEoBBIXCg9iYWNrbG9nX3JlZnVzZWQYCyABKAQSFgoOd3JpdGVfZmFpbHVyZXMYDCABKAQSEgoKcmVjb3ZlcmllcxgNIAEoBCqnAgoQQ29tcGxldGlvblJlYXNvbhIhCh1DT01QTEVUSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIkNPTVBMRVRJT05fUkVBU09OX0VYUEVDVEVEX1JFU1VMVFMQARImCiJDT01QTEVUSU9OX1JFQVNPTl9FWFBFQ1RFRF9TT1VSQ0VTEAISLQopQ09NUExFVElPTl9SRUFTT05fQUxMX1JFQ0lQSUVOVFNfQU5TV0VSRUQQAxIeChpDT01QTEVUSU9OX1JFQVNPTl9ERUFETElORRAEEiwKKENPTVBMRVRJT05fUkVBU09OX1JFQ0lQSUVOVF9ESVNDT05ORUNURUQQBRIjCh9DT01QTEVUSU9OX1JFQVNPTl9OT19SRUNJUElFTlRTEAYyiAUKEkNvcnJlbGF0aW9uU2VydmljZRJCCgdQdWJsaXNoEhouY29ycmJ1cy52MS5QdWJsaXNoUmVxdWVzdBobLmNvcnJidXMudjEuUHVibGlzaFJlc3BvbnNlElgKDVB1Ymxpc2hTdHJlYW0SIC5jb3JyYnVzLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiEuY29ycmJ1cy52MS5QdWJsaXNoU3RyZWFtUmVzcG9uc2UoATABEkoKCVN1YnNjcmliZRIcLmNvcnJidXMudjEuU3Vic2NyaWJlUmVxdWVzdBodLmNvcnJidXMudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJXCg5XYWl0Rm9yUmVzdWx0cxIhLmNvcnJidXMudjEuV2FpdEZvclJlc3VsdHNSZXF1ZXN0GiIuY29ycmJ1cy52MS5XYWl0Rm9yUmVzdWx0c1Jlc3BvbnNlEkgKCUZpbmRCeVRhZxIcLmNvcnJidXMudjEuRmluZEJ5VGFnUmVxdWVzdBodLmNvcnJidXMudjEuRmluZEJ5VGFnUmVzcG9uc2USTgoLR2V0VGltZWxpbmUSHi5jb3JyYnVzLnYxLkdldFRpbWVsaW5lUmVxdWVzdBofLmNvcnJidXMudjEuR2V0VGltZWxpbmVSZXNwb25zZRJOCgtHZXRXb3JrZmxvdxIeLmNvcnJidXMudjEuR2V0V29ya2Zsb3dSZXF1ZXN0Gh8uY29ycmJ1cy52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEkUKCEdldFN0YXRzEhsuY29ycmJ1cy52MS5HZXRTdGF0c1JlcXVlc3QaHC5jb3JyYnVzLnYxLkdldFN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_corrbus_v1_envelope, file_corrbus_v1_workflow, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chhjb3JyYnVzL3YxL3NlcnZpY2UucHJvdG8SCmNvcnJidXMudjEiMgoMSW52YWxpZEZpZWxkEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIj0KDlB1Ymxpc2hSZXF1ZXN0EisKCGVudmVsb3BlGAEgASgLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlIm0KD1B1Ymxpc2hSZXNwb25zZRIQCghldmVudF9pZBgBIAEoBBIXCg9kZWxpdmVyZWRfY291bnQYAiABKA0SLwoLcmVjZWl2ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKFFB1Ymxpc2hTdHJlYW1SZXF1ZXN0EiwKCWVudmVsb3BlcxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZSJcChVQdWJsaXNoU3RyZWFtUmVzcG9uc2USEQoJZXZlbnRfaWRzGAEgAygEEhgKEGRlbGl2ZXJlZF9jb3VudHMYAiADKA0SFgoOYmF0Y2hfc2VxdWVuY2UYAyABKAQixAEKEFN1YnNjcmliZVJlcXVlc3QSEAoIcGF0dGVybnMYASADKAkSEwoLcXVldWVfZ3JvdXAYAiABKAkSFwoPc3Vic2NyaWJlcl9uYW1lGAMgASgJEhcKDWZyb21fZXZlbnRfaWQYBCABKARIABIvCglmcm9tX3RpbWUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASHQoVc3Vic2NyaWJlcl9wcm9jZXNzX2lkGAYgASgNQgcKBXN0YXJ0ImkKEVN1YnNjcmliZVJlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRISCgpzdWJzY3JpYmVkGAIgASgIEhUKDWhlYWRfZXZlbnRfaWQYAyABKAQivQEKFVdhaXRGb3JSZXN1bHRzUmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCRIYChBleHBlY3RlZF9yZXN1bHRzGAIgASgNEhgKEGV4cGVjdGVkX3NvdXJjZXMYAyADKAkSFQoNdG9waWNfcGF0dGVybhgEIAEoCRIqCgd0aW1lb3V0GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhUKDW9taXRfcGF5bG9hZHMYBiABKAgizQEKFldhaXRGb3JSZXN1bHRzUmVzcG9uc2USEAoIY29tcGxldGUYASABKAgSLAoGcmVhc29uGAIgASgOMhwuY29ycmJ1cy52MS5Db21wbGV0aW9uUmVhc29uEikKBmV2ZW50cxgDIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIXCg9wZW5kaW5nX3NvdXJjZXMYBCADKAkSHAoUZGlzY29ubmVjdGVkX3NvdXJjZXMYBSADKAkSEQoJdHJ1bmNhdGVkGAYgASgIIsMCChBGaW5kQnlUYWdSZXF1ZXN0EjQKBHRhZ3MYASADKAsyJi5jb3JyYnVzLnYxLkZpbmRCeVRhZ1JlcXVlc3QuVGFnc0VudHJ5EhUKDXRvcGljX3BhdHRlcm4YAiABKAkSKQoFc2luY2UYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVsaW1pdBgFIAEoDRISCgpwYWdlX3Rva2VuGAYgASgJEhQKDG9sZGVzdF9maXJzdBgHIAEoCBIVCg1vbWl0X3BheWxvYWRzGAggASgIEg8KB2hvc3RfaWQYCSABKAkaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVwoRRmluZEJ5VGFnUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJvChJHZXRUaW1lbGluZVJlcXVlc3QSGwoTcm9vdF9jb3JyZWxhdGlvbl9pZBgBIAEoCRIVCg1vbWl0X3BheWxvYWRzGAIgASgIEg0KBWxpbWl0GAMgASgNEhYKDmFmdGVyX2V2ZW50X2lkGAQgASgEIoQBChNHZXRUaW1lbGluZVJlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIvCgxjb3JyZWxhdGlvbnMYAiADKAsyGS5jb3JyYnVzLnYxLldvcmtmbG93U3RhdGUSEQoJdHJ1bmNhdGVkGAMgASgIIiwKEkdldFdvcmtmbG93UmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCSJCChNHZXRXb3JrZmxvd1Jlc3BvbnNlEisKCHdvcmtmbG93GAEgASgLMhkuY29ycmJ1cy52MS5Xb3JrZmxvd1N0YXRlIhEKD0dldFN0YXRzUmVxdWVzdCK3CQoQR2V0U3RhdHNSZXNwb25zZRIYChBldmVudHNfcHVibGlzaGVkGAEgASgEEhUKDWV2ZW50c19zdG9yZWQYAiABKAQSFAoMYnl0ZXNfc3RvcmVkGAMgASgEEhYKDmV2ZW50c19ldmljdGVkGAQgASgEEhoKEmhpc3RvcnlfbWF4X2V2ZW50cxgFIAEoBBIZChFoaXN0b3J5X21heF9ieXRlcxgGIAEoBBIYChBldmVudHNfZGVsaXZlcmVkGAcgASgEEhMKC3N1YnNjcmliZXJzGAggASgNEhsKE3N1YnNjcmliZXJzX2N1dF9vZmYYCSABKAQSFgoOZXZlbnRzX2Ryb3BwZWQYCiABKAQSGgoScHVibGlzaGVzX3JlamVjdGVkGAsgASgEEhgKEHdvcmtmbG93c19hY3RpdmUYDCABKAQSGQoRd29ya2Zsb3dzX2V4cGlyZWQYDSABKAQSGQoRd29ya2Zsb3dzX2V2aWN0ZWQYDiABKAQSGAoQbGluZWFnZV9yZWplY3RlZBgPIAEoBBIPCgdvcnBoYW5zGBAgASgEEg8KB3dhaXRlcnMYESABKA0SFQoNbGFzdF9ldmVudF9pZBgSIAEoBBIuCgpzdGFydGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBtZW1vcnlfcnNzX2J5dGVzGBQgASgEEh4KFm1lbW9yeV9oZWFwX3VzZWRfYnl0ZXMYFSABKAQSHQoVbWVtb3J5X2V4dGVybmFsX2J5dGVzGBYgASgEEikKB2pvdXJuYWwYFyABKAsyGC5jb3JyYnVzLnYxLkpvdXJuYWxTdGF0cxIXCg9ldmVudHNfcmVzdG9yZWQYGCABKAQSFgoOZXZlbnRzX2V4cGlyZWQYGSABKAQSGQoRcGVybWlzc2lvbl9kZW5pZWQYGiABKAQSGAoQY29ubmVjdGlvbnNfb3BlbhgbIAEoDRIcChRjb25uZWN0aW9uc19hY2NlcHRlZBgcIAEoBBIbChNjb25uZWN0aW9uc19yZWZ1c2VkGB0gASgEEiEKGWNvbm5lY3Rpb25zX3NpbGVudF9jbG9zZWQYHiABKAQSFgoOdGFnX2luZGV4X2tleXMYHyABKAQSHgoWY29ycmVsYXRpb25faW5kZXhfa2V5cxggIAEoBBIXCg9yb290X2luZGV4X2tleXMYISABKAQSGgoSbWV0YWRhdGFfdGVtcGxhdGVzGCIgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgjIAEoBBIcChRtZW1vcnlfaGlzdG9yeV9ieXRlcxgkIAEoBBIdChVtZW1vcnlfd29ya2Zsb3dfYnl0ZXMYJSABKAQSIQoZZXZlbnRzX2V2aWN0ZWRfZm9yX21lbW9yeRgmIAEoBBIkChx3b3JrZmxvd3NfZXZpY3RlZF9mb3JfbWVtb3J5GCcgASgEEg8KB2hvc3RfaWQYKCABKAkSKQoHZm9yd2FyZBgpIAEoCzIYLmNvcnJidXMudjEuRm9yd2FyZFN0YXRzEicKBmluZ2VzdBgqIAEoCzIXLmNvcnJidXMudjEuSW5nZXN0U3RhdHMilwMKDEZvcndhcmRTdGF0cxIPCgdzZXJ2ZXJzGAEgASgJEg4KBnN0cmVhbRgCIAEoCRIWCg5zdWJqZWN0X3ByZWZpeBgDIAEoCRIRCgljb25uZWN0ZWQYBCABKAgSFgoOYWNrZWRfZXZlbnRfaWQYBSABKAQSLwoLbGFzdF9hY2tfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmxhZ19ldmVudHMYByABKAQSDgoGbGFnX21zGAggASgEEhEKCXB1Ymxpc2hlZBgJIAEoBBINCgVhY2tlZBgKIAEoBBISCgpkdXBsaWNhdGVzGAsgASgEEhEKCWluX2ZsaWdodBgMIAEoDRIVCg1tYXhfaW5fZmxpZ2h0GA0gASgNEhIKCnJlY29ubmVjdHMYDiABKAQSFgoOcHVibGlzaF9lcnJvcnMYDyABKAQSEwoLZXZlbnRzX2xvc3QYECABKAQSFQoNc2VnbWVudHNfbG9zdBgRIAEoBBIWCg5ldmVudHNfc2tpcHBlZBgSIAEoBCKqAgoLSW5nZXN0U3RhdHMSDwoHc2VydmVycxgBIAEoCRIOCgZzdHJlYW0YAiABKAkSEAoIY29uc3VtZXIYAyABKAkSEQoJY29ubmVjdGVkGAQgASgIEhAKCHJlY2VpdmVkGAUgASgEEg4KBnN0b3JlZBgGIAEoBBISCgpkdXBsaWNhdGVzGAcgASgEEg8KB3JlZnVzZWQYCCABKAQSDwoHcGVuZGluZxgJIAEoBBISCgpyZWNvbm5lY3RzGAogASgEEg0KBWhvc3RzGAsgASgNEhEKCW1heF9ob3N0cxgMIAEoDRIXCg9ob3N0c19mb3Jnb3R0ZW4YDSABKAQSLgoJaG9zdF9sYWdzGA4gAygLMhsuY29ycmJ1cy52MS5Ib3N0SW5nZXN0U3RhdHMi5wEKD0hvc3RJbmdlc3RTdGF0cxIPCgdob3N0X2lkGAEgASgJEg4KBmV2ZW50cxgCIAEoBBISCgpkdXBsaWNhdGVzGAMgASgEEhwKFGxhc3Rfb3JpZ2luX2V2ZW50X2lkGAQgASgEEjsKF2xhc3Rfb3JpZ2luX3JlY2VpdmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI0ChBsYXN0X2luZ2VzdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZsYWdfbXMYByABKAQinQIKDEpvdXJuYWxTdGF0cxIUCgxmc3luY19wb2xpY3kYASABKAkSEQoJZGlyZWN0b3J5GAIgASgJEhAKCHNlZ21lbnRzGAMgASgNEg0KBWJ5dGVzGAQgASgEEhgKEHJlY29yZHNfYXBwZW5kZWQYBSABKAQSDgoGd3JpdGVzGAYgASgEEg4KBmZzeW5jcxgHIAEoBBIYChBzZWdtZW50c19kZWxldGVkGAggASgEEhgKEHJlY29yZHNfcmVwbGF5ZWQYCSABKAQSEAoIcHJvYmxlbXMYCiABKAQSFwoPYmFja2xvZ19yZWZ1c2VkGAsgASgEEhYKDndyaXRlX2ZhaWx1cmVzGAwgASgEEhIKCnJlY292ZXJpZXMYDSABKAQqpwIKEENvbXBsZXRpb25SZWFzb24SIQodQ09NUExFVElPTl9SRUFTT05fVU5TUEVDSUZJRUQQABImCiJDT01QTEVUSU9OX1JFQVNPTl9FWFBFQ1RFRF9SRVNVTFRTEAESJgoiQ09NUExFVElPTl9SRUFTT05fRVhQRUNURURfU09VUkNFUxACEi0KKUNPTVBMRVRJT05fUkVBU09OX0FMTF9SRUNJUElFTlRTX0FOU1dFUkVEEAMSHgoaQ09NUExFVElPTl9SRUFTT05fREVBRExJTkUQBBIsCihDT01QTEVUSU9OX1JFQVNPTl9SRUNJUElFTlRfRElTQ09OTkVDVEVEEAUSIwofQ09NUExFVElPTl9SRUFTT05fTk9fUkVDSVBJRU5UUxAGMogFChJDb3JyZWxhdGlvblNlcnZpY2USQgoHUHVibGlzaBIaLmNvcnJidXMudjEuUHVibGlzaFJlcXVlc3QaGy5jb3JyYnVzLnYxLlB1Ymxpc2hSZXNwb25zZRJYCg1QdWJsaXNoU3RyZWFtEiAuY29ycmJ1cy52MS5QdWJsaXNoU3RyZWFtUmVxdWVzdBohLmNvcnJidXMudjEuUHVibGlzaFN0cmVhbVJlc3BvbnNlKAEwARJKCglTdWJzY3JpYmUSHC5jb3JyYnVzLnYxLlN1YnNjcmliZVJlcXVlc3QaHS5jb3JyYnVzLnYxLlN1YnNjcmliZVJlc3BvbnNlMAESVwoOV2FpdEZvclJlc3VsdHMSIS5jb3JyYnVzLnYxLldhaXRGb3JSZXN1bHRzUmVxdWVzdBoiLmNvcnJidXMudjEuV2FpdEZvclJlc3VsdHNSZXNwb25zZRJICglGaW5kQnlUYWcSHC5jb3JyYnVzLnYxLkZpbmRCeVRhZ1JlcXVlc3QaHS5jb3JyYnVzLnYxLkZpbmRCeVRhZ1Jlc3BvbnNlEk4KC0dldFRpbWVsaW5lEh4uY29ycmJ1cy52MS5HZXRUaW1lbGluZVJlcXVlc3QaHy5jb3JyYnVzLnYxLkdldFRpbWVsaW5lUmVzcG9uc2USTgoLR2V0V29ya2Zsb3cSHi5jb3JyYnVzLnYxLkdldFdvcmtmbG93UmVxdWVzdBofLmNvcnJidXMudjEuR2V0V29ya2Zsb3dSZXNwb25zZRJFCghHZXRTdGF0cxIbLmNvcnJidXMudjEuR2V0U3RhdHNSZXF1ZXN0GhwuY29ycmJ1cy52MS5HZXRTdGF0c1Jlc3BvbnNlYgZwcm90bzM", [file_corrbus_v1_envelope, file_corrbus_v1_workflow, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * InvalidField is attached to INVALID_ARGUMENT errors.
@@ -441,6 +441,14 @@ export type FindByTagRequest = Message<"corrbus.v1.FindByTagRequest"> & {
    * @generated from field: bool omit_payloads = 8;
    */
   omitPayloads: boolean;
+
+  /**
+   * Only events of this host (EventEnvelope.host_id): on a central broker,
+   * one host's share of the fleet's answer. Optional.
+   *
+   * @generated from field: string host_id = 9;
+   */
+  hostId: string;
 };
 
 /**
@@ -864,6 +872,27 @@ export type GetStatsResponse = Message<"corrbus.v1.GetStatsResponse"> & {
    * @generated from field: uint64 workflows_evicted_for_memory = 39;
    */
   workflowsEvictedForMemory: bigint;
+
+  /**
+   * The host id this broker stamps on every event it accepts from a publisher.
+   *
+   * @generated from field: string host_id = 40;
+   */
+  hostId: string;
+
+  /**
+   * Forwarding to the fleet's JetStream stream (serve --forward); unset when off.
+   *
+   * @generated from field: corrbus.v1.ForwardStats forward = 41;
+   */
+  forward?: ForwardStats | undefined;
+
+  /**
+   * Ingest from the fleet's JetStream stream (serve --ingest); unset when off.
+   *
+   * @generated from field: corrbus.v1.IngestStats ingest = 42;
+   */
+  ingest?: IngestStats | undefined;
 };
 
 /**
@@ -872,6 +901,284 @@ export type GetStatsResponse = Message<"corrbus.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_corrbus_v1_service, 16);
+
+/**
+ * ForwardStats describes forwarding of journaled events to a JetStream stream.
+ *
+ * @generated from message corrbus.v1.ForwardStats
+ */
+export type ForwardStats = Message<"corrbus.v1.ForwardStats"> & {
+  /**
+   * The NATS server(s), the stream and the subject prefix.
+   *
+   * @generated from field: string servers = 1;
+   */
+  servers: string;
+
+  /**
+   * @generated from field: string stream = 2;
+   */
+  stream: string;
+
+  /**
+   * @generated from field: string subject_prefix = 3;
+   */
+  subjectPrefix: string;
+
+  /**
+   * Connected to NATS now.
+   *
+   * @generated from field: bool connected = 4;
+   */
+  connected: boolean;
+
+  /**
+   * The newest event id JetStream acknowledged, with every one before it
+   * (the durable cursor in the data directory), and when.
+   *
+   * @generated from field: uint64 acked_event_id = 5;
+   */
+  ackedEventId: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_ack_at = 6;
+   */
+  lastAckAt?: Timestamp | undefined;
+
+  /**
+   * Journaled events not yet acknowledged, and the age in ms of the oldest of
+   * them (0 when none wait).
+   *
+   * @generated from field: uint64 lag_events = 7;
+   */
+  lagEvents: bigint;
+
+  /**
+   * @generated from field: uint64 lag_ms = 8;
+   */
+  lagMs: bigint;
+
+  /**
+   * Publishes sent, acknowledged, and found duplicate by JetStream (sent
+   * again after a restart or reconnect).
+   *
+   * @generated from field: uint64 published = 9;
+   */
+  published: bigint;
+
+  /**
+   * @generated from field: uint64 acked = 10;
+   */
+  acked: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 11;
+   */
+  duplicates: bigint;
+
+  /**
+   * Publishes waiting for their acknowledgement now, and the bound.
+   *
+   * @generated from field: uint32 in_flight = 12;
+   */
+  inFlight: number;
+
+  /**
+   * @generated from field: uint32 max_in_flight = 13;
+   */
+  maxInFlight: number;
+
+  /**
+   * Reconnections to NATS, and publishes that failed (each sent again).
+   *
+   * @generated from field: uint64 reconnects = 14;
+   */
+  reconnects: bigint;
+
+  /**
+   * @generated from field: uint64 publish_errors = 15;
+   */
+  publishErrors: bigint;
+
+  /**
+   * Events never forwarded: their journal segment passed the retention (age or
+   * --forward-backlog bytes) before JetStream acknowledged them. Each loss is
+   * also logged.
+   *
+   * @generated from field: uint64 events_lost = 16;
+   */
+  eventsLost: bigint;
+
+  /**
+   * @generated from field: uint64 segments_lost = 17;
+   */
+  segmentsLost: bigint;
+
+  /**
+   * Events not forwarded by choice (control.# without --forward-control).
+   *
+   * @generated from field: uint64 events_skipped = 18;
+   */
+  eventsSkipped: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.ForwardStats.
+ * Use `create(ForwardStatsSchema)` to create a new message.
+ */
+export const ForwardStatsSchema: GenMessage<ForwardStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 17);
+
+/**
+ * IngestStats describes a central broker's ingest from a JetStream stream.
+ *
+ * @generated from message corrbus.v1.IngestStats
+ */
+export type IngestStats = Message<"corrbus.v1.IngestStats"> & {
+  /**
+   * The NATS server(s), the stream and the durable consumer.
+   *
+   * @generated from field: string servers = 1;
+   */
+  servers: string;
+
+  /**
+   * @generated from field: string stream = 2;
+   */
+  stream: string;
+
+  /**
+   * @generated from field: string consumer = 3;
+   */
+  consumer: string;
+
+  /**
+   * @generated from field: bool connected = 4;
+   */
+  connected: boolean;
+
+  /**
+   * Messages received, events stored, copies dropped (same host and origin
+   * event id), and events refused (invalid, or their lineage refused; each
+   * logged).
+   *
+   * @generated from field: uint64 received = 5;
+   */
+  received: bigint;
+
+  /**
+   * @generated from field: uint64 stored = 6;
+   */
+  stored: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 7;
+   */
+  duplicates: bigint;
+
+  /**
+   * @generated from field: uint64 refused = 8;
+   */
+  refused: bigint;
+
+  /**
+   * Messages in the stream the consumer has not yet been given (JetStream's
+   * count at the last message received).
+   *
+   * @generated from field: uint64 pending = 9;
+   */
+  pending: bigint;
+
+  /**
+   * @generated from field: uint64 reconnects = 10;
+   */
+  reconnects: bigint;
+
+  /**
+   * Hosts told apart for dedup now, the bound, and hosts forgotten for it.
+   *
+   * @generated from field: uint32 hosts = 11;
+   */
+  hosts: number;
+
+  /**
+   * @generated from field: uint32 max_hosts = 12;
+   */
+  maxHosts: number;
+
+  /**
+   * @generated from field: uint64 hosts_forgotten = 13;
+   */
+  hostsForgotten: bigint;
+
+  /**
+   * Per host, most recently active last (at most max_hosts).
+   *
+   * @generated from field: repeated corrbus.v1.HostIngestStats host_lags = 14;
+   */
+  hostLags: HostIngestStats[];
+};
+
+/**
+ * Describes the message corrbus.v1.IngestStats.
+ * Use `create(IngestStatsSchema)` to create a new message.
+ */
+export const IngestStatsSchema: GenMessage<IngestStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 18);
+
+/**
+ * HostIngestStats is a central broker's ingest of one host.
+ *
+ * @generated from message corrbus.v1.HostIngestStats
+ */
+export type HostIngestStats = Message<"corrbus.v1.HostIngestStats"> & {
+  /**
+   * @generated from field: string host_id = 1;
+   */
+  hostId: string;
+
+  /**
+   * Events of the host stored, and copies dropped.
+   *
+   * @generated from field: uint64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 3;
+   */
+  duplicates: bigint;
+
+  /**
+   * The newest origin event id stored, its receive time on the host, when it
+   * was stored here, and the difference in ms (the host's ingest lag).
+   *
+   * @generated from field: uint64 last_origin_event_id = 4;
+   */
+  lastOriginEventId: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_origin_received_at = 5;
+   */
+  lastOriginReceivedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_ingested_at = 6;
+   */
+  lastIngestedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 lag_ms = 7;
+   */
+  lagMs: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.HostIngestStats.
+ * Use `create(HostIngestStatsSchema)` to create a new message.
+ */
+export const HostIngestStatsSchema: GenMessage<HostIngestStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 19);
 
 /**
  * JournalStats describes the journal (durable history).
@@ -969,7 +1276,7 @@ export type JournalStats = Message<"corrbus.v1.JournalStats"> & {
  * Use `create(JournalStatsSchema)` to create a new message.
  */
 export const JournalStatsSchema: GenMessage<JournalStats> = /*@__PURE__*/
-  messageDesc(file_corrbus_v1_service, 17);
+  messageDesc(file_corrbus_v1_service, 20);
 
 /**
  * CompletionReason says why a wait ended.
