@@ -239,6 +239,15 @@ export class CorrelationBroker {
     this.origins.record(envelope.hostId, Number(envelope.originEventId), originMs, receivedAtMs);
   }
 
+  /**
+   * Stored events after event `id`, and the receive time of the oldest of
+   * them (0 when none): a forwarder's lag behind its cursor, counted in
+   * history (ids are not dense, so they cannot be subtracted).
+   */
+  eventsAfter(id: number): { count: number; firstTimeMs: number } {
+    return this.history.events.countAfter(id);
+  }
+
   /** Per host, what this broker ingested (a central broker's; empty on a host's own). */
   ingestedHosts() {
     return this.origins.list();
