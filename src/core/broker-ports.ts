@@ -141,7 +141,7 @@ export interface BrokerFleetOptions {
    * never leaves its host); the server passes the machine-id.
    */
   hostId?: string;
-  /** Hosts a central broker tells apart for its dedup (see OriginLedger). Default 4096. */
+  /** Hosts a central broker tells apart for its dedup (see OriginLedger). Default 1024. */
   maxIngestHosts?: number;
 }
 

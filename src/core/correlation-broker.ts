@@ -37,8 +37,8 @@ import type {
 const defaultFindLimit = 100;
 const defaultTimelineLimit = 10_000;
 const resultsPattern = parseTopicPattern("events.#");
-/** Hosts a central broker tells apart for dedup; a fleet of thousands fits, and each costs the ledger's window. */
-const defaultMaxIngestHosts = 4096;
+/** Hosts a central broker tells apart for dedup; each costs the ledger's window of ids. */
+const defaultMaxIngestHosts = 1024;
 
 /**
  * CorrelationBroker is the domain core: it validates, stamps, stores, indexes,

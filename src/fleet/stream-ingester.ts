@@ -3,6 +3,7 @@ import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, StorageTyp
 import { type NatsConnection, connect } from "@nats-io/transport-node";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { IngestOutcome } from "../core/broker-ports.js";
+import { maxIngestAckPending } from "../core/fleet/origin-ledger.js";
 import { rememberReceived } from "../wire/encoded-events.js";
 import { type FleetStreamOptions, ensureFleetStream, hostSubjects } from "./fleet-stream.js";
 import type { FleetLogger } from "./journal-forwarder.js";
@@ -40,9 +41,16 @@ export interface IngestStatsView {
 }
 
 /** Events handed to the broker at once: what one journal write takes comfortably. */
-const maxBatch = 1000;
-/** Messages JetStream may have delivered and not yet seen acknowledged; the client buffers up to this many. */
-const maxAckPending = 4 * maxBatch;
+const maxBatch = 512;
+/** Messages JetStream may have delivered and not yet seen acknowledged (the dedup window of OriginLedger relies on it). */
+const maxAckPending = maxIngestAckPending;
+/**
+ * How long JetStream waits for an acknowledgement before delivering a message
+ * again: what a central broker that died holding unacknowledged messages
+ * waits for them after its restart. Long enough for a full buffer to be
+ * journaled on a slow disk, short enough that a restart catches up soon.
+ */
+const ackWaitNanos = 10_000_000_000;
 
 /**
  * StreamIngester feeds a central broker from the fleet's JetStream stream
@@ -114,7 +122,7 @@ export class StreamIngester {
           durable_name: this.consumerName,
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
-          ack_wait: 30_000_000_000,
+          ack_wait: ackWaitNanos,
           max_ack_pending: maxAckPending,
           ...(subjects.length === 1 ? { filter_subject: subjects[0] } : { filter_subjects: subjects }),
         };
@@ -124,7 +132,7 @@ export class StreamIngester {
           await jsm.consumers.add(this.options.stream, config);
         }
         const consumer = await jetstream(nc).consumers.get(this.options.stream, this.consumerName);
-        this.messages = await consumer.consume({ max_messages: maxAckPending });
+        this.messages = await consumer.consume({ max_messages: maxBatch });
         this.logger.log("info", "ingest consuming", { servers: this.options.servers, stream: this.options.stream, consumer: this.consumerName, subjects });
         pump ??= this.pump();
         for await (const message of this.messages) {

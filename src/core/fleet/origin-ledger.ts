@@ -15,17 +15,22 @@ export interface HostIngest {
   lastIngestedMs: number;
 }
 
-/**
- * Most origin ids remembered per host to tell a copy from a new event. A
- * forwarder has at most `maxForwardInFlight` publishes unacknowledged, so an
- * event can reach the stream at most that many places out of order (a lost
- * publish sent again): twice that is enough to know every event that may
- * still come late.
- */
-export const originWindow = 512;
+/** The forwarder's bound on publishes in flight: a lost publish sent again reaches the stream at most that many places late. */
+export const maxForwardInFlight = 256;
 
-/** The forwarder's bound on publishes in flight, which the window relies on. */
-export const maxForwardInFlight = originWindow / 2;
+/**
+ * The central broker's bound on messages delivered and not yet acknowledged:
+ * after it dies, JetStream delivers those again behind at most that many newer
+ * ones (what the restarted broker took before their ack wait ran out).
+ */
+export const maxIngestAckPending = 1024;
+
+/**
+ * Most origin ids remembered per host to tell a copy from a new event: an
+ * event of a host arrives at most maxForwardInFlight + maxIngestAckPending
+ * places behind where it belongs, and twice that is remembered.
+ */
+export const originWindow = 2 * (maxForwardInFlight + maxIngestAckPending);
 
 interface HostEntry extends HostIngest {
   /** Origin ids of the last `originWindow` events stored, in arrival order (a ring). */
