@@ -124,6 +124,7 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
   }
 
   beforeAll(async () => {
+    if (!hasNatsServer) throw new Error("nats-server not found, and CI=true needs it: apt-get install nats-server");
     nats = (await startNatsServer()) as NatsServerProcess;
     natsProcesses.push(nats);
     for (const id of hostIds) {
@@ -172,6 +173,12 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
       }
       expect(events.length).toBe(9);
 
+      // corrbus stats: the host's forwarding, the central's ingest with its hosts.
+      const hostStats = await runCli(["stats", "--socket", hosts[0].broker.socketPath]);
+      expect(hostStats.stdout).toMatch(/forward\n[\s\S]*connected +yes[\s\S]*lag +0 events, 0 s/);
+      const centralStats = await runCli(["stats", "--socket", central.socketPath]);
+      for (const host of hosts) expect(centralStats.stdout).toMatch(new RegExp(`${host.id} +3 events, last origin event_id \\d+, lag`));
+
       // One host's share, by the additive host filter.
       const share = await centralClient.service.findByTag({ tags: { investigation_id: investigation }, hostId: hosts[1].id });
       expect(new Set(share.events.map((event) => event.hostId))).toEqual(new Set([hosts[1].id]));
@@ -188,6 +195,23 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
         );
       }
     }, 60_000);
+  });
+
+  describe("its options", () => {
+    it("should refuse clear text to a non-loopback server without --forward-insecure, with exit code 2", async () => {
+      const result = await runCli([
+        "serve",
+        "--in-memory",
+        "--host-id",
+        "x",
+        "--forward",
+        "nats://192.0.2.1:4222",
+        "--socket",
+        join(central.directory, "no.sock"),
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("--forward: 192.0.2.1 is not a loopback address and no TLS is set");
+    });
   });
 
   describe("after faults under load", () => {
