@@ -38,6 +38,7 @@ export function fleetSections(stats: GetStatsResponse): Section[] {
         ["refused", String(ingest.refused)],
         ["pending in the stream", String(ingest.pending)],
         ["reconnects", String(ingest.reconnects)],
+        ["consumer restarts", String(ingest.consumerRestarts)],
         ["hosts", `${ingest.hosts} of ${ingest.maxHosts} (forgotten ${ingest.hostsForgotten})`],
         ...ingest.hostLags.map((host): [string, string] => [
           `  ${host.hostId}`,

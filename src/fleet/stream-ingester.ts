@@ -38,6 +38,8 @@ export interface IngestStatsView {
   refused: number;
   pending: number;
   reconnects: number;
+  /** Consumes begun anew after the consumer stopped answering. */
+  restarts: number;
 }
 
 /** Events handed to the broker at once: what one journal write takes comfortably. */
@@ -72,7 +74,7 @@ export class StreamIngester {
   private running: Promise<void> | undefined;
   private readonly consumerName: string;
   private readonly connectOptions: ReturnType<typeof natsConnectionOptions>;
-  private readonly counters = { received: 0, stored: 0, duplicates: 0, refused: 0, pending: 0, reconnects: 0 };
+  private readonly counters = { received: 0, stored: 0, duplicates: 0, refused: 0, pending: 0, reconnects: 0, restarts: 0 };
 
   constructor(
     private readonly options: IngestOptions,
@@ -132,16 +134,20 @@ export class StreamIngester {
           await jsm.consumers.add(this.options.stream, config);
         }
         const consumer = await jetstream(nc).consumers.get(this.options.stream, this.consumerName);
-        this.messages = await consumer.consume({ max_messages: maxBatch });
+        // Pulls expire after 5 s, so the server's heartbeats come every 2.5 s and a consumer lost with a node is noticed in seconds.
+        const messages = await consumer.consume({ max_messages: maxBatch, expires: 5000 });
+        this.messages = messages;
+        void this.watchConsumer(messages);
         this.logger.log("info", "ingest consuming", { servers: this.options.servers, stream: this.options.stream, consumer: this.consumerName, subjects });
         pump ??= this.pump();
-        for await (const message of this.messages) {
+        for await (const message of messages) {
           this.counters.received++;
           this.counters.pending = message.info.pending;
           this.queue.push(message);
           this.wake();
         }
         if (this.stopped) break;
+        await delay(500);
       } catch (error) {
         if (this.stopped) break;
         this.logger.log("warn", "ingest failed; consuming again", { error: String(error) });
@@ -201,6 +207,28 @@ export class StreamIngester {
       this.counters.refused++;
       this.logger.log("warn", "stream message refused", { subject: message.subject, sequence: message.seq, error: String(error) });
       return undefined;
+    }
+  }
+
+  /**
+   * Ends a consume that no longer gets messages (its heartbeats missed, the
+   * consumer or stream gone: a cluster node died with its leader), so the
+   * loop in run() looks the consumer up again and consumes anew.
+   */
+  private async watchConsumer(messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      const lost =
+        (status.type === "heartbeats_missed" && status.count >= 2) ||
+        status.type === "consumer_not_found" ||
+        status.type === "consumer_deleted" ||
+        status.type === "stream_not_found" ||
+        status.type === "no_responders";
+      if (lost && !this.stopped) {
+        this.counters.restarts++;
+        this.logger.log("warn", "ingest consumer not answering; consuming anew", { status: status.type });
+        messages.stop();
+        return;
+      }
     }
   }
 

@@ -46,6 +46,7 @@ export function fleetStatsOf(forward: ForwardStatsView | undefined, ingest: Inge
       refused: BigInt(ingest.refused),
       pending: BigInt(ingest.pending),
       reconnects: BigInt(ingest.reconnects),
+      consumerRestarts: BigInt(ingest.restarts),
       hosts: hosts.hosts,
       maxHosts: hosts.maxHosts,
       hostsForgotten: BigInt(hosts.hostsForgotten),

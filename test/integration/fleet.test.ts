@@ -8,12 +8,11 @@
 // and ids compared with each host's own journal, `corrbus journal dump`).
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CorrelationClient, type GetStatsResponse, createCorrelationClient } from "../../src/index.js";
 import { type BrokerProcess, runCli, startBrokerProcess } from "../helpers/broker-process.js";
 import { type FixtureProcess, spawnFixture } from "../helpers/fixture-process.js";
+import { journalEvents, streamEvents, within } from "../helpers/fleet-checks.js";
 import { type NatsServerProcess, natsServerVersion, startNatsServer } from "../helpers/nats-server.js";
 
 const hasNatsServer = natsServerVersion() !== undefined;
@@ -32,38 +31,6 @@ interface Host {
   processes: BrokerProcess[];
   dataDir: string;
   client: CorrelationClient;
-}
-
-/** `corrbus journal dump` of a data directory: every journaled event as JSON (proto names). */
-async function journalEvents(dataDir: string): Promise<Record<string, unknown>[]> {
-  const result = await runCli(["journal", "dump", "--data-dir", dataDir]);
-  expect(result.code, result.stderr).toBe(0);
-  return result.stdout
-    .trim()
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => JSON.parse(line));
-}
-
-/** Every message in the stream as (host id, event id), read by an ordered consumer from a process of the test's own. */
-async function streamEvents(url: string): Promise<{ host: string; id: number }[]> {
-  const nc = await connect({ servers: url });
-  try {
-    const info = await (await jetstreamManager(nc)).streams.info("CORRBUS");
-    const total = info.state.messages;
-    const consumer = await jetstream(nc).consumers.get("CORRBUS", { deliver_policy: DeliverPolicy.All });
-    const out: { host: string; id: number }[] = [];
-    const messages = await consumer.consume();
-    for await (const message of messages) {
-      const msgId = message.headers?.get("Nats-Msg-Id") ?? "";
-      const dash = msgId.lastIndexOf("-");
-      out.push({ host: msgId.slice(0, dash), id: Number(msgId.slice(dash + 1)) });
-      if (out.length >= total) break;
-    }
-    return out;
-  } finally {
-    await nc.close();
-  }
 }
 
 function forwardCaughtUp(stats: GetStatsResponse): boolean {
@@ -277,15 +244,6 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
     }, 90_000);
   });
 });
-
-/** `promise`, or a failure naming what did not finish within `ms`. */
-function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms: ${what()}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
