@@ -18,17 +18,10 @@ export async function journalEvents(dataDir: string): Promise<Record<string, unk
 export async function streamEvents(url: string | string[]): Promise<{ host: string; id: number }[]> {
   const nc = await connect({ servers: url });
   try {
-    const info = await (await jetstreamManager(nc)).streams.info("CORRBUS");
+    // A cluster that just lost a node may time out JetStream API requests while it elects new leaders: a few tries each.
+    const info = await retried(async () => (await jetstreamManager(nc)).streams.info("CORRBUS"));
     const total = info.state.messages;
-    // A cluster that just lost a node may time out creating the consumer while it elects new leaders: a few tries.
-    let consumer: Awaited<ReturnType<ReturnType<typeof jetstream>["consumers"]["get"]>> | undefined;
-    for (let attempt = 1; consumer === undefined; attempt++) {
-      try {
-        consumer = await jetstream(nc).consumers.get("CORRBUS", { deliver_policy: DeliverPolicy.All });
-      } catch (error) {
-        if (attempt === 4) throw error;
-      }
-    }
+    const consumer = await retried(() => jetstream(nc).consumers.get("CORRBUS", { deliver_policy: DeliverPolicy.All }));
     const out: { host: string; id: number }[] = [];
     const messages = await consumer.consume();
     for await (const message of messages) {
@@ -50,4 +43,24 @@ export function within<T>(promise: Promise<T>, ms: number, what: () => string): 
     timer = setTimeout(() => reject(new Error(`not done within ${ms} ms: ${what()}`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** How many messages the stream holds, as JetStream reports it (a few tries, as above). */
+export async function streamMessageCount(url: string | string[]): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    return (await retried(async () => (await jetstreamManager(nc)).streams.info("CORRBUS"))).state.messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+async function retried<T>(attempt: () => Promise<T>, tries = 4): Promise<T> {
+  for (let left = tries - 1; ; left--) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (left === 0) throw error;
+    }
+  }
 }
