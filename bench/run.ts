@@ -17,7 +17,7 @@ import { natsClientVersion } from "./nats-client-version.js";
 import { measureNatsFanout } from "./nats-fanout-rate.js";
 import { measureNatsJetStreamRates } from "./nats-jetstream-rate.js";
 import { measureNatsPublishLatency } from "./nats-publish-latency.js";
-import { type NatsServerProcess, startNatsServer } from "./nats-server.js";
+import { type NatsServerProcess, startNatsServer } from "../test/helpers/nats-server.js";
 import { writePerformanceDoc } from "./performance-doc.js";
 import { measurePublishInFlight } from "./publish-in-flight.js";
 import { measurePublishStream } from "./publish-stream-rate.js";

@@ -4,6 +4,11 @@ import { defaultSocketPath } from "../wire/default-socket-path.js";
 import { type LogLevel, createLogger, startBrokerServer } from "../server/index.js";
 import { type FsyncPolicy, defaultDataDirectory } from "../storage/index.js";
 import { UsageError } from "./usage-error.js";
+import { checkHostId } from "../core/validation/host-id.js";
+import { checkFleetStreamOptions, defaultFleetStream } from "../fleet/fleet-stream.js";
+import type { ForwardOptions } from "../fleet/journal-forwarder.js";
+import { FleetOptionError, natsConnectionOptions } from "../fleet/nats-link.js";
+import type { IngestOptions } from "../fleet/stream-ingester.js";
 
 export const serveHelp = `Usage: corrbus serve [options]
 
@@ -47,7 +52,34 @@ Options:
   --max-depth N            deepest correlation tree (default 8)
   --limit NAME=VALUE       set any limit by name (repeatable), e.g. maxTags=32;
                            docs/reference.md lists them all
+  --host-id ID             the host id stamped on every event (1-64 of
+                           [A-Za-z0-9_-]; default: /etc/machine-id)
   --log-level LEVEL        debug | info | warn | error (default info)
+
+Fleet (docs/fleet.md):
+  --forward URLS           forward every journaled event to a NATS JetStream
+                           stream (nats://HOST:PORT, comma-separated for a cluster)
+  --forward-insecure       allow clear text to a non-loopback server without TLS
+  --forward-control        forward control.# events too (default: not)
+  --forward-in-flight N    publishes awaiting acknowledgement (default 128, at most 256)
+  --forward-backlog N      bytes of unforwarded journal kept past history's
+                           bounds before the oldest is given up, counted as lost
+                           (default 1073741824)
+  --ingest URLS            a central broker: consume the fleet's stream into
+                           this broker's history, indexes and tracker
+  --ingest-insecure        allow clear text to a non-loopback server without TLS
+  --ingest-consumer NAME   the durable consumer (default corrbus-central)
+  --ingest-host ID         ingest only this host's events (repeatable: a share
+                           of the fleet; default every host)
+  --stream NAME            the stream (default CORRBUS; created if missing)
+  --subject-prefix P       subjects are P.<host_id>.<topic> (default corrbus)
+  --stream-replicas N      replicas when the stream is created (default 1; 3 on
+                           a cluster)
+  --nats-tls-ca FILE       CA of the servers' certificates (TLS)
+  --nats-tls-cert FILE     client certificate, with --nats-tls-key FILE
+  --nats-creds FILE        NATS credentials file
+  --nats-nkey FILE         file holding an nkey seed
+  --nats-user USER         user; the password from CORRBUS_NATS_PASSWORD
   -h, --help               this text
 
 Examples:
@@ -85,6 +117,25 @@ export async function serveCommand(args: string[]): Promise<number> {
       "silent-timeout-ms": { type: "string" },
       "no-lean-paths": { type: "boolean", default: false },
       "log-level": { type: "string", default: "info" },
+      "host-id": { type: "string" },
+      forward: { type: "string" },
+      "forward-insecure": { type: "boolean", default: false },
+      "forward-control": { type: "boolean", default: false },
+      "forward-in-flight": { type: "string" },
+      "forward-backlog": { type: "string" },
+      ingest: { type: "string" },
+      "ingest-insecure": { type: "boolean", default: false },
+      "ingest-consumer": { type: "string" },
+      "ingest-host": { type: "string", multiple: true, default: [] },
+      stream: { type: "string", default: defaultFleetStream.stream },
+      "subject-prefix": { type: "string", default: defaultFleetStream.subjectPrefix },
+      "stream-replicas": { type: "string" },
+      "nats-tls-ca": { type: "string" },
+      "nats-tls-cert": { type: "string" },
+      "nats-tls-key": { type: "string" },
+      "nats-creds": { type: "string" },
+      "nats-nkey": { type: "string" },
+      "nats-user": { type: "string" },
       help: { type: "boolean", short: "h" },
       ...Object.fromEntries(Object.keys(numericOptions).map((name) => [name, { type: "string" as const }])),
     },
@@ -111,6 +162,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (!["always", "batch", "never"].includes(fsync)) throw new UsageError(`--fsync: "${fsync}" is not one of always, batch, never`);
   const level = values["log-level"] as LogLevel;
   if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError(`--log-level: "${level}" is not one of debug, info, warn, error`);
+  const hostId = values["host-id"];
+  if (hostId !== undefined) {
+    try {
+      checkHostId(hostId, "--host-id");
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  const { forward, ingest } = fleetOptions(values);
   const logger = createLogger(level);
   // Signals are caught before start-up so that one arriving while the journal
   // replays still drains instead of killing the process mid-way.
@@ -136,6 +196,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     maxConnections: values["max-connections"] === undefined ? undefined : positiveInteger("max-connections", values["max-connections"]),
     firstBytesTimeoutMs: values["silent-timeout-ms"] === undefined ? undefined : positiveInteger("silent-timeout-ms", values["silent-timeout-ms"]),
     leanPaths: !values["no-lean-paths"],
+    hostId,
+    forward,
+    ingest,
     startupSignal: startup.signal,
     onReplayProgress: process.stderr.isTTY
       ? (done, of) => process.stderr.write(done < of ? `\rreplaying the journal: segment ${done} of ${of}` : "\r\x1b[K")
@@ -155,6 +218,61 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (signalled !== undefined) onSignal(signalled);
   });
   return 0;
+}
+
+/** --forward and --ingest with the options they share, checked here so a mistake is a usage error (exit 2) naming the flag. */
+function fleetOptions(values: Record<string, unknown>): { forward?: ForwardOptions; ingest?: IngestOptions } {
+  const text = (name: string) => values[name] as string | undefined;
+  const link = {
+    tlsCaFile: text("nats-tls-ca"),
+    tlsCertFile: text("nats-tls-cert"),
+    tlsKeyFile: text("nats-tls-key"),
+    credsFile: text("nats-creds"),
+    nkeySeedFile: text("nats-nkey"),
+    user: text("nats-user"),
+    password: text("nats-user") === undefined ? undefined : (process.env.CORRBUS_NATS_PASSWORD ?? ""),
+  };
+  try {
+    const stream = checkFleetStreamOptions({
+      stream: text("stream") as string,
+      subjectPrefix: text("subject-prefix") as string,
+      replicas: text("stream-replicas") === undefined ? undefined : positiveInteger("stream-replicas", text("stream-replicas") as string),
+    });
+    const out: { forward?: ForwardOptions; ingest?: IngestOptions } = {};
+    const forwardUrl = text("forward");
+    if (forwardUrl !== undefined) {
+      out.forward = {
+        ...link,
+        ...stream,
+        servers: forwardUrl,
+        insecure: values["forward-insecure"] === true,
+        forwardControl: values["forward-control"] === true,
+        maxInFlight: text("forward-in-flight") === undefined ? undefined : positiveInteger("forward-in-flight", text("forward-in-flight") as string),
+        maxBacklogBytes: text("forward-backlog") === undefined ? undefined : positiveInteger("forward-backlog", text("forward-backlog") as string),
+      };
+      natsConnectionOptions(out.forward, "--forward", "check");
+    }
+    const ingestUrl = text("ingest");
+    if (ingestUrl !== undefined) {
+      const hostIds = (values["ingest-host"] as string[]).map((host) => checkHostId(host, "--ingest-host"));
+      out.ingest = {
+        ...link,
+        ...stream,
+        servers: ingestUrl,
+        insecure: values["ingest-insecure"] === true,
+        consumer: text("ingest-consumer"),
+        hostIds: hostIds.length === 0 ? undefined : hostIds,
+      };
+      if (out.ingest.consumer !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(out.ingest.consumer)) {
+        throw new FleetOptionError(`--ingest-consumer: "${out.ingest.consumer}" must be 1-64 of [A-Za-z0-9_-]`);
+      }
+      natsConnectionOptions(out.ingest, "--ingest", "check");
+    }
+    return out;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** A start-up stopped by a signal: what it opened is closed, and the broker ends as asked. */

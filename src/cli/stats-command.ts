@@ -1,3 +1,4 @@
+import { fleetSections } from "./fleet-stats-rows.js";
 import { parseArgs } from "node:util";
 import { type GetStatsResponse, GetStatsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { withClient } from "./cli-client.js";
@@ -49,6 +50,7 @@ function describeStats(stats: GetStatsResponse): string {
       "broker",
       [
         ["started", `${formatTime(stats.startedAt)}${uptime}`],
+        ["host id", stats.hostId],
         ["last event_id", n(stats.lastEventId)],
       ],
     ],
@@ -123,6 +125,7 @@ function describeStats(stats: GetStatsResponse): string {
       ],
     ],
     ["journal", journalRows(stats)],
+    ...fleetSections(stats),
   ];
   return sections.map(([title, rows]) => `${title}\n${keyValues(rows, "  ")}`).join("\n");
 }

@@ -82,6 +82,8 @@ export interface SubscribeInput {
 export interface TagQuery {
   tags: Record<string, string>;
   topicPattern: string;
+  /** Only events of this host; "" or unset for all. */
+  hostId?: string;
   sinceMs?: number;
   untilMs?: number;
   /** 0 for the default. */
@@ -132,7 +134,30 @@ export interface BrokerStats {
   eventsRestored: number;
   eventsExpired: number;
   permissionDenied: number;
+  /** A central broker's ingest (all 0 on a host's own broker). */
+  ingest: { hosts: number; maxHosts: number; hostsForgotten: number; duplicates: number; refused: number };
   indexes: { tags: number; correlations: number; roots: number; templates: number };
   /** The memory bound (memoryLimitBytes): the limit, what history and the tracker are estimated to retain, what it evicted. */
   memory: { limitBytes: number; historyBytes: number; workflowBytes: number; eventsEvicted: number; workflowsEvicted: number };
+}
+
+/** A broker's place in a fleet. */
+export interface BrokerFleetOptions {
+  /**
+   * Stamped as host_id on every event accepted from a publisher (1-64 of
+   * [A-Za-z0-9_-]). Default "": no host id (a broker in a test, or one that
+   * never leaves its host); the server passes the machine-id.
+   */
+  hostId?: string;
+  /** Hosts a central broker tells apart for its dedup (see OriginLedger). Default 1024. */
+  maxIngestHosts?: number;
+}
+
+/** What one ingest batch came to. */
+export interface IngestOutcome {
+  stored: number;
+  /** Events already stored here (same host and origin event id), dropped. */
+  duplicates: number;
+  /** Events refused, each with why; the rest of the batch was stored. */
+  refused: { index: number; hostId: string; originEventId: number; reason: string }[];
 }

@@ -9,6 +9,8 @@ import { IndexedHistory } from "./history/indexed-history.js";
 import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
 import { maxEventId } from "./validation/event-id-range.js";
+import { checkHostId } from "./validation/host-id.js";
+import { OriginLedger } from "./fleet/origin-ledger.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
@@ -20,7 +22,9 @@ import { type CorrelationState, type Lineage, type Recipient, WorkflowTracker, n
 import type {
   AccessPolicy,
   AcceptedEvents,
+  BrokerFleetOptions,
   BrokerStats,
+  IngestOutcome,
   CorrelationView,
   EventJournal,
   PeerIdentity,
@@ -33,6 +37,8 @@ import type {
 const defaultFindLimit = 100;
 const defaultTimelineLimit = 10_000;
 const resultsPattern = parseTopicPattern("events.#");
+/** Hosts a central broker tells apart for dedup; each costs the ledger's window of ids. */
+const defaultMaxIngestHosts = 1024;
 
 /**
  * CorrelationBroker is the domain core: it validates, stamps, stores, indexes,
@@ -68,6 +74,11 @@ export class CorrelationBroker {
   private resumeDeadlineMs = 0;
   /** Set by beginShutdown: subscriptions ending now keep their pending deliveries. */
   private shuttingDown = false;
+  /** Stamped on every event this broker accepts from a publisher. */
+  readonly hostId: string;
+  /** Events ingested from other hosts' brokers (a central broker's), per host: the dedup on (host, origin event id). */
+  private readonly origins: OriginLedger;
+  private ingestRefused = 0;
 
   constructor(
     limits: Partial<BrokerLimits> = {},
@@ -77,8 +88,12 @@ export class CorrelationBroker {
     private readonly journal?: EventJournal,
     /** Who may publish to control.#. */
     private readonly access: AccessPolicy = {},
+    /** The host id and the ingest bounds (see BrokerFleetOptions). */
+    fleet: BrokerFleetOptions = {},
   ) {
     this.limits = validateBrokerLimits(limits);
+    this.hostId = fleet.hostId === undefined ? "" : checkHostId(fleet.hostId);
+    this.origins = new OriginLedger(fleet.maxIngestHosts ?? defaultMaxIngestHosts);
     this.startedAtMs = now();
     this.waiters = new WaiterRegistry(this.limits.maxWaiters);
     this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
@@ -139,6 +154,105 @@ export class CorrelationBroker {
     return accepted.stamped.map((envelope, index) => this.commitOne(envelope, accepted.splits[index], accepted.wholes[index]));
   }
 
+  /**
+   * A central broker's path: stores events another host's broker accepted
+   * (read from the fleet's stream), each keeping its host_id and publisher,
+   * with origin_event_id and origin_received_at from the host and a new
+   * event_id and received_at from this broker. A copy of an event already
+   * stored (same host_id and origin event id) is dropped and counted; an event
+   * that fails validation or lineage is refused alone, counted and described
+   * (the rest of the batch is stored): the stream cannot take it back. The
+   * caller gives batches one at a time, each after the last one's promise.
+   */
+  ingest(envelopes: readonly EventEnvelope[]): Promise<IngestOutcome> {
+    const outcome: IngestOutcome = { stored: 0, duplicates: 0, refused: [] };
+    const stamped: EventEnvelope[] = [];
+    const inBatch = new Set<string>();
+    const batchLineage = new Map<string, Lineage>();
+    const lookup = (id: string) => batchLineage.get(id) ?? this.pendingLineage.get(id);
+    for (const [index, envelope] of envelopes.entries()) {
+      const originId = envelope.originEventId !== 0n ? envelope.originEventId : envelope.eventId;
+      try {
+        checkHostId(envelope.hostId);
+        if (originId === 0n || originId > BigInt(maxEventId)) {
+          throw new InvalidInputError("event_id", `${originId} is not an event id (1 to ${maxEventId})`);
+        }
+        const key = `${envelope.hostId}:${originId}`;
+        if (this.origins.has(envelope.hostId, Number(originId)) || inBatch.has(key)) {
+          this.origins.duplicate(envelope.hostId);
+          outcome.duplicates++;
+          continue;
+        }
+        if (this.lastEventId + 1 > maxEventId) throw new CapacityError(`event ids are used up: the largest event id is ${maxEventId} (2^53-1)`);
+        validateEnvelope(envelope, this.limits, false);
+        const meta = envelope.correlationMetadata;
+        let lineage: Lineage | undefined;
+        if (meta !== undefined) {
+          lineage = this.tracker.checkLineage(meta, lookup);
+          batchLineage.set(meta.correlationId, lineage);
+        }
+        inBatch.add(key);
+        stamped.push(this.stampIngested(envelope, originId, lineage));
+      } catch (error) {
+        this.ingestRefused++;
+        outcome.refused.push({ index, hostId: envelope.hostId, originEventId: Number(originId), reason: (error as Error).message });
+      }
+    }
+    const splits = stamped.map((envelope) => this.history.split(envelope));
+    const accepted: AcceptedEvents = { stamped, splits, wholes: splits.map((split) => this.history.encodeWhole(split)) };
+    const done = () => {
+      for (const [index, envelope] of stamped.entries()) {
+        const result = this.commitOne(envelope, accepted.splits[index], accepted.wholes[index]);
+        this.recordOrigin(envelope, result.receivedAtMs);
+      }
+      outcome.stored = stamped.length;
+      return outcome;
+    };
+    if (this.journal === undefined || stamped.length === 0) return Promise.resolve(done());
+    const records = stamped.map((envelope, index) => ({ id: Number(envelope.eventId), encoded: accepted.wholes[index] }));
+    return this.journal.append(records).then(done, (error) => {
+      for (const envelope of stamped) this.forgetPending(envelope);
+      if (error instanceof CapacityError) throw error;
+      throw new StorageError(`journal refused the events: ${(error as Error).message}`, { cause: error });
+    });
+  }
+
+  /** An ingested event with this broker's event id and receive time, its origin's kept in the origin fields. */
+  private stampIngested(envelope: EventEnvelope, originId: bigint, lineage: Lineage | undefined): EventEnvelope {
+    const id = ++this.lastEventId;
+    const receivedAtMs = Math.max(this.now(), this.lastReceivedMs);
+    this.lastReceivedMs = receivedAtMs;
+    const stamped: EventEnvelope = Object.assign({}, envelope);
+    stamped.originReceivedAt = envelope.originEventId !== 0n ? envelope.originReceivedAt : envelope.receivedAt;
+    stamped.originEventId = originId;
+    stamped.eventId = BigInt(id);
+    stamped.receivedAt = timestampFromMs(receivedAtMs);
+    const meta = envelope.correlationMetadata;
+    if (meta !== undefined && lineage !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
+      this.pendingLineage.set(meta.correlationId, lineage);
+    }
+    return stamped;
+  }
+
+  private recordOrigin(envelope: EventEnvelope, receivedAtMs: number): void {
+    const originMs = envelope.originReceivedAt === undefined ? 0 : timestampMs(envelope.originReceivedAt);
+    this.origins.record(envelope.hostId, Number(envelope.originEventId), originMs, receivedAtMs);
+  }
+
+  /**
+   * Stored events after event `id`, and the receive time of the oldest of
+   * them (0 when none): a forwarder's lag behind its cursor, counted in
+   * history (ids are not dense, so they cannot be subtracted).
+   */
+  eventsAfter(id: number): { count: number; firstTimeMs: number } {
+    return this.history.events.countAfter(id);
+  }
+
+  /** Per host, what this broker ingested (a central broker's; empty on a host's own). */
+  ingestedHosts() {
+    return this.origins.list();
+  }
+
   /** Replays one journaled event at start-up: stored and tracked, not routed. Answers false for a duplicate or out-of-order id. */
   restore(envelope: EventEnvelope): boolean {
     const id = Number(envelope.eventId);
@@ -148,6 +262,7 @@ export class CorrelationBroker {
     const receivedAtMs = Math.max(envelope.receivedAt === undefined ? 0 : timestampMs(envelope.receivedAt), this.lastReceivedMs);
     this.lastReceivedMs = receivedAtMs;
     this.history.append(envelope, receivedAtMs, this.history.split(envelope, true));
+    if (envelope.originEventId !== 0n) this.recordOrigin(envelope, receivedAtMs);
     try {
       this.tracker.observe(envelope, [], receivedAtMs);
     } catch {
@@ -389,6 +504,7 @@ export class CorrelationBroker {
     validateTags(query.tags, "tags", this.limits.maxQueryTags, this.limits);
     const limit = this.pageLimit(query.limit, defaultFindLimit, this.limits.maxFindLimit, "limit");
     const pattern = query.topicPattern === "" ? undefined : parseTopicPattern(query.topicPattern, "topic_pattern");
+    const hostId = query.hostId === undefined || query.hostId === "" ? undefined : checkHostId(query.hostId);
     const lists = entries.map(([key, value]) => this.history.tagList(key, value));
     if (lists.some((list) => list === undefined)) return { ids: [], nextCursor: 0 };
     const sorted = (lists as NonNullable<(typeof lists)[number]>[]).sort((a, b) => a.size - b.size);
@@ -408,6 +524,7 @@ export class CorrelationBroker {
       if (id < low || id > high) break;
       if (!others.every((list) => list.has(id))) continue;
       if (pattern !== undefined && !topicMatches(pattern, peekTopic(this.history.events.getBytes(id) as Uint8Array))) continue;
+      if (hostId !== undefined && this.history.get(id)?.hostId !== hostId) continue;
       if (ids.length === limit) return { ids, nextCursor: ids[ids.length - 1] };
       ids.push(id);
     }
@@ -511,6 +628,13 @@ export class CorrelationBroker {
       eventsRestored: this.restoredCount,
       eventsExpired: this.expiredCount,
       permissionDenied: this.deniedCount,
+      ingest: {
+        hosts: this.origins.size,
+        maxHosts: this.origins.maxHosts,
+        hostsForgotten: this.origins.forgotten,
+        duplicates: this.origins.duplicates,
+        refused: this.ingestRefused,
+      },
       indexes: this.history.indexSizes,
       memory: {
         limitBytes: this.limits.memoryLimitBytes,
@@ -552,6 +676,9 @@ export class CorrelationBroker {
     stamped.eventId = BigInt(id);
     stamped.receivedAt = timestampFromMs(receivedAtMs);
     stamped.publisher = this.identify(envelope.publisherProcessId, peer);
+    stamped.hostId = this.hostId;
+    stamped.originEventId = 0n;
+    stamped.originReceivedAt = undefined;
     const meta = envelope.correlationMetadata;
     if (meta !== undefined && lineage !== undefined && this.journal !== undefined && this.tracker.get(meta.correlationId) === undefined) {
       this.pendingLineage.set(meta.correlationId, lineage);

@@ -23,6 +23,11 @@ import { createProtocolSniffingServer } from "./protocol-sniffer.js";
 import { guardRequests } from "./request-guard.js";
 import { RefusalLog } from "./refusal-log.js";
 import { defaultSocketPath } from "../wire/default-socket-path.js";
+import { checkHostId } from "../core/validation/host-id.js";
+import { readMachineId } from "./machine-id.js";
+import { type ForwardOptions, JournalForwarder } from "../fleet/journal-forwarder.js";
+import { type IngestOptions, StreamIngester } from "../fleet/stream-ingester.js";
+import { type FleetStats, fleetStatsOf } from "./fleet-stats.js";
 import { grantGroupAccess, isNamedPipePath, prepareSocketPath, resolveGroup } from "./socket-path.js";
 
 /** How to run the broker. */
@@ -60,6 +65,16 @@ export interface BrokerServerOptions {
   startupSignal?: AbortSignal;
   /** Told after each journal segment replayed at start-up: how many of how many. */
   onReplayProgress?: (done: number, of: number) => void;
+  /**
+   * Stamped as host_id on every event accepted (1-64 of [A-Za-z0-9_-]).
+   * Default: the machine id (/etc/machine-id), stable across reboots and
+   * unique per host, so a fleet's events name their host with no setup.
+   */
+  hostId?: string;
+  /** Forward every journaled event to the fleet's JetStream stream (needs the journal). Default off. */
+  forward?: ForwardOptions;
+  /** Ingest the fleet's stream: a central broker. Default off. */
+  ingest?: IngestOptions;
 }
 
 /** A running broker. */
@@ -95,6 +110,7 @@ export async function startBrokerServer(options: BrokerServerOptions = {}): Prom
   const socketPath = options.socketPath ?? defaultSocketPath();
   const logger = options.logger ?? silentLogger;
   const group = options.socketGroup === undefined || isNamedPipePath(socketPath) ? undefined : resolveGroup(options.socketGroup);
+  checkHostId(options.hostId ?? readMachineId(), options.hostId === undefined ? "machine id" : "host id");
   if (!options.inMemory) checkDataDirectoryPath(options.dataDir ?? defaultDataDirectory());
   const undo: (() => unknown)[] = [];
   try {
@@ -119,15 +135,17 @@ async function startOpened(
   undo: (() => unknown)[],
 ): Promise<BrokerServer> {
   // The data directory's lock first: a broker already running on it keeps its socket untouched.
-  const { broker, journal, unlock } = await openHistory(options, logger);
+  const { broker, journal, unlock, forwarder } = await openHistory(options, logger);
   undo.push(unlock, () => journal?.close());
+  const ingester = options.ingest === undefined ? undefined : new StreamIngester(options.ingest, broker, logger, broker.hostId);
   const { replacedStale, createdDirectory } = await prepareSocketPath(socketPath);
   if (replacedStale) logger.log("warn", "replaced a stale socket (no process was listening on it)", { socket: socketPath });
   const shutdown = new AbortController();
   const readMaxBytes = broker.limits.maxPayloadBytes + messageOverheadBytes;
   const gate = new ConnectionGate(options.maxConnections ?? 256, options.firstBytesTimeoutMs ?? 10_000);
   const maxTimeoutMs = broker.limits.maxWaitMs + 60_000;
-  const service = createCorrelationService(broker, journal, () => gate.stats());
+  const fleet: FleetStats = () => fleetStatsOf(forwarder?.stats(), ingester?.stats(), broker);
+  const service = createCorrelationService(broker, journal, () => gate.stats(), fleet);
   const adapter = connectNodeAdapter({
     routes: (router) => router.service(CorrelationService, service),
     shutdownSignal: shutdown.signal,
@@ -185,12 +203,15 @@ async function startOpened(
   }
   const maintenance = setInterval(() => broker.maintain(), 1000);
   maintenance.unref();
-  logger.log("info", "listening", { socket: socketPath, limits: broker.limits });
+  forwarder?.start(broker.headEventId);
+  ingester?.start();
+  logger.log("info", "listening", { socket: socketPath, hostId: broker.hostId, limits: broker.limits });
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       clearInterval(maintenance);
+      await ingester?.stop();
       broker.beginShutdown(); // the subscriptions this ends keep their deliveries for after a restart
       shutdown.abort(new ConnectError("broker shutting down", Code.Unavailable));
       broker.close();
@@ -207,6 +228,8 @@ async function startOpened(
         await closed;
       }
       await journal?.close();
+      // After the journal's last write: what it stored is forwarded before the connection goes (what is not, the cursor resumes).
+      await forwarder?.stop();
       unlock();
       removeOwnSocket(socketPath, socketInode);
       logger.log("info", "stopped", { socket: socketPath, drained, stats: broker.stats() });
@@ -255,13 +278,18 @@ function accessPolicy(options: BrokerServerOptions, logger: Logger): AccessPolic
 }
 
 /** The broker with its history: replayed from the journal in the data directory, or in memory only. */
-async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void }> {
+async function openHistory(
+  given: BrokerServerOptions,
+  logger: Logger,
+): Promise<{ broker: CorrelationBroker; journal?: Journal; unlock: () => void; forwarder?: JournalForwarder }> {
   // The memory bound follows the heap this process really has (--max-old-space-size, or Node's default for the machine).
   const memoryLimitBytes = given.limits?.memoryLimitBytes ?? memoryLimitForHeap(getHeapStatistics().heap_size_limit);
   const options = { ...given, limits: { ...given.limits, memoryLimitBytes } };
+  const fleet = { hostId: given.hostId ?? readMachineId() };
+  if (options.inMemory && options.forward !== undefined) throw new Error("--forward needs the journal: it forwards what the journal stores (drop --in-memory)");
   if (options.inMemory) {
     logger.log("info", "history in memory only (--in-memory): nothing survives a restart");
-    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger)), unlock: () => {} };
+    return { broker: new CorrelationBroker(options.limits, Date.now, undefined, accessPolicy(options, logger), fleet), unlock: () => {} };
   }
   const dataDir = options.dataDir ?? defaultDataDirectory();
   const unlock = lockDataDirectory(dataDir);
@@ -271,8 +299,27 @@ async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<
     onWriteFailure: (error) =>
       logger.log("error", "journal write failed: publishes are refused until a write works again (tried every second)", { error: error.message }),
     onRecovered: (failedForMs) => logger.log("info", "journal writing again", { failedForMs }),
+    onStored: (throughId) => forwarder?.stored(throughId),
   });
-  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger));
+  const broker = new CorrelationBroker(options.limits, Date.now, journal, accessPolicy(options, logger), fleet);
+  let forwarder: JournalForwarder | undefined;
+  if (options.forward !== undefined) {
+    forwarder = new JournalForwarder(
+      options.forward,
+      {
+        hostId: broker.hostId,
+        dataDir,
+        retentionMs: broker.limits.historyMaxAgeMs,
+        eventsAfter: (id) => broker.eventsAfter(id),
+        segmentFiles: () => journal.segmentFiles(),
+        releaseHeld: () => journal.releaseHeld(),
+      },
+      logger,
+    );
+    const held = forwarder;
+    // Before the replay: segments history lets go at start-up stay until forwarded.
+    journal.holdSegments(() => held.heldThrough);
+  }
   try {
     const report = await journal.open(
       { event: (envelope) => broker.restore(envelope), fact: (fact) => broker.restoreFact(fact) },
@@ -301,7 +348,7 @@ async function openHistory(given: BrokerServerOptions, logger: Logger): Promise<
     unlock();
     throw error;
   }
-  return { broker, journal, unlock };
+  return { broker, journal, unlock, forwarder };
 }
 
 /**

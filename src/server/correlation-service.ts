@@ -19,6 +19,7 @@ import type { CorrelationBroker } from "../core/correlation-broker.js";
 import type { PublishResult } from "../core/broker-ports.js";
 import type { Journal } from "../storage/index.js";
 import type { ConnectionStats } from "./connection-gate.js";
+import type { FleetStats } from "./fleet-stats.js";
 import { InvalidInputError } from "../core/validation/invalid-input-error.js";
 import { eventIdFrom, maxEventId } from "../core/validation/event-id-range.js";
 import type { WaitReason } from "../core/tracking/result-waiter.js";
@@ -67,6 +68,7 @@ export function createCorrelationService(
   broker: CorrelationBroker,
   journal?: Journal,
   connections: () => ConnectionStats = () => ({ open: 0, accepted: 0, refused: 0, silentClosed: 0 }),
+  fleet: FleetStats = () => ({}),
 ): ServiceImpl<typeof CorrelationService> {
   const ingest = new IngestBudget(streamIngestBytesPerTurn);
   return {
@@ -207,6 +209,7 @@ export function createCorrelationService(
         const page = broker.findByTag({
           tags: request.tags,
           topicPattern: request.topicPattern,
+          hostId: request.hostId,
           sinceMs: optionalMs(request.since),
           untilMs: optionalMs(request.until),
           limit: request.limit,
@@ -244,6 +247,8 @@ export function createCorrelationService(
       const memory = process.memoryUsage();
       const journalStats = journal?.stats();
       return create(GetStatsResponseSchema, {
+        hostId: broker.hostId,
+        ...fleet(),
         memoryRssBytes: BigInt(memory.rss),
         memoryHeapUsedBytes: BigInt(memory.heapUsed),
         memoryExternalBytes: BigInt(memory.external),

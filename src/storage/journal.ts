@@ -45,6 +45,13 @@ export interface JournalOptions {
   /** Clock in ms, for the retry interval. Default Date.now. */
   now?: () => number;
   /**
+   * Told after each write that counts as stored (under the fsync policy),
+   * with the newest event id written: a reader of the segments (the fleet
+   * forwarder) reads only that far, never a write that could still be
+   * rolled back.
+   */
+  onStored?: (throughId: number) => void;
+  /**
    * Event ids reserved at a time in the `event-ids` file, synced before any
    * of them is written. Default 65 536: one small synced write per 65 536
    * events, made while half the block is still left so a publish rarely waits
@@ -121,6 +128,8 @@ export class Journal implements EventJournal {
   private readonly syncIntervalMs: number;
   private readonly maxBacklogBytes: number;
   private segments: Segment[] = [];
+  private releaseAsked = 0;
+  private heldThrough: (() => number) | undefined;
   private handle: FileHandle | undefined;
   private queue: PendingAppend[] = [];
   private queuedBytes = 0;
@@ -249,7 +258,28 @@ export class Journal implements EventJournal {
     });
   }
 
-  release(throughId: number): void {
+  /**
+   * Keeps segments holding events after `heldThrough()` when history lets
+   * them go (the fleet forwarder: a segment stays until its events are
+   * forwarded). release() asked since is done again by releaseHeld().
+   */
+  holdSegments(heldThrough: () => number): void {
+    this.heldThrough = heldThrough;
+  }
+
+  /** Deletes what release() asked for and a hold kept, as far as the hold now lets it. */
+  releaseHeld(): void {
+    this.release(this.releaseAsked);
+  }
+
+  /** The segment files now, oldest first (the forwarder's retention bound reads their sizes). */
+  segmentFiles(): readonly { firstId: number; path: string; bytes: number }[] {
+    return this.segments;
+  }
+
+  release(requested: number): void {
+    this.releaseAsked = Math.max(this.releaseAsked, requested);
+    const throughId = Math.min(this.releaseAsked, this.heldThrough?.() ?? Number.POSITIVE_INFINITY);
     // Whole segments only, never the one being written.
     while (this.segments.length > 1 && this.segments[1].firstId - 1 <= throughId) {
       const [gone] = this.segments.splice(0, 1);
@@ -331,6 +361,7 @@ export class Journal implements EventJournal {
         this.counters.recoveries++;
       }
       for (const entry of batch) entry.resolve();
+      this.options.onStored?.(this.lastId);
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
       this.failure = failure;

@@ -21,6 +21,21 @@ export const stampFields: ReadonlySet<number> = new Set([
   EventEnvelopeSchema.field.eventId.number,
   EventEnvelopeSchema.field.receivedAt.number,
   EventEnvelopeSchema.field.publisher.number,
+  EventEnvelopeSchema.field.hostId.number,
+  EventEnvelopeSchema.field.originEventId.number,
+  EventEnvelopeSchema.field.originReceivedAt.number,
+]);
+
+/**
+ * host_id, origin_event_id and origin_received_at: where an event comes from
+ * in a fleet. Stamped by the broker (a host's own id, or what a central broker
+ * ingested) and kept in each stored body, since a central broker's events come
+ * from many hosts.
+ */
+export const hostStampFields: ReadonlySet<number> = new Set([
+  EventEnvelopeSchema.field.hostId.number,
+  EventEnvelopeSchema.field.originEventId.number,
+  EventEnvelopeSchema.field.originReceivedAt.number,
 ]);
 
 /** event_id and received_at: kept in history's columns, not in each stored body. */

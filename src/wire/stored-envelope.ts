@@ -6,7 +6,7 @@ import { copyBytes, shortRange } from "./byte-copy.js";
 import { receivedBytesOf } from "./encoded-events.js";
 import { messageDecoder } from "./message-decoder.js";
 import { messageEncoder } from "./message-encoder.js";
-import { columnStampFields, isPerEventMetadataField, metadataField, stampFields, topicField } from "./metadata-fields.js";
+import { columnStampFields, hostStampFields, isPerEventMetadataField, metadataField, stampFields, topicField } from "./metadata-fields.js";
 import { varintSize, writeVarint } from "./varint.js";
 import { WireReader, lengthDelimitedWireType, tagOf, varintWireType } from "./wire-reader.js";
 
@@ -44,6 +44,7 @@ export interface KnownTemplate {
 const withoutStampsEncoder = messageEncoder(EventEnvelopeSchema, (field) => !stampFields.has(field.number), true);
 const stampEncoder = messageEncoder(EventEnvelopeSchema, (field) => columnStampFields.has(field.number));
 const publisherEncoder = messageEncoder(EventEnvelopeSchema, (field) => field.number === EventEnvelopeSchema.field.publisher.number);
+const hostEncoder = messageEncoder(EventEnvelopeSchema, (field) => hostStampFields.has(field.number));
 const metadataTag = tagOf(metadataField, lengthDelimitedWireType);
 const publisherField = EventEnvelopeSchema.field.publisher.number;
 const reader = new WireReader();
@@ -63,9 +64,10 @@ export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, st
   const { source, own, ownSize } = parts;
   const publisher =
     stampedSource && received !== undefined && parts.publisherStart >= 0 ? source.subarray(parts.publisherStart, parts.publisherEnd) : encodePublisher(event);
+  const host = encodeHost(event);
   const stamps = encodeStamps(event.eventId, event.receivedAt);
   if (!parts.hasMeta) {
-    const body = join(source, own, ownSize, undefined, 0, publisher);
+    const body = join(source, own, ownSize, undefined, 0, publisher, host);
     return { body, template: undefined, templateKey: undefined, stamps, encodedSize: body.length + stamps.length };
   }
   const { shared, sharedSize, perEvent, perEventSize } = parts;
@@ -78,9 +80,9 @@ export function splitForStorage(event: EventEnvelope, recent?: KnownTemplate, st
     template = sliceRanges(source, shared, sharedSize, metadataTag);
     templateKey = Buffer.from(template.buffer, template.byteOffset, template.length).toString("latin1");
   }
-  const body = join(source, own, ownSize, perEvent, perEventSize, publisher);
+  const body = join(source, own, ownSize, perEvent, perEventSize, publisher, host);
   const metaSize = sharedSize + perEventSize;
-  const encodedSize = ownSize + publisher.length + stamps.length + varintSize(metadataTag) + varintSize(metaSize) + metaSize;
+  const encodedSize = ownSize + publisher.length + host.length + stamps.length + varintSize(metadataTag) + varintSize(metaSize) + metaSize;
   return { body, template, templateKey, stamps, encodedSize };
 }
 
@@ -300,10 +302,18 @@ class EnvelopeWalk {
 
 const parts = new EnvelopeWalk();
 
-/** The body: own fields, the per-event metadata as a field 6 of its own (when there is any), the publisher. */
-function join(source: Uint8Array, own: Ranges, ownSize: number, perEvent: Ranges | undefined, perEventSize: number, publisher: Uint8Array): Uint8Array {
+/** The body: own fields, the per-event metadata as a field 6 of its own (when there is any), the publisher, the host stamps. */
+function join(
+  source: Uint8Array,
+  own: Ranges,
+  ownSize: number,
+  perEvent: Ranges | undefined,
+  perEventSize: number,
+  publisher: Uint8Array,
+  host: Uint8Array,
+): Uint8Array {
   const metaField = perEventSize > 0 ? varintSize(metadataTag) + varintSize(perEventSize) + perEventSize : 0;
-  const out = Buffer.allocUnsafe(ownSize + metaField + publisher.length);
+  const out = Buffer.allocUnsafe(ownSize + metaField + publisher.length + host.length);
   let at = copyRanges(source, own, out, 0);
   if (perEvent !== undefined && perEventSize > 0) {
     at = writeVarint(out, at, metadataTag);
@@ -311,6 +321,7 @@ function join(source: Uint8Array, own: Ranges, ownSize: number, perEvent: Ranges
     at = copyRanges(source, perEvent, out, at);
   }
   out.set(publisher, at);
+  out.set(host, at + publisher.length);
   return out;
 }
 
@@ -367,6 +378,19 @@ function encodePublisher(event: EventEnvelope): Uint8Array {
   const identity = event.publisher as (PublisherIdentity & { [encodedPublisher]?: Uint8Array }) | undefined;
   if (identity === undefined) return empty;
   return (identity[encodedPublisher] ??= publisherEncoder.encode(event));
+}
+
+/**
+ * The host stamps (see hostStampFields), which every stored body carries after
+ * the publisher. A host's own events all carry the same host_id alone, so that
+ * encoding is kept for the next one.
+ */
+let lastHost: { hostId: string; bytes: Uint8Array } = { hostId: "", bytes: new Uint8Array(0) };
+
+function encodeHost(event: EventEnvelope): Uint8Array {
+  if (event.originEventId !== 0n || event.originReceivedAt !== undefined) return hostEncoder.encode(event);
+  if (event.hostId !== lastHost.hostId) lastHost = { hostId: event.hostId, bytes: hostEncoder.encode(event) };
+  return lastHost.bytes;
 }
 
 const empty = new Uint8Array(0);

@@ -9,9 +9,10 @@ const allowed: Record<string, string[]> = {
   core: ["gen", "wire", "@bufbuild/protobuf"],
   wire: ["gen", "@bufbuild/protobuf", "@connectrpc/connect", "node:"],
   storage: ["core", "wire", "gen", "@bufbuild/protobuf", "node:"],
-  server: ["core", "wire", "storage", "gen", "@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-node", "node:"],
+  fleet: ["core", "wire", "storage", "gen", "@bufbuild/protobuf", "@nats-io/jetstream", "@nats-io/transport-node", "node:"],
+  server: ["core", "wire", "storage", "fleet", "gen", "@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-node", "node:"],
   client: ["wire", "gen", "@bufbuild/protobuf", "@connectrpc/connect", "@connectrpc/connect-node", "uuid", "node:"],
-  cli: ["client", "server", "storage", "core", "wire", "gen", "@bufbuild/protobuf", "@connectrpc/connect", "node:"],
+  cli: ["client", "server", "storage", "fleet", "core", "wire", "gen", "@bufbuild/protobuf", "@connectrpc/connect", "node:"],
 };
 
 /** The one module that may import connect-es's `@private` protocol internals. */

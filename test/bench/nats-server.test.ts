@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
-import { natsServerVersion, startNatsServer } from "../../bench/nats-server.js";
+import { natsServerVersion, startNatsServer } from "../helpers/nats-server.js";
 
 // Debian's nats-server, installed by .ci/run and scripts/prepare-bench.sh.
 const hasNatsServer = natsServerVersion() !== undefined;

@@ -15,7 +15,7 @@ export interface AddedField {
   file: string;
   /** The message's name, e.g. "EventEnvelope". */
   message: string;
-  /** The field's declaration, e.g. "string analyst_note = 13;". */
+  /** The field's declaration, e.g. "string analyst_note = 16;". */
   declaration: string;
 }
 

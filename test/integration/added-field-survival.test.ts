@@ -1,5 +1,5 @@
 // The next schema, end to end across real processes (issue 13): a scratch copy
-// of the repository gets two additive fields, EventEnvelope.analyst_note = 13
+// of the repository gets two additive fields, EventEnvelope.analyst_note = 16
 // and CorrelationMetadata.host_id = 10 (what scripts/check-breaking.sh accepts),
 // is regenerated (buf generate) and built (tsc), and its broker runs as its own
 // process. Events carrying both fields are published over Connect JSON
@@ -14,13 +14,13 @@
 import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
 import http2 from "node:http2";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { connectJsonHttp1 } from "../helpers/connect-json.js";
 import { collectorsAvailable, missingCollector, pythonCommand } from "../helpers/language-collectors.js";
 import { type ScratchSchemaTree, buildScratchSchemaTree } from "../helpers/scratch-schema-tree.js";
 
@@ -33,7 +33,7 @@ const noteField = {
   message: "EventEnvelope",
   name: "analyst_note",
   json: "analystNote",
-  declaration: "string analyst_note = 13;",
+  declaration: "string analyst_note = 16;",
 };
 const hostField = {
   file: "corrbus/v1/correlation.proto",
@@ -104,32 +104,6 @@ function jsonLines(what: string, output: Output): Record<string, any>[] {
     throw new Error(`${what} exited with ${output.code}: ${JSON.stringify(errors)}\nstdout: ${output.stdout}\nstderr: ${output.stderr}`);
   }
   return lines;
-}
-
-/** One Connect unary call with JSON over HTTP/1.1 (node:http on the socket); the answer's JSON. */
-function connectJsonHttp1(socketPath: string, method: string, body: unknown): Promise<any> {
-  return new Promise((resolveCall, rejectCall) => {
-    const request = http.request(
-      {
-        socketPath,
-        agent: false,
-        method: "POST",
-        path: `/corrbus.v1.CorrelationService/${method}`,
-        headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-      },
-      (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk) => (text += chunk));
-        response.on("end", () => {
-          if (response.statusCode !== 200) rejectCall(new Error(`${method} over Connect JSON (HTTP/1.1): HTTP ${response.statusCode}: ${text}`));
-          else resolveCall(JSON.parse(text));
-        });
-      },
-    );
-    request.once("error", rejectCall);
-    request.end(JSON.stringify(body));
-  });
 }
 
 /** One Connect unary call with JSON over HTTP/2 (node:http2 on the socket); the answer's JSON. */

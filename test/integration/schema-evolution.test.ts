@@ -59,7 +59,7 @@ describe("schema evolution", () => {
 
     it("should accept a new field", async () => {
       const directory = scratchCopy("added", (text) =>
-        text.replace("  PublisherIdentity publisher = 12;", "  PublisherIdentity publisher = 12;\n  // A new field.\n  string note = 13;"),
+        text.replace("  PublisherIdentity publisher = 12;", "  PublisherIdentity publisher = 12;\n  // A new field.\n  string note = 16;"),
       );
       const result = await run("bash", ["scripts/check-breaking.sh", directory]);
       expect(result.stdout + result.stderr).toBe("");

@@ -14,11 +14,11 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corrbus/v1/envelope.proto.
  */
 export const file_corrbus_v1_envelope: GenFile = /*@__PURE__*/
-  fileDesc("Chljb3JyYnVzL3YxL2VudmVsb3BlLnByb3RvEgpjb3JyYnVzLnYxIsYCCg1FdmVudEVudmVsb3BlEg0KBXRvcGljGAEgASgJEg8KB3BheWxvYWQYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUcHVibGlzaGVyX3Byb2Nlc3NfaWQYBSABKA0SPQoUY29ycmVsYXRpb25fbWV0YWRhdGEYBiABKAsyHy5jb3JyYnVzLnYxLkNvcnJlbGF0aW9uTWV0YWRhdGESEAoIZXZlbnRfaWQYCiABKAQSLwoLcmVjZWl2ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKCXB1Ymxpc2hlchgMIAEoCzIdLmNvcnJidXMudjEuUHVibGlzaGVySWRlbnRpdHkilwEKEVB1Ymxpc2hlcklkZW50aXR5EgsKA3BpZBgBIAEoDRIQCgN1aWQYAiABKA1IAIgBARIQCgNnaWQYAyABKA1IAYgBARIQCgh2ZXJpZmllZBgEIAEoCBISCgpzdGF0ZWRfcGlkGAUgASgNEhsKE3N0YXRlZF9waWRfbWlzbWF0Y2gYBiABKAhCBgoEX3VpZEIGCgRfZ2lkYgZwcm90bzM", [file_corrbus_v1_correlation, file_google_protobuf_timestamp]);
+  fileDesc("Chljb3JyYnVzL3YxL2VudmVsb3BlLnByb3RvEgpjb3JyYnVzLnYxIqgDCg1FdmVudEVudmVsb3BlEg0KBXRvcGljGAEgASgJEg8KB3BheWxvYWQYAiABKAwSFAoMY29udGVudF90eXBlGAMgASgJEi0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASHAoUcHVibGlzaGVyX3Byb2Nlc3NfaWQYBSABKA0SPQoUY29ycmVsYXRpb25fbWV0YWRhdGEYBiABKAsyHy5jb3JyYnVzLnYxLkNvcnJlbGF0aW9uTWV0YWRhdGESEAoIZXZlbnRfaWQYCiABKAQSLwoLcmVjZWl2ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKCXB1Ymxpc2hlchgMIAEoCzIdLmNvcnJidXMudjEuUHVibGlzaGVySWRlbnRpdHkSDwoHaG9zdF9pZBgNIAEoCRIXCg9vcmlnaW5fZXZlbnRfaWQYDiABKAQSNgoSb3JpZ2luX3JlY2VpdmVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKXAQoRUHVibGlzaGVySWRlbnRpdHkSCwoDcGlkGAEgASgNEhAKA3VpZBgCIAEoDUgAiAEBEhAKA2dpZBgDIAEoDUgBiAEBEhAKCHZlcmlmaWVkGAQgASgIEhIKCnN0YXRlZF9waWQYBSABKA0SGwoTc3RhdGVkX3BpZF9taXNtYXRjaBgGIAEoCEIGCgRfdWlkQgYKBF9naWRiBnByb3RvMw", [file_corrbus_v1_correlation, file_google_protobuf_timestamp]);
 
 /**
  * EventEnvelope is one event on the bus. Publishers fill fields 1-6; the
- * broker stamps fields 10-12 on every event it accepts (values a publisher
+ * broker stamps fields 10-15 on every event it accepts (values a publisher
  * sends there are ignored and overwritten).
  *
  * @generated from message corrbus.v1.EventEnvelope
@@ -89,6 +89,31 @@ export type EventEnvelope = Message<"corrbus.v1.EventEnvelope"> & {
    * @generated from field: corrbus.v1.PublisherIdentity publisher = 12;
    */
   publisher?: PublisherIdentity | undefined;
+
+  /**
+   * Broker-stamped: the host whose broker first accepted the event (its
+   * machine-id by default, `corrbus serve --host-id`; 1-64 of [A-Za-z0-9_-]).
+   * A central broker ingesting a fleet's events keeps the origin's.
+   *
+   * @generated from field: string host_id = 13;
+   */
+  hostId: string;
+
+  /**
+   * Set by a central broker (`corrbus serve --ingest`): the event_id the
+   * event has on host_id. 0 on the host that accepted it: there event_id is it.
+   *
+   * @generated from field: uint64 origin_event_id = 14;
+   */
+  originEventId: bigint;
+
+  /**
+   * Set by a central broker: received_at on host_id (received_at is then the
+   * central broker's, which orders the fleet's events as they arrived).
+   *
+   * @generated from field: google.protobuf.Timestamp origin_received_at = 15;
+   */
+  originReceivedAt?: Timestamp | undefined;
 };
 
 /**

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file corrbus/v1/service.proto.
  */
 export const file_corrbus_v1_service: GenFile = /*@__PURE__*/
-  fileDesc("Chhjb3JyYnVzL3YxL3NlcnZpY2UucHJvdG8SCmNvcnJidXMudjEiMgoMSW52YWxpZEZpZWxkEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIj0KDlB1Ymxpc2hSZXF1ZXN0EisKCGVudmVsb3BlGAEgASgLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlIm0KD1B1Ymxpc2hSZXNwb25zZRIQCghldmVudF9pZBgBIAEoBBIXCg9kZWxpdmVyZWRfY291bnQYAiABKA0SLwoLcmVjZWl2ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKFFB1Ymxpc2hTdHJlYW1SZXF1ZXN0EiwKCWVudmVsb3BlcxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZSKNAQoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEhEKCWV2ZW50X2lkcxgBIAMoBBIYChBkZWxpdmVyZWRfY291bnRzGAIgAygNEhYKDmJhdGNoX3NlcXVlbmNlGAMgASgEEi8KC3JlY2VpdmVkX2F0GAQgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLEAQoQU3Vic2NyaWJlUmVxdWVzdBIQCghwYXR0ZXJucxgBIAMoCRITCgtxdWV1ZV9ncm91cBgCIAEoCRIXCg9zdWJzY3JpYmVyX25hbWUYAyABKAkSFwoNZnJvbV9ldmVudF9pZBgEIAEoBEgAEi8KCWZyb21fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIdChVzdWJzY3JpYmVyX3Byb2Nlc3NfaWQYBiABKA1CBwoFc3RhcnQiaQoRU3Vic2NyaWJlUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhIKCnN1YnNjcmliZWQYAiABKAgSFQoNaGVhZF9ldmVudF9pZBgDIAEoBCK9AQoVV2FpdEZvclJlc3VsdHNSZXF1ZXN0EhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEhgKEGV4cGVjdGVkX3Jlc3VsdHMYAiABKA0SGAoQZXhwZWN0ZWRfc291cmNlcxgDIAMoCRIVCg10b3BpY19wYXR0ZXJuGAQgASgJEioKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNb21pdF9wYXlsb2FkcxgGIAEoCCLNAQoWV2FpdEZvclJlc3VsdHNSZXNwb25zZRIQCghjb21wbGV0ZRgBIAEoCBIsCgZyZWFzb24YAiABKA4yHC5jb3JyYnVzLnYxLkNvbXBsZXRpb25SZWFzb24SKQoGZXZlbnRzGAMgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhcKD3BlbmRpbmdfc291cmNlcxgEIAMoCRIcChRkaXNjb25uZWN0ZWRfc291cmNlcxgFIAMoCRIRCgl0cnVuY2F0ZWQYBiABKAgisgIKEEZpbmRCeVRhZ1JlcXVlc3QSNAoEdGFncxgBIAMoCzImLmNvcnJidXMudjEuRmluZEJ5VGFnUmVxdWVzdC5UYWdzRW50cnkSFQoNdG9waWNfcGF0dGVybhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWxpbWl0GAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkSFAoMb2xkZXN0X2ZpcnN0GAcgASgIEhUKDW9taXRfcGF5bG9hZHMYCCABKAgaKwoJVGFnc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVwoRRmluZEJ5VGFnUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJvChJHZXRUaW1lbGluZVJlcXVlc3QSGwoTcm9vdF9jb3JyZWxhdGlvbl9pZBgBIAEoCRIVCg1vbWl0X3BheWxvYWRzGAIgASgIEg0KBWxpbWl0GAMgASgNEhYKDmFmdGVyX2V2ZW50X2lkGAQgASgEIoQBChNHZXRUaW1lbGluZVJlc3BvbnNlEikKBmV2ZW50cxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZRIvCgxjb3JyZWxhdGlvbnMYAiADKAsyGS5jb3JyYnVzLnYxLldvcmtmbG93U3RhdGUSEQoJdHJ1bmNhdGVkGAMgASgIIiwKEkdldFdvcmtmbG93UmVxdWVzdBIWCg5jb3JyZWxhdGlvbl9pZBgBIAEoCSJCChNHZXRXb3JrZmxvd1Jlc3BvbnNlEisKCHdvcmtmbG93GAEgASgLMhkuY29ycmJ1cy52MS5Xb3JrZmxvd1N0YXRlIhEKD0dldFN0YXRzUmVxdWVzdCLSCAoQR2V0U3RhdHNSZXNwb25zZRIYChBldmVudHNfcHVibGlzaGVkGAEgASgEEhUKDWV2ZW50c19zdG9yZWQYAiABKAQSFAoMYnl0ZXNfc3RvcmVkGAMgASgEEhYKDmV2ZW50c19ldmljdGVkGAQgASgEEhoKEmhpc3RvcnlfbWF4X2V2ZW50cxgFIAEoBBIZChFoaXN0b3J5X21heF9ieXRlcxgGIAEoBBIYChBldmVudHNfZGVsaXZlcmVkGAcgASgEEhMKC3N1YnNjcmliZXJzGAggASgNEhsKE3N1YnNjcmliZXJzX2N1dF9vZmYYCSABKAQSFgoOZXZlbnRzX2Ryb3BwZWQYCiABKAQSGgoScHVibGlzaGVzX3JlamVjdGVkGAsgASgEEhgKEHdvcmtmbG93c19hY3RpdmUYDCABKAQSGQoRd29ya2Zsb3dzX2V4cGlyZWQYDSABKAQSGQoRd29ya2Zsb3dzX2V2aWN0ZWQYDiABKAQSGAoQbGluZWFnZV9yZWplY3RlZBgPIAEoBBIPCgdvcnBoYW5zGBAgASgEEg8KB3dhaXRlcnMYESABKA0SFQoNbGFzdF9ldmVudF9pZBgSIAEoBBIuCgpzdGFydGVkX2F0GBMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBtZW1vcnlfcnNzX2J5dGVzGBQgASgEEh4KFm1lbW9yeV9oZWFwX3VzZWRfYnl0ZXMYFSABKAQSHQoVbWVtb3J5X2V4dGVybmFsX2J5dGVzGBYgASgEEikKB2pvdXJuYWwYFyABKAsyGC5jb3JyYnVzLnYxLkpvdXJuYWxTdGF0cxIXCg9ldmVudHNfcmVzdG9yZWQYGCABKAQSFgoOZXZlbnRzX2V4cGlyZWQYGSABKAQSGQoRcGVybWlzc2lvbl9kZW5pZWQYGiABKAQSGAoQY29ubmVjdGlvbnNfb3BlbhgbIAEoDRIcChRjb25uZWN0aW9uc19hY2NlcHRlZBgcIAEoBBIbChNjb25uZWN0aW9uc19yZWZ1c2VkGB0gASgEEiEKGWNvbm5lY3Rpb25zX3NpbGVudF9jbG9zZWQYHiABKAQSFgoOdGFnX2luZGV4X2tleXMYHyABKAQSHgoWY29ycmVsYXRpb25faW5kZXhfa2V5cxggIAEoBBIXCg9yb290X2luZGV4X2tleXMYISABKAQSGgoSbWV0YWRhdGFfdGVtcGxhdGVzGCIgASgEEhoKEm1lbW9yeV9saW1pdF9ieXRlcxgjIAEoBBIcChRtZW1vcnlfaGlzdG9yeV9ieXRlcxgkIAEoBBIdChVtZW1vcnlfd29ya2Zsb3dfYnl0ZXMYJSABKAQSIQoZZXZlbnRzX2V2aWN0ZWRfZm9yX21lbW9yeRgmIAEoBBIkChx3b3JrZmxvd3NfZXZpY3RlZF9mb3JfbWVtb3J5GCcgASgEIp0CCgxKb3VybmFsU3RhdHMSFAoMZnN5bmNfcG9saWN5GAEgASgJEhEKCWRpcmVjdG9yeRgCIAEoCRIQCghzZWdtZW50cxgDIAEoDRINCgVieXRlcxgEIAEoBBIYChByZWNvcmRzX2FwcGVuZGVkGAUgASgEEg4KBndyaXRlcxgGIAEoBBIOCgZmc3luY3MYByABKAQSGAoQc2VnbWVudHNfZGVsZXRlZBgIIAEoBBIYChByZWNvcmRzX3JlcGxheWVkGAkgASgEEhAKCHByb2JsZW1zGAogASgEEhcKD2JhY2tsb2dfcmVmdXNlZBgLIAEoBBIWCg53cml0ZV9mYWlsdXJlcxgMIAEoBBISCgpyZWNvdmVyaWVzGA0gASgEKqcCChBDb21wbGV0aW9uUmVhc29uEiEKHUNPTVBMRVRJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASJgoiQ09NUExFVElPTl9SRUFTT05fRVhQRUNURURfUkVTVUxUUxABEiYKIkNPTVBMRVRJT05fUkVBU09OX0VYUEVDVEVEX1NPVVJDRVMQAhItCilDT01QTEVUSU9OX1JFQVNPTl9BTExfUkVDSVBJRU5UU19BTlNXRVJFRBADEh4KGkNPTVBMRVRJT05fUkVBU09OX0RFQURMSU5FEAQSLAooQ09NUExFVElPTl9SRUFTT05fUkVDSVBJRU5UX0RJU0NPTk5FQ1RFRBAFEiMKH0NPTVBMRVRJT05fUkVBU09OX05PX1JFQ0lQSUVOVFMQBjKIBQoSQ29ycmVsYXRpb25TZXJ2aWNlEkIKB1B1Ymxpc2gSGi5jb3JyYnVzLnYxLlB1Ymxpc2hSZXF1ZXN0GhsuY29ycmJ1cy52MS5QdWJsaXNoUmVzcG9uc2USWAoNUHVibGlzaFN0cmVhbRIgLmNvcnJidXMudjEuUHVibGlzaFN0cmVhbVJlcXVlc3QaIS5jb3JyYnVzLnYxLlB1Ymxpc2hTdHJlYW1SZXNwb25zZSgBMAESSgoJU3Vic2NyaWJlEhwuY29ycmJ1cy52MS5TdWJzY3JpYmVSZXF1ZXN0Gh0uY29ycmJ1cy52MS5TdWJzY3JpYmVSZXNwb25zZTABElcKDldhaXRGb3JSZXN1bHRzEiEuY29ycmJ1cy52MS5XYWl0Rm9yUmVzdWx0c1JlcXVlc3QaIi5jb3JyYnVzLnYxLldhaXRGb3JSZXN1bHRzUmVzcG9uc2USSAoJRmluZEJ5VGFnEhwuY29ycmJ1cy52MS5GaW5kQnlUYWdSZXF1ZXN0Gh0uY29ycmJ1cy52MS5GaW5kQnlUYWdSZXNwb25zZRJOCgtHZXRUaW1lbGluZRIeLmNvcnJidXMudjEuR2V0VGltZWxpbmVSZXF1ZXN0Gh8uY29ycmJ1cy52MS5HZXRUaW1lbGluZVJlc3BvbnNlEk4KC0dldFdvcmtmbG93Eh4uY29ycmJ1cy52MS5HZXRXb3JrZmxvd1JlcXVlc3QaHy5jb3JyYnVzLnYxLkdldFdvcmtmbG93UmVzcG9uc2USRQoIR2V0U3RhdHMSGy5jb3JyYnVzLnYxLkdldFN0YXRzUmVxdWVzdBocLmNvcnJidXMudjEuR2V0U3RhdHNSZXNwb25zZWIGcHJvdG8z", [file_corrbus_v1_envelope, file_corrbus_v1_workflow, file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chhjb3JyYnVzL3YxL3NlcnZpY2UucHJvdG8SCmNvcnJidXMudjEiMgoMSW52YWxpZEZpZWxkEg0KBWZpZWxkGAEgASgJEhMKC2Rlc2NyaXB0aW9uGAIgASgJIj0KDlB1Ymxpc2hSZXF1ZXN0EisKCGVudmVsb3BlGAEgASgLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlIm0KD1B1Ymxpc2hSZXNwb25zZRIQCghldmVudF9pZBgBIAEoBBIXCg9kZWxpdmVyZWRfY291bnQYAiABKA0SLwoLcmVjZWl2ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkQKFFB1Ymxpc2hTdHJlYW1SZXF1ZXN0EiwKCWVudmVsb3BlcxgBIAMoCzIZLmNvcnJidXMudjEuRXZlbnRFbnZlbG9wZSKNAQoVUHVibGlzaFN0cmVhbVJlc3BvbnNlEhEKCWV2ZW50X2lkcxgBIAMoBBIYChBkZWxpdmVyZWRfY291bnRzGAIgAygNEhYKDmJhdGNoX3NlcXVlbmNlGAMgASgEEi8KC3JlY2VpdmVkX2F0GAQgAygLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLEAQoQU3Vic2NyaWJlUmVxdWVzdBIQCghwYXR0ZXJucxgBIAMoCRITCgtxdWV1ZV9ncm91cBgCIAEoCRIXCg9zdWJzY3JpYmVyX25hbWUYAyABKAkSFwoNZnJvbV9ldmVudF9pZBgEIAEoBEgAEi8KCWZyb21fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIdChVzdWJzY3JpYmVyX3Byb2Nlc3NfaWQYBiABKA1CBwoFc3RhcnQiaQoRU3Vic2NyaWJlUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhIKCnN1YnNjcmliZWQYAiABKAgSFQoNaGVhZF9ldmVudF9pZBgDIAEoBCK9AQoVV2FpdEZvclJlc3VsdHNSZXF1ZXN0EhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJEhgKEGV4cGVjdGVkX3Jlc3VsdHMYAiABKA0SGAoQZXhwZWN0ZWRfc291cmNlcxgDIAMoCRIVCg10b3BpY19wYXR0ZXJuGAQgASgJEioKB3RpbWVvdXQYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNb21pdF9wYXlsb2FkcxgGIAEoCCLNAQoWV2FpdEZvclJlc3VsdHNSZXNwb25zZRIQCghjb21wbGV0ZRgBIAEoCBIsCgZyZWFzb24YAiABKA4yHC5jb3JyYnVzLnYxLkNvbXBsZXRpb25SZWFzb24SKQoGZXZlbnRzGAMgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEhcKD3BlbmRpbmdfc291cmNlcxgEIAMoCRIcChRkaXNjb25uZWN0ZWRfc291cmNlcxgFIAMoCRIRCgl0cnVuY2F0ZWQYBiABKAgiwwIKEEZpbmRCeVRhZ1JlcXVlc3QSNAoEdGFncxgBIAMoCzImLmNvcnJidXMudjEuRmluZEJ5VGFnUmVxdWVzdC5UYWdzRW50cnkSFQoNdG9waWNfcGF0dGVybhgCIAEoCRIpCgVzaW5jZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWxpbWl0GAUgASgNEhIKCnBhZ2VfdG9rZW4YBiABKAkSFAoMb2xkZXN0X2ZpcnN0GAcgASgIEhUKDW9taXRfcGF5bG9hZHMYCCABKAgSDwoHaG9zdF9pZBgJIAEoCRorCglUYWdzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJXChFGaW5kQnlUYWdSZXNwb25zZRIpCgZldmVudHMYASADKAsyGS5jb3JyYnVzLnYxLkV2ZW50RW52ZWxvcGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIm8KEkdldFRpbWVsaW5lUmVxdWVzdBIbChNyb290X2NvcnJlbGF0aW9uX2lkGAEgASgJEhUKDW9taXRfcGF5bG9hZHMYAiABKAgSDQoFbGltaXQYAyABKA0SFgoOYWZ0ZXJfZXZlbnRfaWQYBCABKAQihAEKE0dldFRpbWVsaW5lUmVzcG9uc2USKQoGZXZlbnRzGAEgAygLMhkuY29ycmJ1cy52MS5FdmVudEVudmVsb3BlEi8KDGNvcnJlbGF0aW9ucxgCIAMoCzIZLmNvcnJidXMudjEuV29ya2Zsb3dTdGF0ZRIRCgl0cnVuY2F0ZWQYAyABKAgiLAoSR2V0V29ya2Zsb3dSZXF1ZXN0EhYKDmNvcnJlbGF0aW9uX2lkGAEgASgJIkIKE0dldFdvcmtmbG93UmVzcG9uc2USKwoId29ya2Zsb3cYASABKAsyGS5jb3JyYnVzLnYxLldvcmtmbG93U3RhdGUiEQoPR2V0U3RhdHNSZXF1ZXN0IrcJChBHZXRTdGF0c1Jlc3BvbnNlEhgKEGV2ZW50c19wdWJsaXNoZWQYASABKAQSFQoNZXZlbnRzX3N0b3JlZBgCIAEoBBIUCgxieXRlc19zdG9yZWQYAyABKAQSFgoOZXZlbnRzX2V2aWN0ZWQYBCABKAQSGgoSaGlzdG9yeV9tYXhfZXZlbnRzGAUgASgEEhkKEWhpc3RvcnlfbWF4X2J5dGVzGAYgASgEEhgKEGV2ZW50c19kZWxpdmVyZWQYByABKAQSEwoLc3Vic2NyaWJlcnMYCCABKA0SGwoTc3Vic2NyaWJlcnNfY3V0X29mZhgJIAEoBBIWCg5ldmVudHNfZHJvcHBlZBgKIAEoBBIaChJwdWJsaXNoZXNfcmVqZWN0ZWQYCyABKAQSGAoQd29ya2Zsb3dzX2FjdGl2ZRgMIAEoBBIZChF3b3JrZmxvd3NfZXhwaXJlZBgNIAEoBBIZChF3b3JrZmxvd3NfZXZpY3RlZBgOIAEoBBIYChBsaW5lYWdlX3JlamVjdGVkGA8gASgEEg8KB29ycGhhbnMYECABKAQSDwoHd2FpdGVycxgRIAEoDRIVCg1sYXN0X2V2ZW50X2lkGBIgASgEEi4KCnN0YXJ0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEG1lbW9yeV9yc3NfYnl0ZXMYFCABKAQSHgoWbWVtb3J5X2hlYXBfdXNlZF9ieXRlcxgVIAEoBBIdChVtZW1vcnlfZXh0ZXJuYWxfYnl0ZXMYFiABKAQSKQoHam91cm5hbBgXIAEoCzIYLmNvcnJidXMudjEuSm91cm5hbFN0YXRzEhcKD2V2ZW50c19yZXN0b3JlZBgYIAEoBBIWCg5ldmVudHNfZXhwaXJlZBgZIAEoBBIZChFwZXJtaXNzaW9uX2RlbmllZBgaIAEoBBIYChBjb25uZWN0aW9uc19vcGVuGBsgASgNEhwKFGNvbm5lY3Rpb25zX2FjY2VwdGVkGBwgASgEEhsKE2Nvbm5lY3Rpb25zX3JlZnVzZWQYHSABKAQSIQoZY29ubmVjdGlvbnNfc2lsZW50X2Nsb3NlZBgeIAEoBBIWCg50YWdfaW5kZXhfa2V5cxgfIAEoBBIeChZjb3JyZWxhdGlvbl9pbmRleF9rZXlzGCAgASgEEhcKD3Jvb3RfaW5kZXhfa2V5cxghIAEoBBIaChJtZXRhZGF0YV90ZW1wbGF0ZXMYIiABKAQSGgoSbWVtb3J5X2xpbWl0X2J5dGVzGCMgASgEEhwKFG1lbW9yeV9oaXN0b3J5X2J5dGVzGCQgASgEEh0KFW1lbW9yeV93b3JrZmxvd19ieXRlcxglIAEoBBIhChlldmVudHNfZXZpY3RlZF9mb3JfbWVtb3J5GCYgASgEEiQKHHdvcmtmbG93c19ldmljdGVkX2Zvcl9tZW1vcnkYJyABKAQSDwoHaG9zdF9pZBgoIAEoCRIpCgdmb3J3YXJkGCkgASgLMhguY29ycmJ1cy52MS5Gb3J3YXJkU3RhdHMSJwoGaW5nZXN0GCogASgLMhcuY29ycmJ1cy52MS5Jbmdlc3RTdGF0cyKXAwoMRm9yd2FyZFN0YXRzEg8KB3NlcnZlcnMYASABKAkSDgoGc3RyZWFtGAIgASgJEhYKDnN1YmplY3RfcHJlZml4GAMgASgJEhEKCWNvbm5lY3RlZBgEIAEoCBIWCg5hY2tlZF9ldmVudF9pZBgFIAEoBBIvCgtsYXN0X2Fja19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbGFnX2V2ZW50cxgHIAEoBBIOCgZsYWdfbXMYCCABKAQSEQoJcHVibGlzaGVkGAkgASgEEg0KBWFja2VkGAogASgEEhIKCmR1cGxpY2F0ZXMYCyABKAQSEQoJaW5fZmxpZ2h0GAwgASgNEhUKDW1heF9pbl9mbGlnaHQYDSABKA0SEgoKcmVjb25uZWN0cxgOIAEoBBIWCg5wdWJsaXNoX2Vycm9ycxgPIAEoBBITCgtldmVudHNfbG9zdBgQIAEoBBIVCg1zZWdtZW50c19sb3N0GBEgASgEEhYKDmV2ZW50c19za2lwcGVkGBIgASgEIsUCCgtJbmdlc3RTdGF0cxIPCgdzZXJ2ZXJzGAEgASgJEg4KBnN0cmVhbRgCIAEoCRIQCghjb25zdW1lchgDIAEoCRIRCgljb25uZWN0ZWQYBCABKAgSEAoIcmVjZWl2ZWQYBSABKAQSDgoGc3RvcmVkGAYgASgEEhIKCmR1cGxpY2F0ZXMYByABKAQSDwoHcmVmdXNlZBgIIAEoBBIPCgdwZW5kaW5nGAkgASgEEhIKCnJlY29ubmVjdHMYCiABKAQSDQoFaG9zdHMYCyABKA0SEQoJbWF4X2hvc3RzGAwgASgNEhcKD2hvc3RzX2ZvcmdvdHRlbhgNIAEoBBIuCglob3N0X2xhZ3MYDiADKAsyGy5jb3JyYnVzLnYxLkhvc3RJbmdlc3RTdGF0cxIZChFjb25zdW1lcl9yZXN0YXJ0cxgPIAEoBCLnAQoPSG9zdEluZ2VzdFN0YXRzEg8KB2hvc3RfaWQYASABKAkSDgoGZXZlbnRzGAIgASgEEhIKCmR1cGxpY2F0ZXMYAyABKAQSHAoUbGFzdF9vcmlnaW5fZXZlbnRfaWQYBCABKAQSOwoXbGFzdF9vcmlnaW5fcmVjZWl2ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKEGxhc3RfaW5nZXN0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmxhZ19tcxgHIAEoBCKdAgoMSm91cm5hbFN0YXRzEhQKDGZzeW5jX3BvbGljeRgBIAEoCRIRCglkaXJlY3RvcnkYAiABKAkSEAoIc2VnbWVudHMYAyABKA0SDQoFYnl0ZXMYBCABKAQSGAoQcmVjb3Jkc19hcHBlbmRlZBgFIAEoBBIOCgZ3cml0ZXMYBiABKAQSDgoGZnN5bmNzGAcgASgEEhgKEHNlZ21lbnRzX2RlbGV0ZWQYCCABKAQSGAoQcmVjb3Jkc19yZXBsYXllZBgJIAEoBBIQCghwcm9ibGVtcxgKIAEoBBIXCg9iYWNrbG9nX3JlZnVzZWQYCyABKAQSFgoOd3JpdGVfZmFpbHVyZXMYDCABKAQSEgoKcmVjb3ZlcmllcxgNIAEoBCqnAgoQQ29tcGxldGlvblJlYXNvbhIhCh1DT01QTEVUSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiYKIkNPTVBMRVRJT05fUkVBU09OX0VYUEVDVEVEX1JFU1VMVFMQARImCiJDT01QTEVUSU9OX1JFQVNPTl9FWFBFQ1RFRF9TT1VSQ0VTEAISLQopQ09NUExFVElPTl9SRUFTT05fQUxMX1JFQ0lQSUVOVFNfQU5TV0VSRUQQAxIeChpDT01QTEVUSU9OX1JFQVNPTl9ERUFETElORRAEEiwKKENPTVBMRVRJT05fUkVBU09OX1JFQ0lQSUVOVF9ESVNDT05ORUNURUQQBRIjCh9DT01QTEVUSU9OX1JFQVNPTl9OT19SRUNJUElFTlRTEAYyiAUKEkNvcnJlbGF0aW9uU2VydmljZRJCCgdQdWJsaXNoEhouY29ycmJ1cy52MS5QdWJsaXNoUmVxdWVzdBobLmNvcnJidXMudjEuUHVibGlzaFJlc3BvbnNlElgKDVB1Ymxpc2hTdHJlYW0SIC5jb3JyYnVzLnYxLlB1Ymxpc2hTdHJlYW1SZXF1ZXN0GiEuY29ycmJ1cy52MS5QdWJsaXNoU3RyZWFtUmVzcG9uc2UoATABEkoKCVN1YnNjcmliZRIcLmNvcnJidXMudjEuU3Vic2NyaWJlUmVxdWVzdBodLmNvcnJidXMudjEuU3Vic2NyaWJlUmVzcG9uc2UwARJXCg5XYWl0Rm9yUmVzdWx0cxIhLmNvcnJidXMudjEuV2FpdEZvclJlc3VsdHNSZXF1ZXN0GiIuY29ycmJ1cy52MS5XYWl0Rm9yUmVzdWx0c1Jlc3BvbnNlEkgKCUZpbmRCeVRhZxIcLmNvcnJidXMudjEuRmluZEJ5VGFnUmVxdWVzdBodLmNvcnJidXMudjEuRmluZEJ5VGFnUmVzcG9uc2USTgoLR2V0VGltZWxpbmUSHi5jb3JyYnVzLnYxLkdldFRpbWVsaW5lUmVxdWVzdBofLmNvcnJidXMudjEuR2V0VGltZWxpbmVSZXNwb25zZRJOCgtHZXRXb3JrZmxvdxIeLmNvcnJidXMudjEuR2V0V29ya2Zsb3dSZXF1ZXN0Gh8uY29ycmJ1cy52MS5HZXRXb3JrZmxvd1Jlc3BvbnNlEkUKCEdldFN0YXRzEhsuY29ycmJ1cy52MS5HZXRTdGF0c1JlcXVlc3QaHC5jb3JyYnVzLnYxLkdldFN0YXRzUmVzcG9uc2ViBnByb3RvMw", [file_corrbus_v1_envelope, file_corrbus_v1_workflow, file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * InvalidField is attached to INVALID_ARGUMENT errors.
@@ -450,6 +450,14 @@ export type FindByTagRequest = Message<"corrbus.v1.FindByTagRequest"> & {
    * @generated from field: bool omit_payloads = 8;
    */
   omitPayloads: boolean;
+
+  /**
+   * Only events of this host (EventEnvelope.host_id): on a central broker,
+   * one host's share of the fleet's answer. Optional.
+   *
+   * @generated from field: string host_id = 9;
+   */
+  hostId: string;
 };
 
 /**
@@ -873,6 +881,27 @@ export type GetStatsResponse = Message<"corrbus.v1.GetStatsResponse"> & {
    * @generated from field: uint64 workflows_evicted_for_memory = 39;
    */
   workflowsEvictedForMemory: bigint;
+
+  /**
+   * The host id this broker stamps on every event it accepts from a publisher.
+   *
+   * @generated from field: string host_id = 40;
+   */
+  hostId: string;
+
+  /**
+   * Forwarding to the fleet's JetStream stream (serve --forward); unset when off.
+   *
+   * @generated from field: corrbus.v1.ForwardStats forward = 41;
+   */
+  forward?: ForwardStats | undefined;
+
+  /**
+   * Ingest from the fleet's JetStream stream (serve --ingest); unset when off.
+   *
+   * @generated from field: corrbus.v1.IngestStats ingest = 42;
+   */
+  ingest?: IngestStats | undefined;
 };
 
 /**
@@ -881,6 +910,292 @@ export type GetStatsResponse = Message<"corrbus.v1.GetStatsResponse"> & {
  */
 export const GetStatsResponseSchema: GenMessage<GetStatsResponse> = /*@__PURE__*/
   messageDesc(file_corrbus_v1_service, 16);
+
+/**
+ * ForwardStats describes forwarding of journaled events to a JetStream stream.
+ *
+ * @generated from message corrbus.v1.ForwardStats
+ */
+export type ForwardStats = Message<"corrbus.v1.ForwardStats"> & {
+  /**
+   * The NATS server(s), the stream and the subject prefix.
+   *
+   * @generated from field: string servers = 1;
+   */
+  servers: string;
+
+  /**
+   * @generated from field: string stream = 2;
+   */
+  stream: string;
+
+  /**
+   * @generated from field: string subject_prefix = 3;
+   */
+  subjectPrefix: string;
+
+  /**
+   * Connected to NATS now.
+   *
+   * @generated from field: bool connected = 4;
+   */
+  connected: boolean;
+
+  /**
+   * The newest event id JetStream acknowledged, with every one before it
+   * (the durable cursor in the data directory), and when.
+   *
+   * @generated from field: uint64 acked_event_id = 5;
+   */
+  ackedEventId: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_ack_at = 6;
+   */
+  lastAckAt?: Timestamp | undefined;
+
+  /**
+   * Journaled events not yet acknowledged, and the age in ms of the oldest of
+   * them (0 when none wait).
+   *
+   * @generated from field: uint64 lag_events = 7;
+   */
+  lagEvents: bigint;
+
+  /**
+   * @generated from field: uint64 lag_ms = 8;
+   */
+  lagMs: bigint;
+
+  /**
+   * Publishes sent, acknowledged, and found duplicate by JetStream (sent
+   * again after a restart or reconnect).
+   *
+   * @generated from field: uint64 published = 9;
+   */
+  published: bigint;
+
+  /**
+   * @generated from field: uint64 acked = 10;
+   */
+  acked: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 11;
+   */
+  duplicates: bigint;
+
+  /**
+   * Publishes waiting for their acknowledgement now, and the bound.
+   *
+   * @generated from field: uint32 in_flight = 12;
+   */
+  inFlight: number;
+
+  /**
+   * @generated from field: uint32 max_in_flight = 13;
+   */
+  maxInFlight: number;
+
+  /**
+   * Reconnections to NATS, and publishes that failed (each sent again).
+   *
+   * @generated from field: uint64 reconnects = 14;
+   */
+  reconnects: bigint;
+
+  /**
+   * @generated from field: uint64 publish_errors = 15;
+   */
+  publishErrors: bigint;
+
+  /**
+   * Events never forwarded: their journal segment passed the retention (age or
+   * --forward-backlog bytes) before JetStream acknowledged them. Each loss is
+   * also logged.
+   *
+   * @generated from field: uint64 events_lost = 16;
+   */
+  eventsLost: bigint;
+
+  /**
+   * @generated from field: uint64 segments_lost = 17;
+   */
+  segmentsLost: bigint;
+
+  /**
+   * Events not forwarded by choice (control.# without --forward-control).
+   *
+   * @generated from field: uint64 events_skipped = 18;
+   */
+  eventsSkipped: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.ForwardStats.
+ * Use `create(ForwardStatsSchema)` to create a new message.
+ */
+export const ForwardStatsSchema: GenMessage<ForwardStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 17);
+
+/**
+ * IngestStats describes a central broker's ingest from a JetStream stream.
+ *
+ * @generated from message corrbus.v1.IngestStats
+ */
+export type IngestStats = Message<"corrbus.v1.IngestStats"> & {
+  /**
+   * The NATS server(s), the stream and the durable consumer.
+   *
+   * @generated from field: string servers = 1;
+   */
+  servers: string;
+
+  /**
+   * @generated from field: string stream = 2;
+   */
+  stream: string;
+
+  /**
+   * @generated from field: string consumer = 3;
+   */
+  consumer: string;
+
+  /**
+   * @generated from field: bool connected = 4;
+   */
+  connected: boolean;
+
+  /**
+   * Messages received, events stored, copies dropped (same host and origin
+   * event id), and events refused (invalid, or their lineage refused; each
+   * logged).
+   *
+   * @generated from field: uint64 received = 5;
+   */
+  received: bigint;
+
+  /**
+   * @generated from field: uint64 stored = 6;
+   */
+  stored: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 7;
+   */
+  duplicates: bigint;
+
+  /**
+   * @generated from field: uint64 refused = 8;
+   */
+  refused: bigint;
+
+  /**
+   * Messages in the stream the consumer has not yet been given (JetStream's
+   * count at the last message received).
+   *
+   * @generated from field: uint64 pending = 9;
+   */
+  pending: bigint;
+
+  /**
+   * @generated from field: uint64 reconnects = 10;
+   */
+  reconnects: bigint;
+
+  /**
+   * Hosts told apart for dedup now, the bound, and hosts forgotten for it.
+   *
+   * @generated from field: uint32 hosts = 11;
+   */
+  hosts: number;
+
+  /**
+   * @generated from field: uint32 max_hosts = 12;
+   */
+  maxHosts: number;
+
+  /**
+   * @generated from field: uint64 hosts_forgotten = 13;
+   */
+  hostsForgotten: bigint;
+
+  /**
+   * Per host, most recently active last (at most max_hosts).
+   *
+   * @generated from field: repeated corrbus.v1.HostIngestStats host_lags = 14;
+   */
+  hostLags: HostIngestStats[];
+
+  /**
+   * Consumes begun anew because the consumer stopped answering (its
+   * heartbeats missed, or it was lost with a cluster node); each is logged.
+   *
+   * @generated from field: uint64 consumer_restarts = 15;
+   */
+  consumerRestarts: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.IngestStats.
+ * Use `create(IngestStatsSchema)` to create a new message.
+ */
+export const IngestStatsSchema: GenMessage<IngestStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 18);
+
+/**
+ * HostIngestStats is a central broker's ingest of one host.
+ *
+ * @generated from message corrbus.v1.HostIngestStats
+ */
+export type HostIngestStats = Message<"corrbus.v1.HostIngestStats"> & {
+  /**
+   * @generated from field: string host_id = 1;
+   */
+  hostId: string;
+
+  /**
+   * Events of the host stored, and copies dropped.
+   *
+   * @generated from field: uint64 events = 2;
+   */
+  events: bigint;
+
+  /**
+   * @generated from field: uint64 duplicates = 3;
+   */
+  duplicates: bigint;
+
+  /**
+   * The newest origin event id stored, its receive time on the host, when it
+   * was stored here, and the difference in ms (the host's ingest lag).
+   *
+   * @generated from field: uint64 last_origin_event_id = 4;
+   */
+  lastOriginEventId: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_origin_received_at = 5;
+   */
+  lastOriginReceivedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_ingested_at = 6;
+   */
+  lastIngestedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 lag_ms = 7;
+   */
+  lagMs: bigint;
+};
+
+/**
+ * Describes the message corrbus.v1.HostIngestStats.
+ * Use `create(HostIngestStatsSchema)` to create a new message.
+ */
+export const HostIngestStatsSchema: GenMessage<HostIngestStats> = /*@__PURE__*/
+  messageDesc(file_corrbus_v1_service, 19);
 
 /**
  * JournalStats describes the journal (durable history).
@@ -978,7 +1293,7 @@ export type JournalStats = Message<"corrbus.v1.JournalStats"> & {
  * Use `create(JournalStatsSchema)` to create a new message.
  */
 export const JournalStatsSchema: GenMessage<JournalStats> = /*@__PURE__*/
-  messageDesc(file_corrbus_v1_service, 17);
+  messageDesc(file_corrbus_v1_service, 20);
 
 /**
  * CompletionReason says why a wait ended.

@@ -131,6 +131,12 @@ export class EventHistory {
     return index < this.size ? this.ids.at(index) : 0;
   }
 
+  /** Held events with an id above `id`, and the receive time of the first of them (0 when none). */
+  countAfter(id: number): { count: number; firstTimeMs: number } {
+    const index = this.ids.lowerBound(id + 1);
+    return index < this.size ? { count: this.size - index, firstTimeMs: this.times.at(index) } : { count: 0, firstTimeMs: 0 };
+  }
+
   /** Smallest held id received at or after `ms`, or 0 when there is none. */
   firstIdAtOrAfterTime(ms: number): number {
     const index = this.times.lowerBound(ms);

@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LineReader } from "../test/helpers/line-reader.js";
+import { LineReader } from "./line-reader.js";
 
 /** A nats-server with JetStream running as its own process on a loopback port. */
 export interface NatsServerProcess {
@@ -13,8 +13,14 @@ export interface NatsServerProcess {
   readonly child: ChildProcess;
   /** Its log lines so far. */
   readonly logs: string[];
-  /** SIGINT, wait for the exit, remove the store directory; answers the exit code (0 after a clean shutdown). */
+  /** The client port it listens on. */
+  readonly port: number;
+  /** Its store directory (JetStream's files), kept by kill() for a restart. */
+  readonly storeDirectory: string;
+  /** SIGINT, wait for the exit, remove the store directory (unless the caller gave it); answers the exit code (0 after a clean shutdown). */
   stop(): Promise<number | null>;
+  /** SIGKILL and wait, as a crash: the store stays, for a restart on the same port and store. */
+  kill(): Promise<void>;
 }
 
 /** Options of startNatsServer. */
@@ -23,6 +29,12 @@ export interface NatsServerOptions {
   command?: string;
   /** Longest to wait for "Server is ready" (default 15 s: JetStream start-up on an idle disk takes well under one). */
   timeoutMs?: number;
+  /** The client port (default: one the server picks); give the old one to restart a killed server where its clients look. */
+  port?: number;
+  /** The store directory (default: a new temporary one, removed by stop()); give a killed server's to restart it with its streams. */
+  storeDirectory?: string;
+  /** Lines added to the configuration file (a server_name and cluster block for a JetStream cluster). */
+  config?: string;
 }
 
 /**
@@ -46,10 +58,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     process.stderr.write(`nats-server not found (${command}): the NATS rows are skipped; scripts/prepare-bench.sh installs it\n`);
     return undefined;
   }
-  const directory = mkdtempSync(join(tmpdir(), "corrbus-bench-nats-"));
+  const directory = mkdtempSync(join(tmpdir(), "corrbus-nats-"));
+  const storeDirectory = options.storeDirectory ?? join(directory, "store");
   const config = join(directory, "nats-server.conf");
-  writeFileSync(config, `max_pending: ${maxPendingBytes}\n`);
-  const child = spawn(command, ["-c", config, "-js", "-sd", join(directory, "store"), "-a", "127.0.0.1", "-p", "-1"], {
+  writeFileSync(config, `max_pending: ${maxPendingBytes}\n${options.config ?? ""}\n`);
+  const child = spawn(command, ["-c", config, "-js", "-sd", storeDirectory, "-a", "127.0.0.1", "-p", String(options.port ?? -1)], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -62,6 +75,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     rmSync(directory, { recursive: true, force: true });
     return code;
   };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+  };
   try {
     const listening = await Promise.race([
       stderr.waitFor((line) => line.includes("Listening for client connections on"), options.timeoutMs ?? 15_000),
@@ -72,7 +89,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     await stderr.waitFor((line) => line.includes("Server is ready"), options.timeoutMs ?? 15_000);
     const port = /:(\d+)\s*$/.exec(listening)?.[1];
     if (port === undefined) throw new Error(`nats-server: no port in "${listening}"`);
-    return { url: `nats://127.0.0.1:${port}`, version, child, logs, stop };
+    return { url: `nats://127.0.0.1:${port}`, version, child, logs, port: Number(port), storeDirectory, stop, kill };
   } catch (error) {
     await stop();
     throw error;

@@ -1,0 +1,89 @@
+import { readFileSync } from "node:fs";
+import { open, rename } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { syncDirectory } from "../storage/sync-directory.js";
+
+/** The cursor file's name in the data directory. */
+export const forwardCursorFile = "forward-cursor.json";
+
+/** What the cursor file holds. */
+interface CursorContent {
+  /** The newest event id JetStream acknowledged, with every event before it. */
+  acked_event_id: number;
+  /** The stream it was forwarded to: a cursor for another stream does not apply. */
+  stream: string;
+}
+
+/**
+ * ForwardCursor is the forwarder's durable position: the last event id
+ * JetStream acknowledged (every one before it acknowledged too), in
+ * `<data-dir>/forward-cursor.json`. Written atomically (a new file, fsynced,
+ * renamed over the old one, the directory fsynced), one write at a time with
+ * later positions coalesced, so a crash leaves the old position or the new
+ * one, never a torn file; forwarding after a restart resumes after it, and
+ * JetStream's duplicate window drops what was acknowledged but not yet
+ * written here.
+ */
+export class ForwardCursor {
+  readonly path: string;
+  /** The position on disk (what the journal may delete up to). */
+  durable: number;
+  private wanted: number;
+  private writing: Promise<void> | undefined;
+
+  constructor(
+    dataDir: string,
+    readonly stream: string,
+  ) {
+    this.path = join(dataDir, forwardCursorFile);
+    this.durable = readCursor(this.path, stream);
+    this.wanted = this.durable;
+  }
+
+  /** Asks for `ackedId` to be written; resolves once it (or a later one) is on disk. */
+  advance(ackedId: number): Promise<void> {
+    if (ackedId <= this.wanted) return this.writing ?? Promise.resolve();
+    this.wanted = ackedId;
+    this.writing ??= this.writeLoop().finally(() => {
+      this.writing = undefined;
+    });
+    return this.writing;
+  }
+
+  /** Waits for the writes asked for so far. */
+  async flush(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.durable < this.wanted) {
+      const target = this.wanted;
+      const temporary = `${this.path}.tmp`;
+      const handle = await open(temporary, "w", 0o600);
+      try {
+        const content: CursorContent = { acked_event_id: target, stream: this.stream };
+        await handle.writeFile(`${JSON.stringify(content)}\n`);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, this.path);
+      syncDirectory(dirname(this.path));
+      this.durable = target;
+    }
+  }
+}
+
+/** The position in the file; 0 (from the start of the journal) without one, or for another stream. */
+function readCursor(path: string, stream: string): number {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return 0;
+  }
+  const content = JSON.parse(text) as Partial<CursorContent>;
+  const id = content.acked_event_id;
+  if (typeof id !== "number" || !Number.isSafeInteger(id) || id < 0) throw new Error(`${path}: acked_event_id is not an event id: ${text.slice(0, 100)}`);
+  return content.stream === stream ? id : 0;
+}
