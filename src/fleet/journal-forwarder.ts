@@ -7,12 +7,7 @@ import { peekTopic } from "../wire/stored-envelope.js";
 import { ForwardCursor } from "./forward-cursor.js";
 import { type FleetStreamOptions, ensureFleetStream, eventSubject, messageId } from "./fleet-stream.js";
 import { JournalTail } from "./journal-tail.js";
-import { FleetOptionError, type NatsLinkOptions, natsConnectionOptions } from "./nats-link.js";
-
-/** Where log lines go (the server's logger has this shape). */
-export interface FleetLogger {
-  log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
-}
+import { FleetOptionError, type FleetLogger, type NatsLinkOptions, natsConnectionOptions, watchConnection } from "./nats-link.js";
 
 /** How to forward a host's journal (`corrbus serve --forward`). */
 export interface ForwardOptions extends NatsLinkOptions, FleetStreamOptions {
@@ -190,7 +185,7 @@ export class JournalForwarder {
 
   private async run(): Promise<void> {
     this.nc = await connect(this.connectOptions);
-    void this.watchStatus(this.nc);
+    void watchConnection(this.nc, "forwarding", this.logger, () => this.counters.reconnects++);
     this.logger.log("info", "forwarding connected", { servers: this.options.servers, stream: this.options.stream, cursor: this.acked });
     let backoffMs = backoffStartMs;
     while (!this.stopped) {
@@ -315,17 +310,6 @@ export class JournalForwarder {
   private oldestUnforwardedAgeMs(): number {
     const lag = this.source.eventsAfter(this.acked);
     return lag.count === 0 ? 0 : Date.now() - lag.firstTimeMs;
-  }
-
-  private async watchStatus(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
-      if (status.type === "reconnect") {
-        this.counters.reconnects++;
-        this.logger.log("info", "forwarding reconnected", { server: status.server });
-      } else if (status.type === "disconnect") {
-        this.logger.log("warn", "forwarding disconnected", { server: status.server });
-      }
-    }
   }
 
   private wake(): void {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { type NodeConnectionOptions, credsAuthenticator, nkeyAuthenticator } from "@nats-io/transport-node";
+import { type NatsConnection, type NodeConnectionOptions, credsAuthenticator, nkeyAuthenticator } from "@nats-io/transport-node";
 
 /** How to reach the fleet's NATS servers, and as whom. */
 export interface NatsLinkOptions {
@@ -111,4 +111,21 @@ export function isLoopback(hostname: string): boolean {
   if (isIP(host) === 4) return host.startsWith("127.");
   if (isIP(host) === 6) return host === "::1";
   return false;
+}
+
+/** Where log lines go (the server's logger has this shape). */
+export interface FleetLogger {
+  log(level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** Logs each disconnect and reconnect of `nc` as `role` ("forwarding", "ingest") and counts the reconnects, until it closes. */
+export async function watchConnection(nc: NatsConnection, role: string, logger: FleetLogger, onReconnect: () => void): Promise<void> {
+  for await (const status of nc.status()) {
+    if (status.type === "reconnect") {
+      onReconnect();
+      logger.log("info", `${role} reconnected`, { server: status.server });
+    } else if (status.type === "disconnect") {
+      logger.log("warn", `${role} disconnected`, { server: status.server });
+    }
+  }
 }

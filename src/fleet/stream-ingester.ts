@@ -6,8 +6,8 @@ import type { IngestOutcome } from "../core/broker-ports.js";
 import { maxIngestAckPending } from "../core/fleet/origin-ledger.js";
 import { rememberReceived } from "../wire/encoded-events.js";
 import { type FleetStreamOptions, ensureFleetStream, hostSubjects } from "./fleet-stream.js";
-import type { FleetLogger } from "./journal-forwarder.js";
-import { type NatsLinkOptions, natsConnectionOptions } from "./nats-link.js";
+
+import { type FleetLogger, type NatsLinkOptions, natsConnectionOptions, watchConnection } from "./nats-link.js";
 
 /** How a central broker ingests the fleet's stream (`corrbus serve --ingest`). */
 export interface IngestOptions extends NatsLinkOptions, FleetStreamOptions {
@@ -113,7 +113,7 @@ export class StreamIngester {
   private async run(): Promise<void> {
     const nc = await connect(this.connectOptions);
     this.nc = nc;
-    void this.watchStatus(nc);
+    void watchConnection(nc, "ingest", this.logger, () => this.counters.reconnects++);
     let pump: Promise<void> | undefined;
     while (!this.stopped) {
       try {
@@ -228,17 +228,6 @@ export class StreamIngester {
         this.logger.log("warn", "ingest consumer not answering; consuming anew", { status: status.type });
         messages.stop();
         return;
-      }
-    }
-  }
-
-  private async watchStatus(nc: NatsConnection): Promise<void> {
-    for await (const status of nc.status()) {
-      if (status.type === "reconnect") {
-        this.counters.reconnects++;
-        this.logger.log("info", "ingest reconnected", { server: status.server });
-      } else if (status.type === "disconnect") {
-        this.logger.log("warn", "ingest disconnected", { server: status.server });
       }
     }
   }

@@ -694,16 +694,17 @@ describe("counterexamples the handler fuzzing found", () => {
   });
 
   it("seed 2009791146: an unknown group (wire type 3) in an envelope failed Publish with INTERNAL: the storage split could not walk it", async () => {
-    // What protobuf-es made of the mutated bytes: field 13 as a varint, then an empty group 14 (start tag 0x73, end tag 0x74).
+    // What protobuf-es made of the mutated bytes: a varint field, then an empty group. The seed's fields 13 and 14
+    // are known since (host_id, origin_event_id): fields 1000 and 1001 stay unknown (tags 0xc0 0x3e; 0xcb 0x3e … 0xcc 0x3e).
     const envelope = create(EventEnvelopeSchema, { topic: "events.a" });
     envelope.$unknown = [
-      { no: 13, wireType: 0, data: Uint8Array.from([0x6f]) },
-      { no: 14, wireType: 3, data: Uint8Array.from([0x74]) },
+      { no: 1000, wireType: 0, data: Uint8Array.from([0x6f]) },
+      { no: 1001, wireType: 3, data: Uint8Array.from([0xcc, 0x3e]) },
     ];
     const { broker, service } = brokerWithService();
     await runCalls(service, [publishCall(create(PublishRequestSchema, { envelope })), publishCall(create(PublishRequestSchema, { envelope }), true)]);
     // Every field survives the broker: the group is stored as it came, from both paths.
-    for (const id of [1, 2]) expect(Buffer.from(broker.eventBytes(id) ?? []).includes(Buffer.from([0x68, 0x6f, 0x73, 0x74]))).toBe(true);
+    for (const id of [1, 2]) expect(Buffer.from(broker.eventBytes(id) ?? []).includes(Buffer.from([0xc0, 0x3e, 0x6f, 0xcb, 0x3e, 0xcc, 0x3e]))).toBe(true);
     await checkInvariants(broker, service);
   });
 
