@@ -76,7 +76,7 @@ export class PublishedEnvelopeDecoder {
   }
 
   private envelope(body: Buffer, start: number, end: number, meta: { fieldStart: number; valueStart: number }): EventEnvelope {
-    const envelope = envelopeDecoder.decode(body.subarray(start, meta.fieldStart));
+    const envelope = usual(envelopeDecoder.decodeUsual(body.subarray(start, meta.fieldStart)));
     envelope.correlationMetadata = this.metadata(body.subarray(meta.valueStart, end));
     return rememberReceived(envelope, body.subarray(start, end));
   }
@@ -85,7 +85,7 @@ export class PublishedEnvelopeDecoder {
     const last = this.last;
     const repeat = last === undefined ? undefined : perEventFields(bytes, last.shared);
     if (last !== undefined && repeat !== undefined) return { ...last.meta, sequenceNumber: BigInt(repeat.sequence), final: repeat.final };
-    const meta = metadataDecoder.decode(bytes);
+    const meta = usual(metadataDecoder.decodeUsual(bytes));
     const shared = sharedBytes(bytes);
     // Its repeats are copies of it: memos then recognise them by the mark, not by comparing fields.
     if (shared !== undefined) markDecodedFrom(meta, shared);
@@ -96,8 +96,21 @@ export class PublishedEnvelopeDecoder {
 
 function plainEnvelope(body: Buffer, start: number, end: number): EventEnvelope {
   const bytes = body.subarray(start, end);
-  return rememberReceived(envelopeDecoder.decode(bytes), bytes);
+  return rememberReceived(usual(envelopeDecoder.decodeUsual(bytes)), bytes);
 }
+
+/**
+ * A part's message, or a throw when the part is unusual: fromBinary then
+ * decodes the whole request, since over damaged bytes its answer for a part
+ * alone can differ from its answer for the whole (a nested message read past
+ * its end reads on into the fields after it).
+ */
+function usual<T>(message: T | undefined): T {
+  if (message === undefined) throw unusualPart;
+  return message;
+}
+
+const unusualPart = new Error("unusual part: decoded whole by fromBinary");
 
 /** Where the envelope of a request that is exactly `1: envelope` lies; undefined for any other shape. */
 function envelopeRange(body: Uint8Array): { start: number; end: number } | undefined {
