@@ -1,3 +1,5 @@
+import { OldestFirst } from "../wire/oldest-first.js";
+
 /**
  * SequenceCounter numbers this publisher's events per correlation: 1, 2, 3…
  * It remembers at most `capacity` correlations (the least recently used are
@@ -5,6 +7,7 @@
  */
 export class SequenceCounter {
   private readonly last = new Map<string, bigint>();
+  private readonly oldest = new OldestFirst(this.last);
 
   constructor(
     /** Correlations remembered. Default 10 000. */
@@ -17,7 +20,7 @@ export class SequenceCounter {
     this.last.delete(correlationId);
     this.last.set(correlationId, value);
     if (this.last.size > this.capacity) {
-      this.last.delete(this.last.keys().next().value as string);
+      this.oldest.take();
     }
     return value;
   }

@@ -1,3 +1,5 @@
+import { OldestFirst } from "../../wire/oldest-first.js";
+
 /**
  * What a central broker knows of one host it ingests events from.
  */
@@ -53,6 +55,7 @@ interface HostEntry extends HostIngest {
  */
 export class OriginLedger {
   private readonly hosts = new Map<string, HostEntry>();
+  private readonly oldestHosts = new OldestFirst(this.hosts);
   /** Hosts forgotten for the bound. */
   forgotten = 0;
   duplicates = 0;
@@ -128,9 +131,6 @@ export class OriginLedger {
   }
 
   private forgetOldest(): void {
-    const oldest = this.hosts.keys().next();
-    if (oldest.done) return;
-    this.hosts.delete(oldest.value);
-    this.forgotten++;
+    if (this.oldestHosts.take() !== undefined) this.forgotten++;
   }
 }

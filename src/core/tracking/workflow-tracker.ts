@@ -3,6 +3,7 @@ import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { LineageError } from "../validation/invalid-input-error.js";
 import { isControlTopic } from "../routing/topic-pattern.js";
 import { retainedSize, stringSize } from "../retained-size.js";
+import { OldestFirst } from "../../wire/oldest-first.js";
 
 /** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
 export const correlationCaps = {
@@ -144,6 +145,7 @@ export interface Lineage {
 export class WorkflowTracker {
   /** Insertion order = least recently active first. */
   private readonly states = new Map<string, CorrelationState>();
+  private readonly oldestStates = new OldestFirst(this.states);
   private readonly byRoot = new Map<string, Set<string>>();
   /** Correlations with a pending delivery (to settle when a recipient leaves). */
   private readonly withPending = new Set<string>();
@@ -414,8 +416,7 @@ export class WorkflowTracker {
     state.retainedBytes = stateBytes(state);
     this.sweep(nowMs);
     while (this.states.size >= this.maxActive) {
-      const oldest = this.states.values().next().value as CorrelationState;
-      this.forget(oldest);
+      this.forget((this.oldestStates.take() as [string, CorrelationState])[1]);
       this.evictedCount++;
     }
     this.states.set(id, state);
@@ -440,7 +441,7 @@ export class WorkflowTracker {
   private account(state: CorrelationState, before: number): void {
     this.retained += state.retainedBytes - before;
     while (this.retained > this.maxBytes && this.states.size > 1) {
-      this.forget(this.states.values().next().value as CorrelationState);
+      this.forget((this.oldestStates.take() as [string, CorrelationState])[1]);
       this.memoryEvictedCount++;
     }
   }
