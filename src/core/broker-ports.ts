@@ -136,7 +136,7 @@ export interface BrokerStats {
   permissionDenied: number;
   /** A central broker's ingest (all 0 on a host's own broker). */
   ingest: { hosts: number; maxHosts: number; hostsForgotten: number; duplicates: number; refused: number };
-  indexes: { tags: number; correlations: number; roots: number; templates: number };
+  indexes: { tags: number; correlations: number; roots: number; hosts: number; templates: number };
   /** The memory bound (memoryLimitBytes): the limit, what history and the tracker are estimated to retain, what it evicted. */
   memory: { limitBytes: number; historyBytes: number; workflowBytes: number; eventsEvicted: number; workflowsEvicted: number };
 }

@@ -14,7 +14,7 @@ import { OriginLedger } from "./fleet/origin-ledger.js";
 import { ResultWaiter, type WaitCondition, type WaitOutcome } from "./tracking/result-waiter.js";
 import { type PendingWait, WaiterRegistry } from "./tracking/waiter-registry.js";
 import { rememberEncoding, withoutPayload } from "../wire/encoded-events.js";
-import { type SplitEnvelope, peekTopic } from "../wire/stored-envelope.js";
+import { type SplitEnvelope, peekHostId, peekTopic } from "../wire/stored-envelope.js";
 import { Subscription, type SubscriptionOptions } from "./routing/subscription.js";
 import { type TopicPattern, isControlTopic, parseTopicPattern, topicMatches } from "./routing/topic-pattern.js";
 import { TopicRouter } from "./routing/topic-router.js";
@@ -96,7 +96,7 @@ export class CorrelationBroker {
     this.origins = new OriginLedger(fleet.maxIngestHosts ?? defaultMaxIngestHosts);
     this.startedAtMs = now();
     this.waiters = new WaiterRegistry(this.limits.maxWaiters);
-    this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes);
+    this.history = new IndexedHistory(this.limits.historyMaxEvents, this.limits.historyMaxBytes, this.hostId);
     this.router = new TopicRouter((subscription) => this.recipientGone(subscription.id, "the subscriber was cut off for not keeping up before it answered"));
     this.tracker = new WorkflowTracker(
       this.limits.maxActiveWorkflows,
@@ -506,6 +506,9 @@ export class CorrelationBroker {
     const pattern = query.topicPattern === "" ? undefined : parseTopicPattern(query.topicPattern, "topic_pattern");
     const hostId = query.hostId === undefined || query.hostId === "" ? undefined : checkHostId(query.hostId);
     const lists = entries.map(([key, value]) => this.history.tagList(key, value));
+    // Another host's events are indexed by host (a central's ingest); the broker's own are checked one by one.
+    const hostIndexed = hostId !== undefined && hostId !== this.hostId;
+    if (hostIndexed) lists.push(this.history.hostList(hostId));
     if (lists.some((list) => list === undefined)) return { ids: [], nextCursor: 0 };
     const sorted = (lists as NonNullable<(typeof lists)[number]>[]).sort((a, b) => a.size - b.size);
     const [driver, ...others] = sorted;
@@ -524,7 +527,7 @@ export class CorrelationBroker {
       if (id < low || id > high) break;
       if (!others.every((list) => list.has(id))) continue;
       if (pattern !== undefined && !topicMatches(pattern, peekTopic(this.history.events.getBytes(id) as Uint8Array))) continue;
-      if (hostId !== undefined && this.history.get(id)?.hostId !== hostId) continue;
+      if (hostId !== undefined && !hostIndexed && peekHostId(this.history.events.getBytes(id) as Uint8Array) !== hostId) continue;
       if (ids.length === limit) return { ids, nextCursor: ids[ids.length - 1] };
       ids.push(id);
     }

@@ -192,6 +192,16 @@ export function peekTopic(bytes: Uint8Array): string {
   return fromBinary(EventEnvelopeSchema, bytes).topic;
 }
 
+/** host_id of a stored body ("" when it has none), read without decoding it: a central's host index drops events by it. */
+export function peekHostId(bytes: Uint8Array): string {
+  const hostTag = tagOf(EventEnvelopeSchema.field.hostId.number, lengthDelimitedWireType);
+  for (let at = 0; at < bytes.length; at = reader.next) {
+    if (!reader.field(bytes, at, bytes.length)) return fromBinary(EventEnvelopeSchema, bytes).hostId;
+    if (reader.tag === hostTag) return Buffer.from(bytes.buffer, bytes.byteOffset + reader.valueStart, reader.next - reader.valueStart).toString("utf8");
+  }
+  return "";
+}
+
 /**
  * Ranges [start, end) of the source, alternating in `bounds[0, length)`. Cleared
  * by its count, never by truncating the array: V8 frees a truncated array's

@@ -74,7 +74,7 @@ describe("the memory bound", () => {
       const steady = indexAndTemplates();
       for (let id = 101; id <= 3000; id++) appendTo(history, id);
       expect(indexAndTemplates()).toBe(steady);
-      expect(history.indexSizes).toEqual({ tags: 80, correlations: 10, roots: 10, templates: 10 });
+      expect(history.indexSizes).toEqual({ tags: 80, correlations: 10, roots: 10, hosts: 0, templates: 10 });
     });
 
     it("should find a key held by one event as a list of that one id", () => {
@@ -117,6 +117,7 @@ describe("the memory bound", () => {
         tags: 8 * stats.eventsStored,
         correlations: stats.eventsStored,
         roots: stats.eventsStored,
+        hosts: 0,
         templates: stats.eventsStored,
       });
     });

@@ -12,6 +12,7 @@ import {
   type SplitEnvelope,
   decodeStoredEnvelope,
   joinEnvelope,
+  peekHostId,
   splitForStorage,
   storedEnvelopeBytes,
 } from "../../wire/stored-envelope.js";
@@ -27,6 +28,10 @@ import {
  * their keys, templates); `evictForMemory` evicts the oldest events until it
  * fits a budget, for the broker's memory bound. Keys that occur once (pids,
  * hashes, paths: high-cardinality tags) cost an entry and their string, no list.
+ *
+ * Events stamped with another host's id (a central broker's ingest) are also
+ * indexed by host, so FindByTag's host filter is one more list to intersect;
+ * the broker's own events are not (every one of them would be).
  */
 export class IndexedHistory {
   readonly events: EventHistory;
@@ -42,6 +47,7 @@ export class IndexedHistory {
   private readonly indexRetained = { bytes: 0 };
   private readonly byCorrelation = new PostingIndex(this.indexRetained);
   private readonly byRoot = new PostingIndex(this.indexRetained);
+  private readonly byHost = new PostingIndex(this.indexRetained);
   /**
    * Root → correlation → stored events: a timeline finds its correlations
    * without decoding events. A bare number stands for the root's own
@@ -51,13 +57,24 @@ export class IndexedHistory {
   private rootCorrelationBytes = 0;
   private memoryEvictedCount = 0;
 
-  constructor(maxEvents: number, maxBytes: number) {
+  constructor(
+    maxEvents: number,
+    maxBytes: number,
+    /** The broker's own host id: its events are not indexed by host. */
+    private readonly localHostId = "",
+  ) {
     this.events = new EventHistory(maxEvents, maxBytes, (id, bytes, template) => this.unindex(id, bytes, template));
   }
 
   /** Distinct keys in each index and distinct metadata templates (for stats and tests). */
-  get indexSizes(): { tags: number; correlations: number; roots: number; templates: number } {
-    return { tags: this.tagPairs, correlations: this.byCorrelation.size, roots: this.byRoot.size, templates: this.templates.size };
+  get indexSizes(): { tags: number; correlations: number; roots: number; hosts: number; templates: number } {
+    return {
+      tags: this.tagPairs,
+      correlations: this.byCorrelation.size,
+      roots: this.byRoot.size,
+      hosts: this.byHost.size,
+      templates: this.templates.size,
+    };
   }
 
   /** Bytes really held: events' own bytes plus shared metadata (the byte bound counts each event whole). */
@@ -113,6 +130,7 @@ export class IndexedHistory {
     const { body, templateKey, encodedSize } = split;
     const templateId = templateKey === undefined ? 0 : this.templates.acquire(templateKey);
     this.events.append(id, receivedAtMs, body, templateId, encodedSize);
+    if (event.hostId !== "" && event.hostId !== this.localHostId) this.byHost.add(event.hostId, id);
     const meta = event.correlationMetadata;
     if (meta === undefined) return;
     const remembered = this.lastPostings.get(meta);
@@ -174,6 +192,11 @@ export class IndexedHistory {
   /** Ids of a workflow's stored events, ascending. */
   rootList(rootId: string): IdList | undefined {
     return this.byRoot.get(rootId);
+  }
+
+  /** Ids of the stored events of another host, ascending (undefined for the local host: see the class). */
+  hostList(hostId: string): IdList | undefined {
+    return this.byHost.get(hostId);
   }
 
   /**
@@ -257,7 +280,11 @@ export class IndexedHistory {
     this.rootCorrelationBytes -= retainedSize.mapEntry + stringSize(rootId) + (typeof counts === "number" ? 0 : correlationCountsBytes);
   }
 
-  private unindex(id: number, _body: Uint8Array, templateId: number): void {
+  private unindex(id: number, body: Uint8Array, templateId: number): void {
+    if (this.byHost.size > 0) {
+      const hostId = peekHostId(body);
+      if (hostId !== "" && hostId !== this.localHostId) this.byHost.removeOldest(hostId, id);
+    }
     if (templateId === 0) return;
     // The template alone holds every field indexed (tags, ids): no need to decode the event's payload.
     const meta = decodeStoredEnvelope(this.templates.get(templateId)).correlationMetadata;

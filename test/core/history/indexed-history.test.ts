@@ -158,7 +158,7 @@ describe("IndexedHistory", () => {
             // No index keeps an empty entry for an evicted key.
             // Shared metadata is stored once per distinct value and goes with its last event.
             const templates = new Set(model.map((e) => e.sharedMetadata)).size;
-            expect(history.indexSizes).toEqual({ tags: usedTags.size, correlations: correlations.size, roots: roots.size, templates });
+            expect(history.indexSizes).toEqual({ tags: usedTags.size, correlations: correlations.size, roots: roots.size, hosts: 0, templates });
             // Every retained event reads back exactly as it was stored, shared metadata and all.
             for (const e of model) expect(toJson(EventEnvelopeSchema, history.get(e.id) as EventEnvelope)).toEqual(e.published);
           },
@@ -181,7 +181,7 @@ describe("IndexedHistory", () => {
         expect([history.correlationList(root)?.at(0), history.rootList(root)?.at(0)]).toEqual([id, id]);
         expect([...history.correlationsUnder(root)]).toEqual([[root, 1]]);
       }
-      expect(history.indexSizes).toEqual({ tags: 1, correlations: 1, roots: 1, templates: 1 });
+      expect(history.indexSizes).toEqual({ tags: 1, correlations: 1, roots: 1, hosts: 0, templates: 1 });
     });
 
     it("should keep events without correlation out of the indexes", () => {
@@ -189,7 +189,7 @@ describe("IndexedHistory", () => {
       const plain = envelope("events.a");
       plain.eventId = 1n;
       history.append(plain, 1);
-      expect(history.indexSizes).toEqual({ tags: 0, correlations: 0, roots: 0, templates: 0 });
+      expect(history.indexSizes).toEqual({ tags: 0, correlations: 0, roots: 0, hosts: 0, templates: 0 });
       for (let id = 2; id <= 3; id++) {
         const event = envelope("events.a", { correlationId: uuidFor(1), correlationTags: { k: "v" } });
         event.eventId = BigInt(id);
