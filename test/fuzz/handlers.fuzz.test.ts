@@ -556,7 +556,7 @@ async function checkInvariants(broker: CorrelationBroker, service: Service): Pro
   for (let i = 0; i < flush.length; i += limits.maxBatchEnvelopes as number) {
     publishBatchNow(broker, flush.slice(i, i + (limits.maxBatchEnvelopes as number)), { verified: false });
   }
-  expect(indexSizes(broker)).toEqual({ tags: 0, correlations: 0, roots: 0, templates: 0 });
+  expect(indexSizes(broker)).toEqual({ tags: 0, correlations: 0, roots: 0, hosts: 0, templates: 0 });
 }
 
 /** Runs a sequence of calls the way a server would: unary calls in turn, waits and subscriptions alongside. */
