@@ -74,8 +74,10 @@ export interface BenchConfig {
   fleetFindEvents: number;
   /** Processes publishing the simulated hosts' events, each a share of the hosts. */
   fleetFillProcesses: number;
-  /** Measured FindByTag calls end-to-end on the central broker, per query. */
+  /** Measured FindByTag calls end-to-end on the central broker, the query across the fleet. */
   fleetFindCalls: number;
+  /** Measured calls of the same query for one host_id (it takes tens of ms at 1 M events, so fewer). */
+  fleetFindHostCalls: number;
   /** Longest a multi-process phase may take before its workers are stopped. */
   phaseTimeoutMs: number;
   /** Longest subscribers may take to drain their queues once the publisher is done. */
@@ -124,6 +126,7 @@ export const fullConfig: Readonly<BenchConfig> = Object.freeze({
   fleetFindEvents: 1_000_000,
   fleetFillProcesses: 2,
   fleetFindCalls: 1000,
+  fleetFindHostCalls: 100,
   phaseTimeoutMs: 180_000,
   drainTimeoutMs: 60_000,
 });
@@ -158,4 +161,5 @@ export const quickConfig: Readonly<BenchConfig> = Object.freeze({
   fleetPublishCalls: 500,
   fleetFindEvents: 100_000,
   fleetFindCalls: 200,
+  fleetFindHostCalls: 20,
 });

@@ -11,8 +11,8 @@ import { simulatedHostId, simulatedMatches, simulatedStream } from "./fleet-simu
 import { summarize } from "./percentiles.js";
 import { type WorkerProcess, expectMessage, spawnWorker } from "./worker-process.js";
 
-/** js.publish calls each filling process keeps in flight (as the NATS rows' async publisher). */
-const fillInFlight = 256;
+/** Publishes each filling process keeps awaiting their PubAck (as many as the NATS rows' async publisher keeps in flight). */
+export const fillInFlight = 256;
 
 /** The host the host-filtered query asks for. */
 const queriedHost = 0;
@@ -25,7 +25,7 @@ const queriedHost = 0;
  * ingest rate, measureIngestRate) and answers, end-to-end through the TS
  * client's bus.findByTag, the investigation tag matching 1 % of the fleet's
  * events (a page of `findLimit`) and the same tag for one host (its
- * `findLimit` events), each `fleetFindCalls` times after a warm-up. The
+ * `findLimit` events), `fleetFindCalls` and `fleetFindHostCalls` times after a warm-up. The
  * stream is deleted afterwards (its files are the bulk of the run's disk use).
  */
 export async function measureFleetFind(natsUrl: string, centralArgs: string[], config: BenchConfig, figures: FigureSet): Promise<void> {
@@ -57,9 +57,10 @@ export async function measureFleetFind(natsUrl: string, centralArgs: string[], c
     const startMs = Math.min(...results.map((result) => result.startMs as number));
     const endMs = Math.max(...results.map((result) => result.endMs as number));
     const bytes = results.reduce((sum, result) => sum + (result.bytes as number), 0);
-    const label = `${config.fleetHosts} simulated hosts' events into JetStream, ${workers.length} processes × ${fillInFlight} js.publish in flight`;
+    const label = `${config.fleetHosts} simulated hosts' events into JetStream, ${workers.length} processes, ${fillInFlight} PubAcks awaited each`;
     figures.set("fleet.fill.rate", (total / (endMs - startMs)) * 1000, "events/s", `${label}: acked messages/s`);
     figures.set("fleet.fill.events", total, "events", `${label}: messages acked`);
+    figures.set("fleet.fill.elapsed", endMs - startMs, "ms", `${label}: union of run times`);
     figures.set("fleet.fill.bytesPerEvent", bytes / total, "B", `${label}: mean message size (the journaled envelope)`);
     const stored = Number((await jsm.streams.info(simulatedStream.stream)).state.messages);
     if (stored !== total) figures.notes.push(`simulated hosts' stream holds ${stored} messages, not ${total}`);
@@ -86,10 +87,15 @@ export async function measureFleetFind(natsUrl: string, centralArgs: string[], c
     const client = createCorrelationClient({ socketPath, sourceProcess: "bench-analyst" });
     try {
       const queries = {
-        "fleet.find.all": { request: { tags: { ...matchingTags }, limit: config.findLimit }, matches: simulatedMatches(config.fleetHosts, eventsPerHost) },
+        "fleet.find.all": {
+          request: { tags: { ...matchingTags }, limit: config.findLimit },
+          matches: simulatedMatches(config.fleetHosts, eventsPerHost),
+          calls: config.fleetFindCalls,
+        },
         "fleet.find.host": {
           request: { tags: { ...matchingTags }, hostId: simulatedHostId(queriedHost), limit: config.findLimit },
           matches: simulatedMatches(config.fleetHosts, eventsPerHost, queriedHost),
+          calls: config.fleetFindHostCalls,
         },
       };
       for (const [id, query] of Object.entries(queries)) {
@@ -97,8 +103,8 @@ export async function measureFleetFind(natsUrl: string, centralArgs: string[], c
         const call = async () => {
           answered = (await client.findByTag(query.request)).events;
         };
-        await timeSequential(Math.min(100, config.fleetFindCalls), call);
-        const samples = await timeSequential(config.fleetFindCalls, call);
+        await timeSequential(Math.max(2, Math.min(100, query.calls / 5)), call);
+        const samples = await timeSequential(query.calls, call);
         const what = `FindByTag ${config.findLimit} results on the central @${total} events from ${config.fleetHosts} hosts${id === "fleet.find.host" ? ", one host_id" : ""}, end-to-end`;
         figures.setLatency(`${id}.endToEnd`, summarize(samples), what);
         figures.set(`${id}.results`, answered.length, "events", `${what}: events answered`);

@@ -1,5 +1,6 @@
 import type { BenchConfig } from "./bench-config.js";
 import type { FigureSet } from "./figure-set.js";
+import { fillInFlight } from "./fleet-find-latency.js";
 import { type TableRow, count, ms, rate, times, us } from "./results-table.js";
 
 /**
@@ -46,9 +47,9 @@ export function buildFleetRows(figures: FigureSet, config: BenchConfig, natsSkip
     x("fleet.ingest.rate", "fleet.forward.live.rate"),
   );
   add(
-    `${config.fleetHosts} simulated hosts' events into JetStream as their forwarders publish them (${config.fleetFillProcesses} processes × 256 js.publish in flight)${quick}`,
+    `${config.fleetHosts} simulated hosts' events into JetStream as their forwarders publish them (${config.fleetFillProcesses} processes, ${fillInFlight} PubAcks awaited each)${quick}`,
     skipped ??
-      `${rate(v("fleet.fill.rate"), "events/s")} (${count(v("fleet.fill.events"))} messages, ${count(v("fleet.fill.bytesPerEvent"))} B each on average)`,
+      `${rate(v("fleet.fill.rate"), "events/s")} (${count(v("fleet.fill.events"))} messages of ${count(v("fleet.fill.bytesPerEvent"))} B on average in ${ms(v("fleet.fill.elapsed"))})`,
   );
   add(
     `Central ingest of those ${count(v("fleet.fill.events") ?? config.fleetFindEvents)} events${quick}`,
