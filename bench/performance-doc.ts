@@ -72,7 +72,7 @@ client processes, then prints one table and writes it here and to \`bench/result
   two host brokers, one with \`serve --forward\` and one without, take turns block by block with
   sequential Publish (with metadata, the TS client's \`publish()\`): the cost of forwarding is the
   ratio of their p50 and p99. Then 30 000 events go through the TS client's stream publisher
-  (\`bus.streamPublisher()\`) into each; the forwarding rate is timed from the first publish to the
+  (\`bus.streamPublisher()\`, in the bench's process) into each; the forwarding rate is timed from the first publish to the
   GetStats answer whose \`forward.acked_event_id\` reached the last event (polled every 10 ms). The
   broker without forwarding is then restarted with \`--forward\` on its data directory: the catch-up
   is timed from its \`listening\` log line to the same answer. A new central broker
