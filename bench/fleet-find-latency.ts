@@ -15,7 +15,7 @@ import { type WorkerProcess, expectMessage, spawnWorker } from "./worker-process
 export const fillInFlight = 256;
 
 /** The host the host-filtered query asks for. */
-const queriedHost = 0;
+export const queriedHost = 0;
 
 /**
  * FindByTag on a central broker holding the events of `fleetHosts` simulated

@@ -1,6 +1,7 @@
 import type { BenchConfig } from "./bench-config.js";
 import type { FigureSet } from "./figure-set.js";
-import { fillInFlight } from "./fleet-find-latency.js";
+import { fillInFlight, queriedHost } from "./fleet-find-latency.js";
+import { simulatedMatches } from "./fleet-simulated-hosts.js";
 import { type TableRow, count, ms, rate, times, us } from "./results-table.js";
 
 /**
@@ -18,6 +19,9 @@ export function buildFleetRows(figures: FigureSet, config: BenchConfig, natsSkip
   const add = (figure: string, measured: string, reference = "—", ratio = "—", target = "—") => rows.push({ figure, measured, reference, ratio, target });
   const skipped = natsSkipped === undefined ? undefined : `skipped: ${natsSkipped}`;
   const find = v("fleet.find.stored") ?? config.fleetFindEvents;
+  const eventsPerHost = Math.floor(config.fleetFindEvents / config.fleetHosts);
+  const matches = (host?: number) =>
+    count(v(`fleet.find.${host === undefined ? "all" : "host"}.matches`) ?? simulatedMatches(config.fleetHosts, eventsPerHost, host));
   const quick = config.fleetFindEvents < 1_000_000 ? ` (--quick: ${count(config.fleetFindEvents)}; 1 M in the full run)` : "";
 
   add(
@@ -58,13 +62,13 @@ export function buildFleetRows(figures: FigureSet, config: BenchConfig, natsSkip
     `${x("fleet.hostsIngest.rate", "fleet.fill.rate")} / ${x("fleet.hostsIngest.rate", "fleet.ingest.rate")}`,
   );
   add(
-    `FindByTag on the central, ${count(find)} events from ${config.fleetHosts} hosts, a tag matching ${count(v("fleet.find.all.matches"))} (1 %), page of ${config.findLimit}, end-to-end (bus.findByTag)${quick}`,
+    `FindByTag on the central, ${count(find)} events from ${config.fleetHosts} hosts, a tag matching ${matches()} (1 %), page of ${config.findLimit}, end-to-end (bus.findByTag)${quick}`,
     skipped ?? lat("fleet.find.all.endToEnd"),
     `one host broker, ${count(v(`find.history${config.findHistorySizes[1]}.stored`))} events, same selectivity: p50 ${us(v(`find.history${config.findHistorySizes[1]}.endToEnd.p50`))}`,
     x("fleet.find.all.endToEnd.p50", `find.history${config.findHistorySizes[1]}.endToEnd.p50`),
   );
   add(
-    `FindByTag on the central, same tag and host_id of one host: its ${count(v("fleet.find.host.matches"))} events, end-to-end${quick}`,
+    `FindByTag on the central, same tag and host_id of one host: its ${matches(queriedHost)} events, end-to-end${quick}`,
     skipped ?? lat("fleet.find.host.endToEnd"),
     `without host_id p50 ${us(v("fleet.find.all.endToEnd.p50"))}`,
     x("fleet.find.host.endToEnd.p50", "fleet.find.all.endToEnd.p50"),
