@@ -60,6 +60,24 @@ export interface BenchConfig {
   durabilityStreamEvents: number;
   /** Warm-up events of that collector. */
   durabilityStreamWarmupEvents: number;
+  /** Events streamed into each host broker of the fleet rows (forwarding on, and off for the catch-up). */
+  fleetEvents: number;
+  /** Warm-up calls per series of the Publish with forwarding on / off figures. */
+  fleetWarmupCalls: number;
+  /** Measured sequential Publish calls per series, forwarding on and off taking turns. */
+  fleetPublishCalls: number;
+  /** Blocks per series of those. */
+  fleetPublishBlocks: number;
+  /** Simulated hosts whose events fill the stream of the central FindByTag figures. */
+  fleetHosts: number;
+  /** Events of all simulated hosts together (each host an equal share). */
+  fleetFindEvents: number;
+  /** Processes publishing the simulated hosts' events, each a share of the hosts. */
+  fleetFillProcesses: number;
+  /** Measured FindByTag calls end-to-end on the central broker, the query across the fleet. */
+  fleetFindCalls: number;
+  /** Measured calls of the same query for one host_id (it takes tens of ms at 1 M events, so fewer). */
+  fleetFindHostCalls: number;
   /** Longest a multi-process phase may take before its workers are stopped. */
   phaseTimeoutMs: number;
   /** Longest subscribers may take to drain their queues once the publisher is done. */
@@ -100,6 +118,15 @@ export const fullConfig: Readonly<BenchConfig> = Object.freeze({
   durabilityBlocks: 10,
   durabilityStreamEvents: 50_000,
   durabilityStreamWarmupEvents: 2_000,
+  fleetEvents: 30_000,
+  fleetWarmupCalls: 500,
+  fleetPublishCalls: 3000,
+  fleetPublishBlocks: 10,
+  fleetHosts: 100,
+  fleetFindEvents: 1_000_000,
+  fleetFillProcesses: 2,
+  fleetFindCalls: 1000,
+  fleetFindHostCalls: 100,
   phaseTimeoutMs: 180_000,
   drainTimeoutMs: 60_000,
 });
@@ -129,4 +156,10 @@ export const quickConfig: Readonly<BenchConfig> = Object.freeze({
   durabilityCalls: 500,
   durabilityStreamEvents: 10_000,
   durabilityStreamWarmupEvents: 500,
+  fleetEvents: 5_000,
+  fleetWarmupCalls: 100,
+  fleetPublishCalls: 500,
+  fleetFindEvents: 100_000,
+  fleetFindCalls: 200,
+  fleetFindHostCalls: 20,
 });

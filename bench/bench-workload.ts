@@ -22,7 +22,7 @@ const matchEvery = 100;
 export const matchingTags: Readonly<Record<string, string>> = Object.freeze({ investigation_id: "INC-0" });
 
 /** Id spaces keep the correlations of different workloads apart. */
-export const idSpace = { tagged: 1, workflow: 2, publish: 3, wait: 4 } as const;
+export const idSpace = { tagged: 1, workflow: 2, publish: 3, wait: 4, fleet: 5 } as const;
 
 /**
  * A valid (version 4, RFC variant) UUID for `n` in `space`: deterministic, so

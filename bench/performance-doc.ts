@@ -68,14 +68,29 @@ client processes, then prints one table and writes it here and to \`bench/result
 - **Memory** is the growth of \`heapUsed + external\` of an in-process broker in a
   \`node --expose-gc\` child, after full collections (\`arrayBuffers\` is part of \`external\`),
   measured after a warm-up load into a throwaway broker so that compiled code is not counted.
+- **Fleet (issue 16)**, the third table, on a nats-server of its own (a fresh JetStream store):
+  two host brokers, one with \`serve --forward\` and one without, take turns block by block with
+  sequential Publish (with metadata, the TS client's \`publish()\`): the cost of forwarding is the
+  ratio of their p50 and p99. Then 30 000 events go through the TS client's stream publisher
+  (\`bus.streamPublisher()\`, in the bench's process) into each; the forwarding rate is timed from the first publish to the
+  GetStats answer whose \`forward.acked_event_id\` reached the last event (polled every 10 ms). The
+  broker without forwarding is then restarted with \`--forward\` on its data directory: the catch-up
+  is timed from its \`listening\` log line to the same answer. A new central broker
+  (\`serve --ingest\`) ingests what both forwarded, timed from \`listening\` to \`ingest.stored\`
+  reaching the stream's count. Last, 100 simulated hosts' events (1 000 000 in all, 10 000 a
+  host, correlations of 100 events, a tag matching 1 %) are published into JetStream as their
+  forwarders publish them (the journal's encoding, \`eventSubject\`, \`messageId\` of \`src/fleet/\`),
+  from 2 processes each awaiting 256 PubAcks; a new central ingests them (its rate, as above) and
+  answers FindByTag end-to-end through \`bus.findByTag\` for that tag (a page of 100) and for the
+  same tag and one \`host_id\` (that host's 100 events).
 - The broker runs with \`--history-size 2000000 --history-bytes 2147483648\` (nothing is evicted
   while a figure is measured) and, for the delivery figures, \`--subscriber-queue 2000000\`.
   Durability is the default (journal, \`--fsync batch\`) except for the durability brokers, each
   in a temporary data directory that is removed afterwards; the heading of each run says how each
   broker kept its history.
   Each run prints its total duration; it stays well under 10 minutes on the 2-core machine.
-  \`node dist/bench/run.js --quick\` is a smoke run of the harness with reduced counts; it writes
-  its figures to the temp directory, not here.
+  \`node dist/bench/run.js --quick\` is a smoke run of the harness with reduced counts, and
+  \`--only fleet\` runs only the fleet phases; both write their figures to the temp directory, not here.
 - Nothing here asserts on timing; the numbers are for reading, not for failing a build.
 
 ## Latest run

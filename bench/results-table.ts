@@ -415,18 +415,21 @@ export function renderTable<Row extends TableRow | TargetRow>(rows: Row[], heade
   return [line(header), rule, ...rows.map(line)].join("\n");
 }
 
-function us(value: number | undefined): string {
+/** A duration in µs as the tables print it (µs or ms); n/a when not measured. */
+export function us(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return "n/a";
   if (value < 10) return `${value.toFixed(1)} µs`;
   if (value < 1000) return `${value.toFixed(0)} µs`;
   return `${(value / 1000).toFixed(2)} ms`;
 }
 
-function ms(value: number | undefined): string {
+/** A duration in ms printed in seconds; n/a when not measured. */
+export function ms(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "n/a" : `${(value / 1000).toFixed(2)} s`;
 }
 
-function rate(value: number | undefined, unit: string): string {
+/** A rate with its unit, thousands as K; n/a when not measured. */
+export function rate(value: number | undefined, unit: string): string {
   if (value === undefined || !Number.isFinite(value)) return "n/a";
   return value >= 1000 ? `${(value / 1000).toFixed(1)} K ${unit}` : `${value.toFixed(0)} ${unit}`;
 }
@@ -435,7 +438,8 @@ function mb(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "n/a" : `${value.toFixed(value < 10 ? 2 : 0)} MB`;
 }
 
-function count(value: number | undefined): string {
+/** A count, round thousands and millions as K and M; n/a when not measured. */
+export function count(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return "n/a";
   if (value >= 1_000_000 && value % 1_000_000 === 0) return `${value / 1_000_000} M`;
   if (value >= 1000 && value < 1_000_000 && value % 1000 === 0) return `${value / 1000} K`;
@@ -446,7 +450,8 @@ function perOp(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "n/a" : value.toFixed(value < 10 ? 2 : 1);
 }
 
-function times(value: number | undefined): string {
+/** A ratio as N.NN×; n/a when not measured. */
+export function times(value: number | undefined): string {
   return value === undefined || !Number.isFinite(value) ? "n/a" : `${value.toFixed(value < 10 ? 2 : 1)}×`;
 }
 

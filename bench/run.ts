@@ -1,8 +1,9 @@
 // `npm run bench`: every figure of docs/performance.md, measured against the broker
-// running as its own process, and issue 15's targets against nats-server
-// measured in the same run, printed as two tables and written to
-// bench/results.json and docs/performance.md. `--quick` runs a reduced smoke
-// pass of the harness and writes its figures to the temp directory only.
+// running as its own process, issue 15's targets against nats-server measured
+// in the same run, and the fleet's figures (issue 16), printed as three tables
+// and written to bench/results.json and docs/performance.md. `--quick` runs a
+// reduced smoke pass of the harness and `--only fleet` only the fleet phases;
+// both write their figures to the temp directory only (see usage below).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -10,6 +11,12 @@ import { type BrokerProcess, repoRoot, startBrokerProcess } from "../test/helper
 import { fullConfig, quickConfig } from "./bench-config.js";
 import { nowMs } from "./call-timing.js";
 import { FigureSet } from "./figure-set.js";
+import { measureForwardCatchUp } from "./fleet-catch-up.js";
+import { forwardedStream, measureForwardRate } from "./fleet-forward-rate.js";
+import { measureFleetFind } from "./fleet-find-latency.js";
+import { measureIngestRate } from "./fleet-ingest-rate.js";
+import { measureForwardPublishLatency } from "./fleet-publish-latency.js";
+import { buildFleetRows } from "./fleet-table.js";
 import { type FsyncPolicy, measureDurabilityPublish, measureDurabilityStream } from "./durability-policies.js";
 import { measureInBroker } from "./in-broker-latency.js";
 import { measureMemory } from "./memory-footprint.js";
@@ -28,6 +35,21 @@ import { measureStartupReplay } from "./startup-replay.js";
 import { measureSubscribe } from "./subscribe-rate.js";
 import { measureWaitWakeup } from "./wait-wakeup.js";
 
+const usage = `usage: node dist/bench/run.js [--quick] [--only fleet]
+  (none)        every phase; writes bench/results.json and docs/performance.md
+  --quick       every phase with reduced counts (a smoke run of the harness)
+  --only fleet  only the fleet phases (forwarding, central ingest, FindByTag on
+                the central; they need nats-server)
+--quick and --only write their figures to the temp directory, never to docs/.
+`;
+const onlyIndex = process.argv.indexOf("--only");
+const only = onlyIndex < 0 ? undefined : process.argv[onlyIndex + 1];
+if (process.argv.includes("--help") || (onlyIndex >= 0 && only !== "fleet")) {
+  process.stdout.write(usage);
+  process.exit(process.argv.includes("--help") ? 0 : 2);
+}
+/** False with `--only fleet`: only the fleet phases run. */
+const runAll = only === undefined;
 const config = process.argv.includes("--quick") ? quickConfig : fullConfig;
 const figures = new FigureSet();
 const startedAt = new Date();
@@ -45,6 +67,10 @@ const brokerArgs = {
   queries: [...historyArgs, ...quietArgs],
   /** Each durability broker adds its own `--fsync always|batch|never`. */
   durability: [...historyArgs, ...quietArgs],
+  /** The fleet's host brokers add `--host-id` and, forwarding, `--forward` and the stream. */
+  fleetHost: [...historyArgs, ...quietArgs],
+  /** Room for the simulated fleet's 1 M events; each central adds `--ingest` and its stream. */
+  central: [...historyArgs, ...quietArgs],
 };
 
 const progress = (text: string) => process.stderr.write(`[bench ${((nowMs() - started) / 1000).toFixed(1).padStart(6)} s] ${text}\n`);
@@ -158,6 +184,29 @@ async function natsPhase(name: string, run: (url: string) => Promise<void>): Pro
 }
 
 try {
+  if (runAll) await publishAndDeliveryPhases();
+} finally {
+  const code = await nats?.stop();
+  if (nats !== undefined && code !== 0) figures.notes.push(`nats-server exited with ${code}: ${nats.logs.slice(-3).join(" | ")}`);
+}
+if (runAll) {
+  await durabilityPhases();
+  await withBroker(
+    brokerArgs.queries,
+    (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)),
+    // Its journal (the ~1 M events the queries loaded) outlives it: a new broker replays it.
+    (dataDirectory, stopped) =>
+      phase("replay", () => measureStartupReplay(dataDirectory, brokerArgs.queries, stoppedStats(stopped)?.eventsStored, config, figures)),
+  );
+}
+if (natsSkipped === undefined) await fleetPhases();
+else figures.notes.push(`fleet rows skipped: ${natsSkipped}`);
+if (runAll) {
+  await phase("inBroker", () => measureInBroker(config, figures));
+  await phase("memory", () => measureMemory(config, figures));
+}
+
+async function publishAndDeliveryPhases(): Promise<void> {
   await withBroker(brokerArgs.publishAndDelivery, async (broker) => {
     // Floor and Publish interleaved block by block, so their ratios see the same machine state.
     await phase("sequential", () => measureSequentialLatency(broker.socketPath, config, figures));
@@ -174,37 +223,77 @@ try {
       await natsPhase(`natsFanout${subscribers}`, (url) => measureNatsFanout(url, subscribers, config, figures));
     }
   });
-} finally {
-  const code = await nats?.stop();
-  if (nats !== undefined && code !== 0) figures.notes.push(`nats-server exited with ${code}: ${nats.logs.slice(-3).join(" | ")}`);
 }
-// One broker per fsync policy, each with its own data directory, all running
-// at once so their sequential Publish series can take turns block by block.
-const durabilityBrokers = new Map<FsyncPolicy, BenchBroker>();
-for (const policy of config.fsyncPolicies) {
-  const started = await startBenchBroker([...brokerArgs.durability, "--fsync", policy]);
-  if (started !== undefined) durabilityBrokers.set(policy, started);
-}
-try {
-  if (durabilityBrokers.size > 0) {
-    const sockets = new Map([...durabilityBrokers].map(([policy, started]) => [policy, started.broker.socketPath]));
-    await phase("durabilityPublish", () => measureDurabilityPublish(sockets, config, figures));
+
+/** One broker per fsync policy, each with its own data directory, all running at once so their sequential Publish series can take turns block by block. */
+async function durabilityPhases(): Promise<void> {
+  const durabilityBrokers = new Map<FsyncPolicy, BenchBroker>();
+  for (const policy of config.fsyncPolicies) {
+    const started = await startBenchBroker([...brokerArgs.durability, "--fsync", policy]);
+    if (started !== undefined) durabilityBrokers.set(policy, started);
   }
-  for (const [policy, started] of durabilityBrokers) {
-    await phase(`durabilityStream.${policy}`, () => measureDurabilityStream(policy, started.broker.socketPath, config, figures));
+  try {
+    if (durabilityBrokers.size > 0) {
+      const sockets = new Map([...durabilityBrokers].map(([policy, started]) => [policy, started.broker.socketPath]));
+      await phase("durabilityPublish", () => measureDurabilityPublish(sockets, config, figures));
+    }
+    for (const [policy, started] of durabilityBrokers) {
+      await phase(`durabilityStream.${policy}`, () => measureDurabilityStream(policy, started.broker.socketPath, config, figures));
+    }
+  } finally {
+    for (const started of durabilityBrokers.values()) await stopBenchBroker(started);
   }
-} finally {
-  for (const started of durabilityBrokers.values()) await stopBenchBroker(started);
 }
-await withBroker(
-  brokerArgs.queries,
-  (broker) => phase("queries", () => measureQueries(broker.socketPath, config, figures)),
-  // Its journal (the ~1 M events the queries loaded) outlives it: a new broker replays it.
-  (dataDirectory, stopped) =>
-    phase("replay", () => measureStartupReplay(dataDirectory, brokerArgs.queries, stoppedStats(stopped)?.eventsStored, config, figures)),
-);
-await phase("inBroker", () => measureInBroker(config, figures));
-await phase("memory", () => measureMemory(config, figures));
+
+/**
+ * The fleet's figures against a nats-server of their own (a fresh JetStream
+ * store): two host brokers, one forwarding (`--forward`) and one not, for the
+ * Publish cost and the forwarding rate; the one not forwarding is restarted
+ * with `--forward` on its data directory (catch-up); a central broker ingests
+ * what they forwarded; then the simulated hosts' stream and FindByTag on a
+ * central holding it.
+ */
+async function fleetPhases(): Promise<void> {
+  let fleetNats: NatsServerProcess | undefined;
+  try {
+    fleetNats = await startNatsServer();
+  } catch (error) {
+    figures.failures.push({ phase: "nats-server start (fleet)", error: error instanceof Error ? error.message : String(error) });
+  }
+  if (fleetNats === undefined) return;
+  const url = fleetNats.url;
+  try {
+    const stream = ["--stream", forwardedStream.stream, "--subject-prefix", forwardedStream.subjectPrefix];
+    const forwarding = await startBenchBroker([...brokerArgs.fleetHost, "--host-id", "bench-forwarding", "--forward", url, ...stream]);
+    const plain = await startBenchBroker([...brokerArgs.fleetHost, "--host-id", "bench-not-forwarding"]);
+    try {
+      if (forwarding !== undefined && plain !== undefined) {
+        const [on, off] = [forwarding.broker.socketPath, plain.broker.socketPath];
+        await phase("fleetPublish", () => measureForwardPublishLatency(on, off, config, figures));
+        await phase("fleetForward", () => measureForwardRate(on, off, config, figures));
+      }
+    } finally {
+      if (forwarding !== undefined) await stopBenchBroker(forwarding);
+      if (plain !== undefined) {
+        await stopBenchBroker(plain, (dataDirectory) =>
+          phase("fleetCatchUp", () => measureForwardCatchUp(dataDirectory, [...plain.args, "--forward", url, ...stream], config, figures)),
+        );
+      }
+    }
+    await phase("fleetIngest", () =>
+      measureIngestRate(
+        url,
+        { stream: forwardedStream, args: brokerArgs.central, id: "fleet.ingest", label: "central ingest of the forwarded stream" },
+        config,
+        figures,
+      ),
+    );
+    await phase("fleetFind", () => measureFleetFind(url, brokerArgs.central, config, figures));
+  } finally {
+    const code = await fleetNats.stop();
+    if (code !== 0) figures.notes.push(`nats-server (fleet) exited with ${code}: ${fleetNats.logs.slice(-3).join(" | ")}`);
+  }
+}
 
 const durationSeconds = (nowMs() - started) / 1000;
 const rows = buildRows(figures, config);
@@ -216,6 +305,13 @@ const natsHeading =
     : `Targets of issue 15, same run: corrbus against nats-server ${natsVersions.server} (JetStream, file storage in a temporary directory, ` +
       `its defaults otherwise) driven by nats.js ${natsVersions.client} (@nats-io/transport-node, @nats-io/jetstream), each from processes of its own.`;
 const targetTable = `${natsHeading}\n\n${renderTable(targetRows, targetHeader)}`;
+const fleetRows = buildFleetRows(figures, config, natsSkipped);
+const fleetHeading =
+  natsVersions === undefined
+    ? `Fleet (issue 16), same run (rows skipped: ${natsSkipped}).`
+    : `Fleet (issue 16), same run: host and central brokers (serve --forward / --ingest) on a nats-server ${natsVersions.server} of their own ` +
+      "(JetStream, file storage in a temporary directory), each broker its own process.";
+const fleetTable = `${fleetHeading}\n\n${renderTable(fleetRows)}`;
 const machine = {
   cpus: cpus().length,
   cpuModel: cpus()[0]?.model ?? "unknown",
@@ -230,6 +326,7 @@ const heading =
   `load average ${machine.loadAverageBefore[0]} → ${machine.loadAverageAfter[0]}; broker history: ${brokerStorage.join(", ")} ` +
   `(in a temporary data directory); took ${durationSeconds.toFixed(0)} s` +
   (config.quick ? " (--quick: reduced counts, not comparable)" : "") +
+  (runAll ? "" : ` (--only ${only}: only those phases)`) +
   ".";
 const remarks = [...figures.notes.map((note) => `- note: ${note}`), ...figures.failures.map((failure) => `- FAILED ${failure.phase}: ${failure.error}`)];
 
@@ -244,14 +341,16 @@ const results = {
   figures: figures.all(),
   table: rows,
   targets: targetRows,
+  fleet: fleetRows,
   notes: figures.notes,
   failures: figures.failures,
 };
-const summary = `${heading}\n\n${table}\n\n${targetTable}\n${remarks.length > 0 ? `\n${remarks.join("\n")}\n` : ""}`;
+const tables = runAll ? `${table}\n\n${targetTable}\n\n${fleetTable}` : fleetTable;
+const summary = `${heading}\n\n${tables}\n${remarks.length > 0 ? `\n${remarks.join("\n")}\n` : ""}`;
 process.stdout.write(`\n${summary}`);
-if (config.quick) {
-  // A smoke run's figures are not comparable: kept out of the repository.
-  const path = join(tmpdir(), "corrbus-bench-quick.json");
+if (config.quick || !runAll) {
+  // A smoke run's or a partial run's figures are not the page's: kept out of the repository.
+  const path = join(tmpdir(), `corrbus-bench-${config.quick ? "quick" : "partial"}${runAll ? "" : `-${only}`}.json`);
   writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`\nwrote ${path}\n`);
 } else {
