@@ -150,7 +150,8 @@ export class JournalTail {
           continue;
         }
       }
-      // Nothing whole in what was read: read more of the file.
+      // Nothing whole in what was read. Everything stored is read already: wait, without asking the file system.
+      if (this.afterId >= throughId) return "wait";
       if (this.fd === undefined) return this.newerSegmentExists() ? "segment-end" : "wait";
       const size = fstatSync(this.fd).size;
       if (size <= this.fileOffset) return this.newerSegmentExists() ? "segment-end" : "wait";
