@@ -1,12 +1,13 @@
 import { join } from "node:path";
 import { type JetStreamManager, StorageType, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsConnection, connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { maxForwardInFlight } from "../core/fleet/origin-ledger.js";
 import { isControlTopic } from "../core/routing/topic-pattern.js";
 import { peekTopic } from "../wire/stored-envelope.js";
 import { ForwardCursor } from "./forward-cursor.js";
 import { type FleetStreamOptions, ensureFleetStream, eventSubject, messageId } from "./fleet-stream.js";
 import { JournalTail } from "./journal-tail.js";
+import { connectNats } from "./nats-connect.js";
 import { PubAckPipeline } from "./pub-ack-pipeline.js";
 import { FleetOptionError, type FleetLogger, type NatsLinkOptions, natsConnectionOptions, watchConnection } from "./nats-link.js";
 
@@ -106,6 +107,8 @@ export class JournalForwarder {
   private wakeUp: (() => void) | undefined;
   private gathering: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Aborts a first connection still being retried, so stop() does not wait for a server that never answers. */
+  private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
   private readonly counters = {
     published: 0,
@@ -162,6 +165,7 @@ export class JournalForwarder {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.gathering);
+    this.stopping.abort();
     this.wake();
     await this.running;
     await this.cursor.flush();
@@ -194,7 +198,9 @@ export class JournalForwarder {
   }
 
   private async run(): Promise<void> {
-    this.nc = await connect(this.connectOptions);
+    const nc = await connectNats(this.connectOptions, this.options, "forwarding", this.logger, this.stopping.signal);
+    if (nc === undefined) return;
+    this.nc = nc;
     void watchConnection(this.nc, "forwarding", this.logger, () => this.counters.reconnects++);
     this.logger.log("info", "forwarding connected", { servers: this.options.servers, stream: this.options.stream, cursor: this.acked });
     let backoffMs = backoffStartMs;

@@ -72,7 +72,8 @@ export function natsConnectionOptions(link: NatsLinkOptions, flag: string, name:
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     reconnectJitter: 250,
-    waitOnFirstConnect: true,
+    // connectNats retries the first connection itself, logging why each attempt failed.
+    waitOnFirstConnect: false,
     pingInterval: 10_000,
     maxPingOut: 3,
   };

@@ -1,12 +1,12 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JsMsg, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsConnection, connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { IngestOutcome } from "../core/broker-ports.js";
 import { maxIngestAckPending } from "../core/fleet/origin-ledger.js";
 import { rememberReceived } from "../wire/encoded-events.js";
 import { type FleetStreamOptions, ensureFleetStream, hostSubjects } from "./fleet-stream.js";
-
+import { connectNats } from "./nats-connect.js";
 import { type FleetLogger, type NatsLinkOptions, natsConnectionOptions, watchConnection } from "./nats-link.js";
 
 /** How a central broker ingests the fleet's stream (`corrbus serve --ingest`). */
@@ -71,6 +71,8 @@ export class StreamIngester {
   private readonly queue: JsMsg[] = [];
   private wakeUp: (() => void) | undefined;
   private stopped = false;
+  /** Aborts a first connection still being retried, so stop() does not wait for a server that never answers. */
+  private readonly stopping = new AbortController();
   private running: Promise<void> | undefined;
   private readonly consumerName: string;
   private readonly connectOptions: ReturnType<typeof natsConnectionOptions>;
@@ -94,6 +96,7 @@ export class StreamIngester {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.messages?.stop();
     this.wake();
     await this.running;
@@ -111,7 +114,8 @@ export class StreamIngester {
   }
 
   private async run(): Promise<void> {
-    const nc = await connect(this.connectOptions);
+    const nc = await connectNats(this.connectOptions, this.options, "ingest", this.logger, this.stopping.signal);
+    if (nc === undefined) return;
     this.nc = nc;
     void watchConnection(nc, "ingest", this.logger, () => this.counters.reconnects++);
     let pump: Promise<void> | undefined;

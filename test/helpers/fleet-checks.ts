@@ -1,5 +1,5 @@
 import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
+import { type NodeConnectionOptions, connect } from "@nats-io/transport-node";
 import { expect } from "vitest";
 import { runCli } from "./broker-process.js";
 
@@ -14,9 +14,9 @@ export async function journalEvents(dataDir: string): Promise<Record<string, unk
     .map((line) => JSON.parse(line));
 }
 
-/** Every message in the stream as (host id, event id), read by an ordered consumer from a process of the test's own. */
-export async function streamEvents(url: string | string[]): Promise<{ host: string; id: number }[]> {
-  const nc = await connect({ servers: url });
+/** Every message in the stream as (host id, event id), read by an ordered consumer from a process of the test's own; `link` adds TLS and credentials. */
+export async function streamEvents(url: string | string[], link: Omit<NodeConnectionOptions, "servers"> = {}): Promise<{ host: string; id: number }[]> {
+  const nc = await connect({ ...link, servers: url });
   try {
     // A cluster that just lost a node may time out JetStream API requests while it elects new leaders: a few tries each.
     const info = await retried(async () => (await jetstreamManager(nc)).streams.info("CORRBUS"));

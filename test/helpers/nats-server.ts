@@ -6,7 +6,7 @@ import { LineReader } from "./line-reader.js";
 
 /** A nats-server with JetStream running as its own process on a loopback port. */
 export interface NatsServerProcess {
-  /** `nats://127.0.0.1:<port>`, for the nats.js client. */
+  /** `nats://127.0.0.1:<port>` (`tls://` when the server requires TLS), for the nats.js client. */
   readonly url: string;
   /** As the server reports it, e.g. "2.9.10". */
   readonly version: string;
@@ -33,8 +33,10 @@ export interface NatsServerOptions {
   port?: number;
   /** The store directory (default: a new temporary one, removed by stop()); give a killed server's to restart it with its streams. */
   storeDirectory?: string;
-  /** Lines added to the configuration file (a server_name and cluster block for a JetStream cluster). */
+  /** Lines added to the configuration file (a server_name and cluster block for a JetStream cluster, an authorization block). */
   config?: string;
+  /** The server's certificate and key (PEM files): it then requires TLS of every client and its url says tls://. Default none. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /**
@@ -61,7 +63,9 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const directory = mkdtempSync(join(tmpdir(), "corrbus-nats-"));
   const storeDirectory = options.storeDirectory ?? join(directory, "store");
   const config = join(directory, "nats-server.conf");
-  writeFileSync(config, `max_pending: ${maxPendingBytes}\n${options.config ?? ""}\n`);
+  const tls =
+    options.tls === undefined ? "" : `tls {\n  cert_file: ${JSON.stringify(options.tls.certFile)}\n  key_file: ${JSON.stringify(options.tls.keyFile)}\n}\n`;
+  writeFileSync(config, `max_pending: ${maxPendingBytes}\n${tls}${options.config ?? ""}\n`);
   const child = spawn(command, ["-c", config, "-js", "-sd", storeDirectory, "-a", "127.0.0.1", "-p", String(options.port ?? -1)], {
     stdio: ["ignore", "ignore", "pipe"],
   });
@@ -89,7 +93,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     await stderr.waitFor((line) => line.includes("Server is ready"), options.timeoutMs ?? 15_000);
     const port = /:(\d+)\s*$/.exec(listening)?.[1];
     if (port === undefined) throw new Error(`nats-server: no port in "${listening}"`);
-    return { url: `nats://127.0.0.1:${port}`, version, child, logs, port: Number(port), storeDirectory, stop, kill };
+    return { url: `${options.tls === undefined ? "nats" : "tls"}://127.0.0.1:${port}`, version, child, logs, port: Number(port), storeDirectory, stop, kill };
   } catch (error) {
     await stop();
     throw error;
