@@ -35,11 +35,11 @@ import {
   PublishRequestSchema,
   PublishStreamRequestSchema,
   SubscribeRequestSchema,
-  type SubscribeResponse,
   WaitForResultsRequestSchema,
   createCorrelationClient,
 } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { spawnFixture } from "../helpers/fixture-process.js";
 import { concat, mutate, mutationSteps } from "./mutations.js";
 
 const minimumCiCases = 10_000;
@@ -1061,16 +1061,11 @@ describe("a live broker under a raw-socket fuzzer", () => {
         `replay with FUZZ_SEED=${seed} [FUZZ_CASE=<index>]`,
     );
 
-    // A live subscriber that stays idle through the whole run (no reconnecting client: the stock stream).
-    // Its session is pinged every half second of silence and must survive that, and the fuzzer.
-    const watcherClient = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-watcher" });
-    const watcherAbort = new AbortController();
-    const watcher = watcherClient.service
-      .subscribe({ patterns: ["events.fuzz.after.#"], subscriberName: "fuzz-watcher" }, { signal: watcherAbort.signal })
-      [Symbol.asyncIterator]();
-    expect((await watcher.next()).value?.subscribed).toBe(true);
-    const watcherNext = watcher.next();
-    watcherNext.catch(() => {});
+    // A live subscriber that stays idle through the whole run, in its own process (no reconnect: one
+    // stream). Its session is pinged after each half second of silence and must survive that, and the
+    // fuzzer; in this process it could not answer a ping while the fuzzer held the event loop.
+    const watcher = spawnFixture("subscriber", ["--socket", broker.socketPath, "--pattern", "events.fuzz.after.#", "--name", "fuzz-watcher", "--max", "1"]);
+    await watcher.waitFor("ready");
 
     const order = onlyCase === undefined ? cases.map((_, index) => index) : [onlyCase];
     const inFlight = new Set<number>();
@@ -1140,8 +1135,8 @@ describe("a live broker under a raw-socket fuzzer", () => {
     expect(broker.child.signalCode).toBeNull();
     // Open now: the watcher's connection and the probe's own (and perhaps the previous probe's, closing).
     const drained = await statsWhen(broker.socketPath, (s) => s.connectionsOpen <= 3 && s.subscribers === 1 && s.waiters === 0);
-    expect(drained.connectionsOpen).toBeLessThanOrEqual(3);
-    expect(drained.subscribers).toBe(1);
+    expect(drained.connectionsOpen, `connections open after the run (seed ${seed})\n${lastLogs(broker)}`).toBeLessThanOrEqual(3);
+    expect(drained.subscribers, `the idle watcher's subscription after the run (seed ${seed})\n${lastLogs(broker)}`).toBe(1);
 
     // Still answering: a normal Publish and FindByTag from the TS client.
     const client = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "fuzz-after" });
@@ -1154,16 +1149,14 @@ describe("a live broker under a raw-socket fuzzer", () => {
       const found = await client.service.findByTag({ tags: { fuzz: "after", seed: String(seed) } }, { timeoutMs: 10_000 });
       expect(found.events.map((event) => event.eventId)).toEqual([published.eventId]);
       // The idle subscriber got it on the session it opened before the run.
-      const delivered: IteratorResult<SubscribeResponse> | undefined = await Promise.race([watcherNext, sleep(10_000).then(() => undefined)]);
-      const events = delivered === undefined || delivered.done ? [] : delivered.value.events;
-      expect(
-        events.map((event) => event.eventId),
-        "the idle subscriber's event",
-      ).toEqual([published.eventId]);
+      const delivered = await watcher.waitFor("event", 10_000).catch((error: Error) => {
+        throw new Error(`the idle subscriber's event: ${error.message}; it printed ${JSON.stringify(watcher.messages)}`);
+      });
+      expect(delivered.id, "the idle subscriber's event").toBe(String(published.eventId));
+      expect(await watcher.exited, "the idle subscriber's exit code").toBe(0);
     } finally {
       client.close();
-      watcherAbort.abort();
-      watcherClient.close();
+      watcher.child.kill();
     }
 
     // JSON clients still get answers for whatever the fuzzer got stored (one stored event JSON cannot encode would fail them all).
