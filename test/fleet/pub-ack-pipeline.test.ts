@@ -49,7 +49,11 @@ describe.skipIf(!hasNatsServer && !inCi)("PubAckPipeline against a real nats-ser
   // stop it in time on a loaded machine: 3 runs of 8 got their PubAck.)
   async function silentResponder(subject: string): Promise<{ received: () => number; stop: () => void }> {
     let received = 0;
-    const subscription = nc.subscribe(subject, { callback: () => received++ });
+    const subscription = nc.subscribe(subject, {
+      callback: () => {
+        received++;
+      },
+    });
     await nc.flush();
     return { received: () => received, stop: () => subscription.unsubscribe() };
   }
