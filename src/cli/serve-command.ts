@@ -171,6 +171,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
   }
   const { forward, ingest } = fleetOptions(values);
+  if (forward !== undefined && values["in-memory"]) throw new UsageError("--forward needs the journal: it forwards what the journal stores (drop --in-memory)");
   const logger = createLogger(level);
   // Signals are caught before start-up so that one arriving while the journal
   // replays still drains instead of killing the process mid-way.

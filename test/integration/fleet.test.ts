@@ -179,6 +179,22 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("--forward: 192.0.2.1 is not a loopback address and no TLS is set");
     });
+
+    it("should refuse --forward with --in-memory in one line, with exit code 2 (nothing journaled to forward)", async () => {
+      const result = await runCli([
+        "serve",
+        "--in-memory",
+        "--host-id",
+        "x",
+        "--forward",
+        "nats://127.0.0.1:4222",
+        "--socket",
+        join(central.directory, "no.sock"),
+      ]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain("corrbus serve: --forward needs the journal: it forwards what the journal stores (drop --in-memory)");
+      expect(result.stderr, "no stack trace").not.toMatch(/\n\s+at /);
+    });
   });
 
   describe("after faults under load", () => {
