@@ -22,6 +22,7 @@ export function fleetSections(stats: GetStatsResponse): Section[] {
         ["publish errors", String(forward.publishErrors)],
         ["lost", `${forward.eventsLost} events in ${forward.segmentsLost} segments (past the backlog bound or retention)`],
         ["not forwarded (control.#)", String(forward.eventsSkipped)],
+        ["workflow facts acked", String(forward.factsAcked)],
       ],
     ]);
   }
@@ -39,6 +40,7 @@ export function fleetSections(stats: GetStatsResponse): Section[] {
         ["pending in the stream", String(ingest.pending)],
         ["reconnects", String(ingest.reconnects)],
         ["consumer restarts", String(ingest.consumerRestarts)],
+        ["workflow facts (kept in the stream)", String(ingest.factsReceived)],
         ["hosts", `${ingest.hosts} of ${ingest.maxHosts} (forgotten ${ingest.hostsForgotten})`],
         ...ingest.hostLags.map((host): [string, string] => [
           `  ${host.hostId}`,

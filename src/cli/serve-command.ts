@@ -60,7 +60,7 @@ Fleet (docs/fleet.md):
   --forward URLS           forward every journaled event to a NATS JetStream
                            stream (nats://HOST:PORT, comma-separated for a cluster)
   --forward-insecure       allow clear text to a non-loopback server without TLS
-  --forward-control        forward control.# events too (default: not)
+  --forward-control        forward control.# events and workflow facts too (default: not)
   --forward-in-flight N    publishes awaiting acknowledgement (default 128, at most 256)
   --forward-backlog N      bytes of unforwarded journal kept past history's
                            bounds before the oldest is given up, counted as lost

@@ -37,6 +37,24 @@ export function messageId(hostId: string, eventId: number): string {
   return `${hostId}-${eventId}`;
 }
 
+/**
+ * The subject of a host's workflow facts (forwarded with --forward-control).
+ * No topic can take it: a topic's first segment is events or control.
+ */
+export function factSubject(prefix: string, hostId: string): string {
+  return `${prefix}.${hostId}.facts`;
+}
+
+/** Whether `subject` (under `prefix`) carries workflow facts rather than an event. */
+export function isFactSubject(prefix: string, subject: string): boolean {
+  return subject.endsWith(".facts") && subject.split(".").length === prefix.split(".").length + 2;
+}
+
+/** Nats-Msg-Id of a workflow fact: its host, the event it follows and its ordinal among the facts after that event. */
+export function factMessageId(hostId: string, afterEventId: number, ordinal: number): string {
+  return `${hostId}-${afterEventId}-f${ordinal}`;
+}
+
 /** The subjects of one host's events, or of every host's (`hostId` undefined). */
 export function hostSubjects(prefix: string, hostId?: string): string {
   return hostId === undefined ? `${prefix}.>` : `${prefix}.${hostId}.>`;

@@ -5,7 +5,7 @@ import { maxForwardInFlight } from "../core/fleet/origin-ledger.js";
 import { isControlTopic } from "../core/routing/topic-pattern.js";
 import { peekTopic } from "../wire/stored-envelope.js";
 import { ForwardCursor } from "./forward-cursor.js";
-import { type FleetStreamOptions, ensureFleetStream, eventSubject, messageId } from "./fleet-stream.js";
+import { type FleetStreamOptions, ensureFleetStream, eventSubject, factMessageId, factSubject, messageId } from "./fleet-stream.js";
 import { JournalTail } from "./journal-tail.js";
 import { connectNats } from "./nats-connect.js";
 import { PubAckPipeline } from "./pub-ack-pipeline.js";
@@ -13,7 +13,12 @@ import { FleetOptionError, type FleetLogger, type NatsLinkOptions, natsConnectio
 
 /** How to forward a host's journal (`corrbus serve --forward`). */
 export interface ForwardOptions extends NatsLinkOptions, FleetStreamOptions {
-  /** Forward control.# events too. Default false: tasks are a host's own business; their answers (events.#) carry the evidence. */
+  /**
+   * Forward control.# events too, and the journal's workflow facts (who a task
+   * was delivered to, who left or came back) on `<prefix>.<host_id>.facts`.
+   * Default false: tasks are a host's own business; their answers (events.#)
+   * carry the evidence.
+   */
   forwardControl?: boolean;
   /** Publishes awaiting JetStream's acknowledgement at most. Default 128; at most 256 (the central broker's dedup window relies on it). */
   maxInFlight?: number;
@@ -61,10 +66,13 @@ export interface ForwardStatsView {
   eventsLost: number;
   segmentsLost: number;
   eventsSkipped: number;
+  factsAcked: number;
 }
 
+/** A publish awaiting its acknowledgement: the position it moves the cursor to (an event id, facts after it). */
 interface InFlight {
   id: number;
+  facts: number;
   settled: boolean;
   failed: boolean;
 }
@@ -104,6 +112,8 @@ export class JournalForwarder {
   private inFlight: InFlight[] = [];
   private storedThrough = 0;
   private acked = 0;
+  /** Facts after `acked` acknowledged. */
+  private ackedFacts = 0;
   private wakeUp: (() => void) | undefined;
   private gathering: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -119,6 +129,7 @@ export class JournalForwarder {
     eventsLost: 0,
     segmentsLost: 0,
     eventsSkipped: 0,
+    factsAcked: 0,
     lastAckMs: 0,
   };
 
@@ -136,7 +147,12 @@ export class JournalForwarder {
     this.connectOptions = natsConnectionOptions(options, "--forward", `corrbus-forward-${source.hostId}`);
     this.cursor = new ForwardCursor(source.dataDir, options.stream);
     this.acked = this.cursor.durable;
-    this.tail = new JournalTail(join(source.dataDir, "journal"), this.cursor.durable);
+    this.ackedFacts = this.cursor.durableFacts;
+    this.tail = new JournalTail(
+      join(source.dataDir, "journal"),
+      { afterId: this.cursor.durable, factsAfter: this.cursor.durableFacts },
+      options.forwardControl === true,
+    );
   }
 
   /** The durable cursor: the journal keeps every segment after it. */
@@ -194,6 +210,7 @@ export class JournalForwarder {
       eventsLost: this.counters.eventsLost,
       segmentsLost: this.counters.segmentsLost,
       eventsSkipped: this.counters.eventsSkipped,
+      factsAcked: this.counters.factsAcked,
     };
   }
 
@@ -218,7 +235,7 @@ export class JournalForwarder {
         this.counters.publishErrors++;
         this.logger.log("warn", "forwarding failed; sending again from the cursor", { error: String(error), cursor: this.acked, retryInMs: backoffMs });
         await this.settleAll();
-        this.tail.seek(this.acked);
+        this.tail.seek({ afterId: this.acked, factsAfter: this.ackedFacts });
         await delay(backoffMs + Math.random() * backoffMs);
         backoffMs = Math.min(backoffCapMs, backoffMs * 2);
         // A stream deleted (no stream takes the subject now) or a manager call timed out: look the stream up again.
@@ -243,19 +260,37 @@ export class JournalForwarder {
       const room = this.maxInFlight - this.inFlight.length;
       const records = room > 0 ? this.tail.read(room, this.storedThrough) : [];
       for (const record of records) {
-        const entry: InFlight = { id: record.id, settled: false, failed: false };
+        const entry: InFlight =
+          record.kind === "event"
+            ? { id: record.id, facts: 0, settled: false, failed: false }
+            : { id: record.afterId, facts: record.ordinal + 1, settled: false, failed: false };
         this.inFlight.push(entry);
-        const topic = peekTopic(record.envelope);
-        if (!this.options.forwardControl && isControlTopic(topic)) {
-          entry.settled = true;
-          this.counters.eventsSkipped++;
-          continue;
+        let sent: Promise<{ duplicate: boolean }>;
+        if (record.kind === "fact") {
+          sent = pipeline.publish(
+            factSubject(this.options.subjectPrefix, this.source.hostId),
+            record.fact,
+            factMessageId(this.source.hostId, record.afterId, record.ordinal),
+          );
+        } else {
+          const topic = peekTopic(record.envelope);
+          if (!this.options.forwardControl && isControlTopic(topic)) {
+            entry.settled = true;
+            this.counters.eventsSkipped++;
+            continue;
+          }
+          sent = pipeline.publish(
+            eventSubject(this.options.subjectPrefix, this.source.hostId, topic),
+            record.envelope,
+            messageId(this.source.hostId, record.id),
+          );
         }
         this.counters.published++;
-        pipeline.publish(eventSubject(this.options.subjectPrefix, this.source.hostId, topic), record.envelope, messageId(this.source.hostId, record.id)).then(
+        sent.then(
           (ack) => {
             entry.settled = true;
             this.counters.acked++;
+            if (record.kind === "fact") this.counters.factsAcked++;
             if (ack.duplicate) this.counters.duplicates++;
             this.counters.lastAckMs = Date.now();
             this.advance();
@@ -279,11 +314,13 @@ export class JournalForwarder {
   private advance(): void {
     let moved = false;
     while (this.inFlight.length > 0 && this.inFlight[0].settled && !this.inFlight[0].failed) {
-      this.acked = (this.inFlight.shift() as InFlight).id;
+      const entry = this.inFlight.shift() as InFlight;
+      this.acked = entry.id;
+      this.ackedFacts = entry.facts;
       moved = true;
     }
     if (moved) {
-      this.cursor.advance(this.acked).then(
+      this.cursor.advance(this.acked, this.ackedFacts).then(
         () => this.source.releaseHeld(),
         (error) => this.logger.log("error", "forward cursor not written", { error: String(error), path: this.cursor.path }),
       );

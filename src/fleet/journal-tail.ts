@@ -6,9 +6,30 @@ import { WireReader, varintWireType } from "../wire/wire-reader.js";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 
 /** One journaled event as the tail reads it: its id and the envelope's bytes as the journal holds them. */
-export interface TailRecord {
+export interface TailEvent {
+  kind: "event";
   id: number;
   envelope: Uint8Array;
+}
+
+/**
+ * One workflow fact as the tail reads it (WorkflowFact bytes): facts have no
+ * id, so a fact's place is the event before it in the journal (`afterId`) and
+ * its ordinal among the facts after that event.
+ */
+export interface TailFact {
+  kind: "fact";
+  afterId: number;
+  ordinal: number;
+  fact: Uint8Array;
+}
+
+export type TailRecord = TailEvent | TailFact;
+
+/** A place in the journal: after event `afterId` and the first `factsAfter` facts that follow it. */
+export interface TailPosition {
+  afterId: number;
+  factsAfter: number;
 }
 
 /** Most bytes read from a segment file at once. */
@@ -22,8 +43,10 @@ const reader = new WireReader();
  * written: the segment files themselves, so one code path serves catching up
  * after a restart and following live writes. It reads only records the
  * journal has counted as stored (`throughId`), holds a record cut short by a
- * write in progress until the rest arrives, skips corrupt records and workflow
- * facts, and moves to the next segment once one exists.
+ * write in progress until the rest arrives, skips corrupt records, and moves
+ * to the next segment once one exists. Workflow facts are skipped, or read in
+ * their place when `withFacts` (a fact is read once it is in the file: a write
+ * that fails after it and is rolled back is rare enough not to hold facts for).
  */
 export class JournalTail {
   private segment: string | undefined;
@@ -32,16 +55,26 @@ export class JournalTail {
   private pending: Buffer = Buffer.alloc(0);
   /** Corrupt records skipped (the journal's replay reports them too). */
   corrupt = 0;
+  private afterId: number;
+  private factsAfter: number;
+  /** The last event the scan passed (read or skipped) and the facts it passed after it. */
+  private seenId = 0;
+  private seenFacts = 0;
 
   constructor(
     readonly directory: string,
-    private afterId: number,
-  ) {}
+    position: TailPosition,
+    private readonly withFacts = false,
+  ) {
+    this.afterId = position.afterId;
+    this.factsAfter = position.factsAfter;
+  }
 
-  /** Reads from the event after `afterId` again (after a failed publish). */
-  seek(afterId: number): void {
+  /** Reads from `position` again (after a failed publish). */
+  seek(position: TailPosition): void {
     this.close();
-    this.afterId = afterId;
+    this.afterId = position.afterId;
+    this.factsAfter = position.factsAfter;
   }
 
   /** The segment being read (its name), if any. */
@@ -49,10 +82,11 @@ export class JournalTail {
     return this.segment;
   }
 
-  /** Up to `max` events after the position with ids up to `throughId`. */
+  /** Up to `max` events (and facts, `withFacts`) after the position, events with ids up to `throughId`. */
   read(max: number, throughId: number): TailRecord[] {
     const out: TailRecord[] = [];
-    if (this.segment === undefined && !this.openSegmentFor(this.afterId + 1)) return out;
+    // The facts after an event may follow it in its segment or start the next one: open the segment holding the event itself.
+    if (this.segment === undefined && !this.openSegmentFor(this.withFacts ? this.afterId : this.afterId + 1)) return out;
     while (out.length < max) {
       const record = this.nextRecord(throughId);
       if (record === "wait") break;
@@ -60,8 +94,16 @@ export class JournalTail {
         if (!this.openNextSegment()) break;
         continue;
       }
+      if (record.kind === "fact") {
+        if (record.afterId < this.afterId || (record.afterId === this.afterId && record.ordinal < this.factsAfter)) continue;
+        this.afterId = record.afterId;
+        this.factsAfter = record.ordinal + 1;
+        out.push(record);
+        continue;
+      }
       if (record.id <= this.afterId) continue;
       this.afterId = record.id;
+      this.factsAfter = 0;
       out.push(record);
     }
     return out;
@@ -77,8 +119,9 @@ export class JournalTail {
     for (;;) {
       const record = this.nextRecord(Number.MAX_SAFE_INTEGER);
       if (record === "wait" || record === "segment-end") break;
-      if (record.id > this.afterId) {
+      if (record.kind === "event" && record.id > this.afterId) {
         this.afterId = record.id;
+        this.factsAfter = 0;
         skipped++;
       }
     }
@@ -118,13 +161,20 @@ export class JournalTail {
     const next = this.segments().find((name) => this.segment === undefined || name > this.segment);
     if (next === undefined) return false;
     this.close();
-    this.open(next);
+    this.open(next, true);
     return true;
   }
 
-  private open(name: string): void {
+  /** Opens segment `name`; `next` when it follows the segment just read, whose facts may go on at its start. */
+  private open(name: string, next = false): void {
     this.close();
     this.segment = name;
+    // A fact at the start of a segment follows the event before the segment's first, and counts on from the facts after it.
+    const before = Number(name.slice(0, 20)) - 1;
+    if (!next || this.seenId !== before) {
+      this.seenId = before;
+      this.seenFacts = 0;
+    }
     try {
       this.fd = openSync(join(this.directory, name), "r");
     } catch {
@@ -142,16 +192,25 @@ export class JournalTail {
           const id = eventIdOf(read.envelope);
           if (id > throughId) return "wait";
           this.pending = this.pending.subarray(read.next);
-          return { id, envelope: read.envelope };
+          this.seenId = id;
+          this.seenFacts = 0;
+          return { kind: "event", id, envelope: read.envelope };
         }
-        if (read.kind === "fact" || read.kind === "corrupt") {
-          if (read.kind === "corrupt") this.corrupt++;
+        if (read.kind === "fact") {
+          this.pending = this.pending.subarray(read.next);
+          const ordinal = this.seenFacts++;
+          if (this.withFacts) return { kind: "fact", afterId: this.seenId, ordinal, fact: read.fact };
+          continue;
+        }
+        if (read.kind === "corrupt") {
+          this.corrupt++;
           this.pending = this.pending.subarray(read.next);
           continue;
         }
       }
-      // Nothing whole in what was read. Everything stored is read already: wait, without asking the file system.
-      if (this.afterId >= throughId) return "wait";
+      // Nothing whole in what was read. Everything stored is read already: wait, without asking the file system
+      // (facts, written after the last stored event too, are looked for each time).
+      if (this.afterId >= throughId && !this.withFacts) return "wait";
       if (this.fd === undefined) return this.newerSegmentExists() ? "segment-end" : "wait";
       const size = fstatSync(this.fd).size;
       if (size <= this.fileOffset) return this.newerSegmentExists() ? "segment-end" : "wait";

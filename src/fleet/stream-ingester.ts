@@ -5,7 +5,7 @@ import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/en
 import type { IngestOutcome } from "../core/broker-ports.js";
 import { maxIngestAckPending } from "../core/fleet/origin-ledger.js";
 import { rememberReceived } from "../wire/encoded-events.js";
-import { type FleetStreamOptions, ensureFleetStream, hostSubjects } from "./fleet-stream.js";
+import { type FleetStreamOptions, ensureFleetStream, hostSubjects, isFactSubject } from "./fleet-stream.js";
 import { connectNats } from "./nats-connect.js";
 import { type FleetLogger, type NatsLinkOptions, natsConnectionOptions, watchConnection } from "./nats-link.js";
 
@@ -40,6 +40,8 @@ export interface IngestStatsView {
   reconnects: number;
   /** Consumes begun anew after the consumer stopped answering. */
   restarts: number;
+  /** Workflow facts received (a host forwarding with --forward-control), acknowledged unapplied. */
+  factsReceived: number;
 }
 
 /** Events handed to the broker at once: what one journal write takes comfortably. */
@@ -76,7 +78,7 @@ export class StreamIngester {
   private running: Promise<void> | undefined;
   private readonly consumerName: string;
   private readonly connectOptions: ReturnType<typeof natsConnectionOptions>;
-  private readonly counters = { received: 0, stored: 0, duplicates: 0, refused: 0, pending: 0, reconnects: 0, restarts: 0 };
+  private readonly counters = { received: 0, stored: 0, duplicates: 0, refused: 0, pending: 0, reconnects: 0, restarts: 0, factsReceived: 0 };
 
   constructor(
     private readonly options: IngestOptions,
@@ -176,6 +178,12 @@ export class StreamIngester {
       const envelopes: EventEnvelope[] = [];
       const kept: JsMsg[] = [];
       for (const message of batch) {
+        // A host's workflow facts stay in the stream as its evidence; the tracker here derives workflow state from the events.
+        if (isFactSubject(this.options.subjectPrefix, message.subject)) {
+          this.counters.factsReceived++;
+          message.ack();
+          continue;
+        }
         const envelope = this.decode(message);
         if (envelope === undefined) {
           message.term();

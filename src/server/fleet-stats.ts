@@ -31,6 +31,7 @@ export function fleetStatsOf(forward: ForwardStatsView | undefined, ingest: Inge
       eventsLost: BigInt(forward.eventsLost),
       segmentsLost: BigInt(forward.segmentsLost),
       eventsSkipped: BigInt(forward.eventsSkipped),
+      factsAcked: BigInt(forward.factsAcked),
     };
   }
   if (ingest !== undefined) {
@@ -47,6 +48,7 @@ export function fleetStatsOf(forward: ForwardStatsView | undefined, ingest: Inge
       pending: BigInt(ingest.pending),
       reconnects: BigInt(ingest.reconnects),
       consumerRestarts: BigInt(ingest.restarts),
+      factsReceived: BigInt(ingest.factsReceived),
       hosts: hosts.hosts,
       maxHosts: hosts.maxHosts,
       hostsForgotten: BigInt(hosts.hostsForgotten),
