@@ -258,6 +258,36 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
       const restarted = (await hosts[1].client.service.getStats({})).forward;
       expect(restarted?.eventsLost).toBe(0n);
     }, 90_000);
+
+    it("should rebuild a new central broker from the stream alone (an empty data directory, a consumer of its own)", async () => {
+      const rebuilt = await startBrokerProcess(["--host-id", `rebuilt-${run}`, "--ingest", nats.url, "--ingest-consumer", `rebuilt-${run}`]);
+      const client = createCorrelationClient({ socketPath: rebuilt.socketPath, sourceProcess: "fleet-test" });
+      try {
+        const expected = await journalEvents(centralDataDir);
+        const deadline = Date.now() + 30_000;
+        let stored = 0n;
+        while (stored < BigInt(expected.length) && Date.now() < deadline) {
+          stored = (await client.service.getStats({})).ingest?.stored ?? 0n;
+          await delay(200);
+        }
+        const key = (event: Record<string, unknown>) => `${event.host_id}/${event.origin_event_id}`;
+        const rebuiltEvents = await journalEvents(join(rebuilt.directory, "data"));
+        expect(rebuiltEvents.length, "events on the rebuilt central").toBe(expected.length);
+        expect(new Set(rebuiltEvents.map(key))).toEqual(new Set(expected.map(key)));
+        // Its queries answer as the first central's do.
+        const tags = { investigation_id: investigation };
+        const first = await centralClient.findByTag({ tags, limit: 1000 });
+        const second = await client.findByTag({ tags, limit: 1000 });
+        expect(first.events.length).toBeGreaterThan(0);
+        expect(first.events.length).toBeLessThan(1000);
+        expect(second.events.map((event) => `${event.hostId}/${event.originEventId}`).sort()).toEqual(
+          first.events.map((event) => `${event.hostId}/${event.originEventId}`).sort(),
+        );
+      } finally {
+        client.close();
+        await rebuilt.stop();
+      }
+    }, 60_000);
   });
 });
 
