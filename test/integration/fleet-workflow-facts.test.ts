@@ -114,6 +114,24 @@ describe.skipIf(!hasNatsServer && !inCi)("workflow facts forwarded with --forwar
     return JSON.parse(result.stdout).workflow_facts;
   }
 
+  /** A new host broker process on the same data directory and socket, and the agent's client to it. */
+  async function restartHost(): Promise<void> {
+    host = await startBrokerProcess(hostArgs(), host.socketPath);
+    processes.push(host);
+    agent.close();
+    agent = createCorrelationClient({ socketPath: host.socketPath, sourceProcess: "agent" });
+  }
+
+  /** Waits until everything journaled is acknowledged and the stream holds as many facts as the journal. */
+  async function forwardedEverything(subject: string): Promise<void> {
+    await eventually(async () => {
+      const forward = await forwardStats();
+      expect(forward.lagEvents).toBe(0n);
+      expect(forward.inFlight).toBe(0);
+      expect(await streamFacts(nats.url, subject)).toHaveLength(await journalFacts());
+    }, 20_000);
+  }
+
   it("should publish each fact once, in journal order, across a SIGKILL of the host broker, and the central should count them", async () => {
     const firstTask = await taskWithOneLeaving(1);
     const subject = `corrbus.${hostId}.facts`;
@@ -137,17 +155,9 @@ describe.skipIf(!hasNatsServer && !inCi)("workflow facts forwarded with --forwar
 
     // SIGKILL: the cursor on disk may be behind what JetStream acknowledged; what is sent again must not show twice.
     await host.kill();
-    host = await startBrokerProcess(hostArgs(), host.socketPath);
-    processes.push(host);
-    agent.close();
-    agent = createCorrelationClient({ socketPath: host.socketPath, sourceProcess: "agent" });
+    await restartHost();
     await taskWithOneLeaving(2);
-    await eventually(async () => {
-      const forward = await forwardStats();
-      expect(forward.lagEvents).toBe(0n);
-      expect(forward.inFlight).toBe(0);
-      expect(await streamFacts(nats.url, subject)).toHaveLength(await journalFacts());
-    }, 20_000);
+    await forwardedEverything(subject);
     const afterKill = await streamFacts(nats.url, subject);
     expect(new Set(afterKill.map((entry) => entry.msgId)).size).toBe(afterKill.length);
     expect(afterKill.slice(0, first.length)).toEqual(first);
@@ -155,17 +165,9 @@ describe.skipIf(!hasNatsServer && !inCi)("workflow facts forwarded with --forwar
 
     // SIGTERM writes the cursor: the next broker sends nothing again (no duplicate for JetStream to drop), facts included.
     expect(await host.stop()).toBe(0);
-    host = await startBrokerProcess(hostArgs(), host.socketPath);
-    processes.push(host);
-    agent.close();
-    agent = createCorrelationClient({ socketPath: host.socketPath, sourceProcess: "agent" });
+    await restartHost();
     await taskWithOneLeaving(3);
-    await eventually(async () => {
-      const forward = await forwardStats();
-      expect(forward.lagEvents).toBe(0n);
-      expect(forward.inFlight).toBe(0);
-      expect(await streamFacts(nats.url, subject)).toHaveLength(await journalFacts());
-    }, 20_000);
+    await forwardedEverything(subject);
     const forward = await forwardStats();
     expect(forward.duplicates, "sent again after a clean restart").toBe(0n);
     expect(Number(forward.factsAcked)).toBeGreaterThanOrEqual(2);

@@ -165,32 +165,18 @@ describe.skipIf(!hasNatsServer && !inCi)("the fleet on NATS JetStream", () => {
   });
 
   describe("its options", () => {
+    /** `corrbus serve --in-memory --forward URL`: what it prints and exits with (it must not start). */
+    const serveForwarding = (url: string) =>
+      runCli(["serve", "--in-memory", "--host-id", "x", "--forward", url, "--socket", join(central.directory, "no.sock")]);
+
     it("should refuse clear text to a non-loopback server without --forward-insecure, with exit code 2", async () => {
-      const result = await runCli([
-        "serve",
-        "--in-memory",
-        "--host-id",
-        "x",
-        "--forward",
-        "nats://192.0.2.1:4222",
-        "--socket",
-        join(central.directory, "no.sock"),
-      ]);
+      const result = await serveForwarding("nats://192.0.2.1:4222");
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("--forward: 192.0.2.1 is not a loopback address and no TLS is set");
     });
 
     it("should refuse --forward with --in-memory in one line, with exit code 2 (nothing journaled to forward)", async () => {
-      const result = await runCli([
-        "serve",
-        "--in-memory",
-        "--host-id",
-        "x",
-        "--forward",
-        "nats://127.0.0.1:4222",
-        "--socket",
-        join(central.directory, "no.sock"),
-      ]);
+      const result = await serveForwarding("nats://127.0.0.1:4222");
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("corrbus serve: --forward needs the journal: it forwards what the journal stores (drop --in-memory)");
       expect(result.stderr, "no stack trace").not.toMatch(/\n\s+at /);
