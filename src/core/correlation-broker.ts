@@ -6,6 +6,7 @@ import { type BrokerLimits, validateBrokerLimits, workflowShareOfMemory } from "
 import { CapacityError, NotFoundError, PermissionDeniedError, StorageError } from "./validation/broker-errors.js";
 import { checkName, checkUuid, validateEnvelope, validateTags } from "./validation/envelope-validation.js";
 import { IndexedHistory } from "./history/indexed-history.js";
+import { IdListCursor } from "./history/id-list-cursor.js";
 import { SharedMetadataMemo } from "../wire/shared-metadata-memo.js";
 import { InvalidInputError } from "./validation/invalid-input-error.js";
 import { maxEventId } from "./validation/event-id-range.js";
@@ -521,11 +522,13 @@ export class CorrelationBroker {
     }
     const ids: number[] = [];
     const step = query.oldestFirst ? 1 : -1;
+    // The other lists are asked in the driver's order: each cursor gallops on from its last place.
+    const cursors = others.map((list) => new IdListCursor(list, query.oldestFirst));
     let index = query.oldestFirst ? driver.lowerBound(low) : driver.lowerBound(high + 1) - 1;
-    for (; index >= 0 && index < driver.size; index += step) {
+    walk: for (; index >= 0 && index < driver.size; index += step) {
       const id = driver.at(index);
       if (id < low || id > high) break;
-      if (!others.every((list) => list.has(id))) continue;
+      for (const cursor of cursors) if (!cursor.contains(id)) continue walk;
       if (pattern !== undefined && !topicMatches(pattern, peekTopic(this.history.events.getBytes(id) as Uint8Array))) continue;
       if (hostId !== undefined && !hostIndexed && peekHostId(this.history.events.getBytes(id) as Uint8Array) !== hostId) continue;
       if (ids.length === limit) return { ids, nextCursor: ids[ids.length - 1] };
