@@ -155,9 +155,13 @@ export class JournalForwarder {
     );
   }
 
-  /** The durable cursor: the journal keeps every segment after it. */
+  /**
+   * The journal keeps every segment after this event. With facts forwarded it
+   * is the one before the cursor's event: the facts not yet acknowledged
+   * after that event may share its segment.
+   */
   get heldThrough(): number {
-    return this.cursor.durable;
+    return this.options.forwardControl === true ? Math.max(0, this.cursor.durable - 1) : this.cursor.durable;
   }
 
   /** Starts forwarding in the background (connects, creates the stream if missing, then follows the journal). */
