@@ -2,10 +2,11 @@
 // domain core, no transport) is loaded with the same events, in the same
 // order, as the broker process of the query figures, and times what the
 // handlers do before serialization:
-//   FindByTag   = broker.findByTag + broker.eventBytes(id) for each id
-//   GetTimeline = broker.timeline + broker.eventBytes(id) for each id
-// (what the handlers do for gRPC and Connect-proto clients: stored bytes, no
-// decoding; JSON clients additionally pay a decode per event)
+//   FindByTag   = broker.findByTag + setStoredEvents (the answer's events field)
+//   GetTimeline = broker.timeline + setStoredEvents
+// (what the handlers do for gRPC and Connect-proto clients: the stored bytes
+// written into the answer's one buffer, no decoding; JSON clients
+// additionally pay a decode per event)
 //   wake-up     = broker.accept + commit of the completing event → waitForResults resolves
 // It runs in its own process so its million-event heap never disturbs the
 // client-side measurements of the bench process.
@@ -13,9 +14,11 @@
 // Prints {"type":"loaded"}, {"type":"latency", id, …µs} lines and {"type":"done"}.
 import { create } from "@bufbuild/protobuf";
 import { EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
+import { FindByTagResponseSchema, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
 import type { PeerIdentity } from "../../src/core/broker-ports.js";
 import { CorrelationBroker } from "../../src/core/correlation-broker.js";
+import { setStoredEvents } from "../../src/server/event-fields.js";
 import type { BenchConfig } from "../bench-config.js";
 import { benchPayload, benchUuid, idSpace, matchingTags, taggedEnvelope, workflowEnvelope, workflowRootId } from "../bench-workload.js";
 import { summarize } from "../percentiles.js";
@@ -58,8 +61,8 @@ function timeFindByTag(historySize: number): void {
   let results = 0;
   const call = () => {
     const page = broker.findByTag(query);
-    results = 0;
-    for (const id of page.ids) if (broker.eventBytes(id) !== undefined) results++;
+    const answer = setStoredEvents(create(FindByTagResponseSchema), 1, broker, page.ids, false);
+    results = answer.$unknown === undefined ? 0 : page.ids.length;
   };
   const samples = timeSync(warmupCalls, config.findCallsInBroker, call);
   report({ type: "latency", id: `find.history${historySize}.inBroker`, results, stored: broker.stats().eventsStored, ...summarize(samples) });
@@ -71,8 +74,8 @@ function timeTimeline(workflow: number, events: number, calls: number): void {
   let correlations = 0;
   const call = () => {
     const timeline = broker.timeline(rootId, 0, events);
-    results = 0;
-    for (const id of timeline.ids) if (broker.eventBytes(id) !== undefined) results++;
+    const answer = setStoredEvents(create(GetTimelineResponseSchema), 1, broker, timeline.ids, false);
+    results = answer.$unknown === undefined ? 0 : timeline.ids.length;
     correlations = timeline.correlations.length;
   };
   const samples = timeSync(Math.min(warmupCalls, calls), calls, call);

@@ -584,6 +584,16 @@ export class CorrelationBroker {
     return encoded === undefined || !omitPayload ? encoded : withoutPayload(encoded);
   }
 
+  /** The length of eventBytes(id) (payload kept), without making it; -1 when `id` is not held. */
+  eventSize(id: number): number {
+    return this.history.encodedSize(id);
+  }
+
+  /** Writes eventBytes(id) (payload kept) into `out` from `at`, which has room for eventSize(id) bytes; answers where it ends. */
+  writeEvent(id: number, out: Buffer, at: number): number {
+    return this.history.writeEncoded(id, out, at);
+  }
+
   /** Decodes stored event `id`. */
   event(id: number): EventEnvelope | undefined {
     return this.history.get(id);

@@ -17,14 +17,41 @@ export function answersInBinary(context: HandlerContext): boolean {
   return !(context.requestHeader.get("content-type") ?? "").includes("json");
 }
 
-/** Puts stored events `ids` into `message`'s repeated field `fieldNo`, from their stored bytes. */
+/**
+ * Puts stored events `ids` into `message`'s repeated field `fieldNo`, written
+ * from history straight into the field's one buffer (ids no longer held are
+ * left out). With payloads omitted each event is copied without its payload first.
+ */
 export function setStoredEvents<T extends Message>(message: T, fieldNo: number, broker: CorrelationBroker, ids: readonly number[], omitPayloads: boolean): T {
-  const encodings: Uint8Array[] = [];
-  for (const id of ids) {
-    const encoded = broker.eventBytes(id, omitPayloads);
-    if (encoded !== undefined) encodings.push(encoded);
+  if (omitPayloads) {
+    const encodings: Uint8Array[] = [];
+    for (const id of ids) {
+      const encoded = broker.eventBytes(id, true);
+      if (encoded !== undefined) encodings.push(encoded);
+    }
+    return appendRepeatedField(message, fieldNo, encodings);
   }
-  return appendRepeatedField(message, fieldNo, encodings);
+  const tagSize = varintSize(repeatedTag(fieldNo));
+  const sizes = new Array<number>(ids.length);
+  let size = -tagSize;
+  let held = 0;
+  for (let index = 0; index < ids.length; index++) {
+    const eventSize = broker.eventSize(ids[index]);
+    sizes[index] = eventSize;
+    if (eventSize < 0) continue;
+    size += tagSize + varintSize(eventSize) + eventSize;
+    held++;
+  }
+  if (held === 0) return message;
+  const data = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (let index = 0, written = 0; index < ids.length; index++) {
+    if (sizes[index] < 0) continue;
+    if (written++ > 0) at = writeVarint(data, at, repeatedTag(fieldNo));
+    at = writeVarint(data, at, sizes[index]);
+    at = broker.writeEvent(ids[index], data, at);
+  }
+  return appendEntry(message, fieldNo, data);
 }
 
 /** Puts live `events` into `message`'s repeated field `fieldNo`, from the bytes they were accepted as. */
@@ -46,7 +73,7 @@ export function setLiveEvents<T extends Message>(message: T, fieldNo: number, ev
  */
 function appendRepeatedField<T extends Message>(message: T, fieldNo: number, encodings: readonly Uint8Array[]): T {
   if (encodings.length === 0) return message;
-  const tag = (fieldNo << 3) | WireType.LengthDelimited;
+  const tag = repeatedTag(fieldNo);
   const tagSize = varintSize(tag);
   let size = -tagSize;
   for (const encoded of encodings) size += tagSize + varintSize(encoded.length) + encoded.length;
@@ -59,6 +86,14 @@ function appendRepeatedField<T extends Message>(message: T, fieldNo: number, enc
     data.set(encoded, at);
     at += encoded.length;
   }
+  return appendEntry(message, fieldNo, data);
+}
+
+function appendEntry<T extends Message>(message: T, fieldNo: number, data: Uint8Array): T {
   message.$unknown = [...(message.$unknown ?? []), { no: fieldNo, wireType: WireType.LengthDelimited, data }];
   return message;
+}
+
+function repeatedTag(fieldNo: number): number {
+  return (fieldNo << 3) | WireType.LengthDelimited;
 }

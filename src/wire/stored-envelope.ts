@@ -112,22 +112,61 @@ export function encodeStamps(eventId: bigint, receivedAt: Timestamp | undefined)
 /**
  * A stored event's whole wire form in one buffer: its body, its stamps from
  * history's columns (an id and a receive time in ms, as timestampFromMs
- * converts it) and its metadata template, when it has one. What every answer
- * carrying a stored event is made of: written with numbers, one allocation.
+ * converts it) and its metadata template, when it has one, as the latin1
+ * string MetadataTemplates keeps it in. What every answer carrying a stored
+ * event is made of: written with numbers, one allocation.
  */
-export function storedEnvelopeBytes(body: Uint8Array, eventId: number, receivedAtMs: number, template: Uint8Array | undefined): Uint8Array {
+export function storedEnvelopeBytes(body: Uint8Array, eventId: number, receivedAtMs: number, template: string | undefined): Uint8Array {
+  const size = plainStoredSize(body, eventId, receivedAtMs, template);
+  if (size < 0) return unusualStoredEnvelope(body, eventId, receivedAtMs, template);
+  const out = Buffer.allocUnsafe(size);
+  writeStoredEnvelope(out, 0, body, eventId, receivedAtMs, template);
+  return out;
+}
+
+/** The length of storedEnvelopeBytes' answer, without making it (but for stamps the numeric writers do not take: rare). */
+export function storedEnvelopeSize(body: Uint8Array, eventId: number, receivedAtMs: number, template: string | undefined): number {
+  const size = plainStoredSize(body, eventId, receivedAtMs, template);
+  return size >= 0 ? size : unusualStoredEnvelope(body, eventId, receivedAtMs, template).length;
+}
+
+/**
+ * Writes storedEnvelopeBytes' bytes into `out` from `start` (room for
+ * storedEnvelopeSize bytes); answers where they end. Answers that carry many
+ * events write them all into one buffer: a buffer per event made a 100-event
+ * FindByTag answer allocate and copy its bytes three times.
+ */
+export function writeStoredEnvelope(out: Buffer, start: number, body: Uint8Array, eventId: number, receivedAtMs: number, template: string | undefined): number {
   const seconds = Math.floor(receivedAtMs / 1000);
   // As timestampFromMs computes it: `%` differs from it for times past 2^53 / 1000 s.
   const nanos = (receivedAtMs - seconds * 1000) * 1000000;
-  if (!Number.isSafeInteger(eventId) || eventId < 0 || !Number.isSafeInteger(seconds) || seconds < 0 || !isUint31(nanos)) {
-    const stamps = encodeStamps(BigInt(eventId), timestampFromMs(receivedAtMs));
-    return Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);
+  if (!plainStamps(eventId, seconds, nanos)) {
+    const whole = unusualStoredEnvelope(body, eventId, receivedAtMs, template);
+    out.set(whole, start);
+    return start + whole.length;
   }
-  const out = Buffer.allocUnsafe(body.length + stampsSize(eventId, true, seconds, nanos) + (template?.length ?? 0));
-  out.set(body, 0);
-  const at = writeStamps(out, body.length, eventId, true, seconds, nanos);
-  if (template !== undefined) out.set(template, at);
-  return out;
+  out.set(body, start);
+  let at = writeStamps(out, start + body.length, eventId, true, seconds, nanos);
+  if (template !== undefined) at += out.write(template, at, "latin1");
+  return at;
+}
+
+/** storedEnvelopeBytes' length when its stamps are plain numbers; -1 otherwise. */
+function plainStoredSize(body: Uint8Array, eventId: number, receivedAtMs: number, template: string | undefined): number {
+  const seconds = Math.floor(receivedAtMs / 1000);
+  const nanos = (receivedAtMs - seconds * 1000) * 1000000;
+  if (!plainStamps(eventId, seconds, nanos)) return -1;
+  return body.length + stampsSize(eventId, true, seconds, nanos) + (template?.length ?? 0);
+}
+
+function plainStamps(eventId: number, seconds: number, nanos: number): boolean {
+  return Number.isSafeInteger(eventId) && eventId >= 0 && Number.isSafeInteger(seconds) && seconds >= 0 && isUint31(nanos);
+}
+
+/** A stored envelope whose stamps the compiled encoder writes. */
+function unusualStoredEnvelope(body: Uint8Array, eventId: number, receivedAtMs: number, template: string | undefined): Uint8Array {
+  const stamps = encodeStamps(BigInt(eventId), timestampFromMs(receivedAtMs));
+  return Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, Buffer.from(template, "latin1")]);
 }
 
 /** A non-negative int32: what the numeric stamp writers take (others go to the compiled encoder). */

@@ -4,7 +4,15 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { rememberReceived } from "../../src/wire/encoded-events.js";
-import { decodeStoredEnvelope, encodeStamps, joinEnvelope, splitForStorage, storedEnvelopeBytes } from "../../src/wire/stored-envelope.js";
+import {
+  decodeStoredEnvelope,
+  encodeStamps,
+  joinEnvelope,
+  splitForStorage,
+  storedEnvelopeBytes,
+  storedEnvelopeSize,
+  writeStoredEnvelope,
+} from "../../src/wire/stored-envelope.js";
 import { messageArbitrary } from "./schema-arbitraries.js";
 
 /** Unknown fields (a newer schema's) on the envelope and its metadata, sometimes. */
@@ -106,7 +114,7 @@ describe("encodeStamps", () => {
 });
 
 describe("storedEnvelopeBytes", () => {
-  it("should answer body, toBinary's stamps for the id and timestampFromMs(ms), and the template, in one buffer, for any numbers", () => {
+  it("should answer body, toBinary's stamps for the id and timestampFromMs(ms), and the template, in one buffer, for any numbers; written in place the same, at its size", () => {
     const anyNumber = fc.oneof(fc.nat(), fc.maxSafeNat(), fc.double({ noNaN: true }), fc.constantFrom(0, -1, 2 ** 53, 1.5));
     fc.assert(
       fc.property(
@@ -114,17 +122,27 @@ describe("storedEnvelopeBytes", () => {
         anyNumber,
         anyNumber,
         fc.option(fc.uint8Array({ maxLength: 8 }), { nil: undefined }),
-        (body, id, ms, template) => {
+        fc.nat(4),
+        (body, id, ms, templateBytes, offset) => {
+          // The template as MetadataTemplates keeps it: its bytes as a latin1 string.
+          const template = templateBytes === undefined ? undefined : Buffer.from(templateBytes).toString("latin1");
           let expected: Buffer;
           try {
             const stamps = toBinary(EventEnvelopeSchema, create(EventEnvelopeSchema, { eventId: BigInt(id), receivedAt: timestampFromMs(ms) }));
-            expected = Buffer.concat(template === undefined ? [body, stamps] : [body, stamps, template]);
+            expected = Buffer.concat(templateBytes === undefined ? [body, stamps] : [body, stamps, templateBytes]);
           } catch {
             // Numbers no stamp can hold (fractions, out of range): refused as the generated code refuses them.
             expect(() => storedEnvelopeBytes(body, id, ms, template)).toThrow();
+            expect(() => storedEnvelopeSize(body, id, ms, template)).toThrow();
             return;
           }
           expect(Buffer.from(storedEnvelopeBytes(body, id, ms, template))).toEqual(expected);
+          expect(storedEnvelopeSize(body, id, ms, template)).toBe(expected.length);
+          // In place, between other bytes that must stay as they were.
+          const out = Buffer.alloc(offset + expected.length + 3, 0xee);
+          expect(writeStoredEnvelope(out, offset, body, id, ms, template)).toBe(offset + expected.length);
+          expect(out.subarray(offset, offset + expected.length)).toEqual(expected);
+          expect([...out.subarray(0, offset), ...out.subarray(offset + expected.length)].every((byte) => byte === 0xee)).toBe(true);
         },
       ),
       { numRuns: 2000 },

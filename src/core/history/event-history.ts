@@ -157,12 +157,24 @@ export class EventHistory {
     return next;
   }
 
-  private indexOf(id: number): number {
+  /** Where event `id` is held (-1 when it is not): a position for bytesAt, extraAt and timeAt, valid until the history next changes. */
+  indexOf(id: number): number {
     const index = this.ids.lowerBound(id);
     return index < this.size && this.ids.at(index) === id ? index : -1;
   }
 
-  private bytesAt(index: number): Uint8Array {
+  /** The `extra` number of the event at `index` (from indexOf). */
+  extraAt(index: number): number {
+    return this.extras.at(index);
+  }
+
+  /** The receive time (ms) of the event at `index` (from indexOf). */
+  timeAt(index: number): number {
+    return this.times.at(index);
+  }
+
+  /** The encoded envelope of the event at `index` (from indexOf): a view, valid until it is evicted. */
+  bytesAt(index: number): Uint8Array {
     const chunk = this.chunks[this.chunkNumbers.at(index) - this.firstChunkNumber];
     const offset = this.offsets.at(index);
     return chunk.buffer.subarray(offset, offset + this.lengths.at(index));

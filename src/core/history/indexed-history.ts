@@ -15,6 +15,8 @@ import {
   peekHostId,
   splitForStorage,
   storedEnvelopeBytes,
+  storedEnvelopeSize,
+  writeStoredEnvelope,
 } from "../../wire/stored-envelope.js";
 
 /**
@@ -205,10 +207,28 @@ export class IndexedHistory {
    * EventEnvelope encoding). Undefined when it is not held.
    */
   encoded(id: number): Uint8Array | undefined {
-    const body = this.events.getBytes(id);
-    if (body === undefined) return undefined;
-    const templateId = this.events.getExtra(id) ?? 0;
-    return storedEnvelopeBytes(body, id, this.events.getTime(id) as number, templateId === 0 ? undefined : this.templates.get(templateId));
+    const index = this.events.indexOf(id);
+    if (index < 0) return undefined;
+    return storedEnvelopeBytes(this.events.bytesAt(index), id, this.events.timeAt(index), this.templateAt(index));
+  }
+
+  /** The length of encoded(id)'s bytes, without making them; -1 when `id` is not held. */
+  encodedSize(id: number): number {
+    const index = this.events.indexOf(id);
+    if (index < 0) return -1;
+    return storedEnvelopeSize(this.events.bytesAt(index), id, this.events.timeAt(index), this.templateAt(index));
+  }
+
+  /** Writes encoded(id)'s bytes into `out` from `at` (room for encodedSize(id) bytes; `id` held); answers where they end. */
+  writeEncoded(id: number, out: Buffer, at: number): number {
+    const index = this.events.indexOf(id);
+    return writeStoredEnvelope(out, at, this.events.bytesAt(index), id, this.events.timeAt(index), this.templateAt(index));
+  }
+
+  /** The metadata template of the event at `index`, as the latin1 string it is kept in (no copy). */
+  private templateAt(index: number): string | undefined {
+    const templateId = this.events.extraAt(index);
+    return templateId === 0 ? undefined : this.templates.keyOf(templateId);
   }
 
   /** Correlation ids with stored events under `rootId` (how many each). */

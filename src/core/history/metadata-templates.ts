@@ -70,6 +70,13 @@ export class MetadataTemplates {
     return Buffer.from(key, "latin1");
   }
 
+  /** The bytes of template `id` as the latin1 string they are kept in: no copy, for writers that take one. */
+  keyOf(id: number): string {
+    const key = this.keys[id - 1];
+    if (key === undefined) throw new Error(`no metadata template ${id}`);
+    return key;
+  }
+
   /** Drops one reference; the template goes with its last one. */
   release(id: number): void {
     const key = this.keys[id - 1];
