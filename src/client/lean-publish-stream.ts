@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import { type MessageInitShape, create, fromBinary, isMessage } from "@bufbuild/protobuf";
+import { type MessageInitShape, create, isMessage } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { endStreamFromJson } from "../wire/connect-internals.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
@@ -8,6 +8,7 @@ import { connectEnvelope, drained, endStreamFlag } from "../wire/connect-envelop
 import { EnvelopeReader } from "./envelope-reader.js";
 import { openLeanStream } from "./lean-stream.js";
 import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
+import { messageDecoder } from "../wire/message-decoder.js";
 
 type PublishStream = (
   requests: AsyncIterable<MessageInitShape<typeof PublishStreamRequestSchema>>,
@@ -17,6 +18,8 @@ type PublishStream = (
 const publishStreamPath = "/corrbus.v1.CorrelationService/PublishStream";
 /** Bytes of acks waiting to be read before the stream stops reading: hundreds of acks (the broker bounds batches in flight). */
 const maxQueuedAckBytes = 1024 * 1024;
+/** Acks decoded by the compiled decoder: fromBinary's messages, in a seventh of its time for a one-event ack (microbench). */
+const ackDecoder = messageDecoder(PublishStreamResponseSchema);
 
 /**
  * PublishStream over the Connect protocol (binary) straight on the HTTP/2
@@ -66,7 +69,7 @@ async function* publishStream(
         if (end.error !== undefined) throw end.error;
         return;
       }
-      yield fromBinary(PublishStreamResponseSchema, frame.data);
+      yield ackDecoder.decode(frame.data);
     }
   } finally {
     clearTimeout(timer);
