@@ -13,6 +13,8 @@ import { BrokerSessionManager, brokerBaseUrl } from "./broker-session.js";
 import { createLeanUnary } from "./lean-unary.js";
 import { encodePublishRequest } from "../wire/publish-request-encoder.js";
 import { createLeanPublishStream } from "./lean-publish-stream.js";
+import { leanPublishChannel } from "./lean-publish-channel.js";
+import { iterablePublishChannel } from "./publish-channel.js";
 import { createLeanSubscribe } from "./lean-subscribe.js";
 import { type EventSubscription, type SubscribeOptions, openSubscription } from "./event-subscription.js";
 import { type TagQuery, type TagQueryPage, type TimelinePage, type TimelineQuery, createPlainQueries } from "./plain-queries.js";
@@ -165,13 +167,15 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
         getStats: createLeanUnary(sessionManager, socketPath, CorrelationService.method.getStats, stock.getStats),
         waitForResults: createLeanUnary(sessionManager, socketPath, CorrelationService.method.waitForResults, stock.waitForResults),
       };
+  // The client's stream publishers write batches and read acks on the HTTP/2 stream itself on the lean path.
+  const openPublishChannel = lean ? leanPublishChannel(sessionManager, socketPath, maxRequestBytes) : iterablePublishChannel(service.publishStream);
   const sequences = new SequenceCounter();
   let sharedPublisher: StreamPublisher | undefined;
   const publishEnvelope =
     options.publishOverStream === false
       ? (event: EventEnvelope) => service.publish({ envelope: event })
       : async (event: EventEnvelope) => {
-          sharedPublisher ??= createStreamPublisher(service.publishStream, service.publish);
+          sharedPublisher ??= createStreamPublisher(openPublishChannel, service.publish);
           const ack = await sharedPublisher.publish(event);
           return create(PublishResponseSchema, ack);
         };
@@ -221,7 +225,7 @@ export function createCorrelationClient(options: CorrelationClientOptions = {}):
     envelope,
     publish,
     streamPublisher: (publisherOptions) => {
-      const publisher = createStreamPublisher(service.publishStream, service.publish, publisherOptions);
+      const publisher = createStreamPublisher(openPublishChannel, service.publish, publisherOptions);
       publishers.add(publisher);
       const close = publisher.close.bind(publisher);
       publisher.close = () => {

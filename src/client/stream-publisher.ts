@@ -2,7 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
 import type { EventEnvelope } from "../../gen/corrbus/v1/envelope_pb.js";
-import { type CorrelationService, type PublishStreamRequest, PublishStreamRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { type CorrelationService, PublishStreamRequestSchema, type PublishStreamResponse } from "../../gen/corrbus/v1/service_pb.js";
+import type { OpenPublishChannel, PublishChannel } from "./publish-channel.js";
 import { isRetryable } from "./retry-policy.js";
 
 /** How a stream publisher batches and how much it holds. */
@@ -68,7 +69,6 @@ export interface StreamPublisher {
   readonly pending: number;
 }
 
-type PublishStream = Client<typeof CorrelationService>["publishStream"];
 type Publish = Client<typeof CorrelationService>["publish"];
 
 interface PendingEvent {
@@ -77,9 +77,9 @@ interface PendingEvent {
   reject: (error: ConnectError) => void;
 }
 
-/** Creates a stream publisher over `publishStream`, with `publish` for the events of a refused batch. */
-export function createStreamPublisher(publishStream: PublishStream, publish: Publish, options: StreamPublisherOptions = {}): StreamPublisher {
-  return new BatchingPublisher(publishStream, publish, validateStreamPublisherOptions(options));
+/** Creates a stream publisher over PublishStream calls opened by `openChannel`, with `publish` for the events of a refused batch. */
+export function createStreamPublisher(openChannel: OpenPublishChannel, publish: Publish, options: StreamPublisherOptions = {}): StreamPublisher {
+  return new BatchingPublisher(openChannel, publish, validateStreamPublisherOptions(options));
 }
 
 /** The options with their defaults; throws naming an option that is not a positive integer. */
@@ -103,7 +103,7 @@ class BatchingPublisher implements StreamPublisher {
   /** publish() calls waiting for room, in order. */
   private readonly waitingForRoom: (() => void)[] = [];
   private readonly settledListeners: (() => void)[] = [];
-  private stream: RequestChannel | undefined;
+  private stream: PublishChannel | undefined;
   private flushScheduled = false;
   /** Set while a refused batch is published event by event: nothing else is sent meanwhile, to keep the order. */
   private recovering = false;
@@ -111,7 +111,7 @@ class BatchingPublisher implements StreamPublisher {
   private count = 0;
 
   constructor(
-    private readonly publishStream: PublishStream,
+    private readonly openChannel: OpenPublishChannel,
     private readonly publishOne: Publish,
     private readonly options: Required<StreamPublisherOptions>,
   ) {}
@@ -159,33 +159,38 @@ class BatchingPublisher implements StreamPublisher {
     while (!this.recovering && this.queued.length > 0 && this.inFlight.length < this.options.maxBatchesInFlight) {
       const batch = this.queued.splice(0, this.options.maxBatchEnvelopes);
       this.inFlight.push(batch);
-      this.openStream().push(create(PublishStreamRequestSchema, { envelopes: batch.map((event) => event.envelope) }));
+      this.openStream().send(create(PublishStreamRequestSchema, { envelopes: batch.map((event) => event.envelope) }));
     }
   }
 
-  private openStream(): RequestChannel {
+  private openStream(): PublishChannel {
     if (this.stream !== undefined) return this.stream;
-    const channel = new RequestChannel();
+    const channel: PublishChannel = this.openChannel({
+      ack: (ack) => this.acked(channel, ack),
+      end: (error) => void this.ended(channel, error),
+    });
     this.stream = channel;
-    void this.readAcks(channel);
     return channel;
   }
 
-  private async readAcks(channel: RequestChannel): Promise<void> {
+  private acked(channel: PublishChannel, ack: PublishStreamResponse): void {
+    const batch = this.inFlight.shift();
+    if (batch === undefined) {
+      channel.fail(new ConnectError("an acknowledgement for no batch in flight", Code.Internal));
+      return;
+    }
+    for (let index = 0; index < batch.length; index++) {
+      batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0, receivedAt: ack.receivedAt[index] });
+    }
+    this.settle(batch.length);
+    // Room for another batch: what waits in the queue goes out now, not only when someone publishes again.
+    this.send();
+  }
+
+  private async ended(channel: PublishChannel, endError: ConnectError | undefined): Promise<void> {
     try {
-      for await (const ack of this.publishStream(channel)) {
-        const batch = this.inFlight.shift();
-        if (batch === undefined) throw new ConnectError("an acknowledgement for no batch in flight", Code.Internal);
-        for (let index = 0; index < batch.length; index++) {
-          batch[index].resolve({ eventId: ack.eventIds[index], deliveredCount: ack.deliveredCounts[index] ?? 0, receivedAt: ack.receivedAt[index] });
-        }
-        this.settle(batch.length);
-        // Room for another batch: what waits in the queue goes out now, not only when someone publishes again.
-        this.send();
-      }
-      if (this.inFlight.length > 0) throw new ConnectError("the stream ended with batches unacknowledged", Code.Unavailable);
-    } catch (caught) {
-      await this.streamFailed(channel, ConnectError.from(caught));
+      const error = endError ?? (this.inFlight.length > 0 ? new ConnectError("the stream ended with batches unacknowledged", Code.Unavailable) : undefined);
+      if (error !== undefined) await this.streamFailed(channel, error);
     } finally {
       if (this.stream === channel) this.stream = undefined;
       channel.end();
@@ -193,7 +198,7 @@ class BatchingPublisher implements StreamPublisher {
     }
   }
 
-  private async streamFailed(channel: RequestChannel, error: ConnectError): Promise<void> {
+  private async streamFailed(channel: PublishChannel, error: ConnectError): Promise<void> {
     if (this.stream === channel) this.stream = undefined;
     const batches = this.inFlight.splice(0);
     if (batches.length === 0) return;
@@ -247,39 +252,4 @@ function asOwnError(error: ConnectError): ConnectError {
   const own = new ConnectError(error.rawMessage.slice(batchField.length), error.code, error.metadata, undefined, error.cause);
   own.details = error.details;
   return own;
-}
-
-/** The requests of one PublishStream call: batches pushed as they are made, ended by end(). */
-class RequestChannel implements AsyncIterable<PublishStreamRequest> {
-  private readonly batches: PublishStreamRequest[] = [];
-  private ended = false;
-  private wake: (() => void) | undefined;
-
-  push(batch: PublishStreamRequest): void {
-    this.batches.push(batch);
-    this.notify();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.notify();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncGenerator<PublishStreamRequest> {
-    for (;;) {
-      const batch = this.batches.shift();
-      if (batch !== undefined) {
-        yield batch;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
 }

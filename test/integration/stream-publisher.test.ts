@@ -90,23 +90,37 @@ describe("the client's StreamPublisher, against a broker process", () => {
     });
   }
 
-  it("should answer a refused event on its own, with the broker's error, and store the rest of its batch in order", async () => {
-    const { socketPath } = await broker();
-    const publisher = fixture("stream-publisher", ["--socket", socketPath, "--count", "300", "--bad-every", "50", "--max-batch", "40"]);
-    expect(await publisher.exited).toBe(0);
-    const failed = messagesOf(publisher, "failed");
-    expect(failed.map((failure) => failure.index)).toEqual([49, 99, 149, 199, 249, 299]);
-    for (const failure of failed) {
-      expect(failure.code).toBe(Code.InvalidArgument);
-      expect(failure.message).toMatch(/topic/);
-    }
-    expect(acks(publisher)).toHaveLength(294);
-    const stored = await storedPayloads(socketPath);
-    const expected = Array.from({ length: 300 }, (_, index) => index)
-      .filter((index) => (index + 1) % 50 !== 0)
-      .map((index) => `s${index}`);
-    expect(stored.map((event) => event.payload)).toEqual(expected);
-  });
+  // connect: the publisher's lean channel on the HTTP/2 stream; grpc: the generated client's async iterables.
+  for (const protocol of ["connect", "grpc"]) {
+    it(`should answer a refused event on its own, with the broker's error, and store the rest of its batch in order (${protocol})`, async () => {
+      const { socketPath } = await broker();
+      const publisher = fixture("stream-publisher", [
+        "--socket",
+        socketPath,
+        "--count",
+        "300",
+        "--bad-every",
+        "50",
+        "--max-batch",
+        "40",
+        "--protocol",
+        protocol,
+      ]);
+      expect(await publisher.exited).toBe(0);
+      const failed = messagesOf(publisher, "failed");
+      expect(failed.map((failure) => failure.index)).toEqual([49, 99, 149, 199, 249, 299]);
+      for (const failure of failed) {
+        expect(failure.code).toBe(Code.InvalidArgument);
+        expect(failure.message).toMatch(/topic/);
+      }
+      expect(acks(publisher)).toHaveLength(294);
+      const stored = await storedPayloads(socketPath);
+      const expected = Array.from({ length: 300 }, (_, index) => index)
+        .filter((index) => (index + 1) % 50 !== 0)
+        .map((index) => `s${index}`);
+      expect(stored.map((event) => event.payload)).toEqual(expected);
+    });
+  }
 
   it("should send what waits in its queue as acks make room: 20 000 events in one tick with the default bounds all acknowledged (they stalled at 13 200)", async () => {
     const { socketPath } = await broker();
