@@ -131,9 +131,9 @@ export function buildRows(figures: FigureSet, config: BenchConfig): TableRow[] {
   // Durability: one broker per fsync policy, ratios to --fsync never of the same run.
   const base = "never";
   const journalTargets: Record<string, string> = {
-    always: "one write per event-loop turn; one fsync covers all written meanwhile",
-    batch: "one write per event-loop turn; fsync at most every few ms",
-    never: "one write per event-loop turn; no fsync",
+    always: "at most two writes per event-loop turn; one fsync covers all written meanwhile",
+    batch: "at most two writes per event-loop turn; fsync at most every few ms",
+    never: "at most two writes per event-loop turn; no fsync",
   };
   for (const policy of config.fsyncPolicies) {
     const id = `durability.${policy}.publish`;

@@ -14,9 +14,9 @@ export class AckPipeline<T> implements AsyncIterable<T> {
 
   constructor(private readonly depth: number) {}
 
-  /** Resolves when another answer may be pushed. */
-  room(): Promise<void> {
-    if (this.closed || this.pending.length < this.depth) return Promise.resolve();
+  /** Undefined when another answer may be pushed now; else a promise that resolves when one may. */
+  room(): Promise<void> | undefined {
+    if (this.closed || this.pending.length < this.depth) return undefined;
     return new Promise((resolve) => (this.wakeReader = resolve));
   }
 

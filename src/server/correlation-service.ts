@@ -100,8 +100,11 @@ export function createCorrelationService(
             const next = await unlessAborted(incoming.next(), context.signal);
             if (next.done) break;
             const request = next.value;
-            await pipeline.room();
-            await ingest.admit(request.envelopes);
+            // Awaited only when they must wait: each await would delay every ack.
+            const room = pipeline.room();
+            if (room !== undefined) await room;
+            const admitted = ingest.admit(request.envelopes);
+            if (admitted !== undefined) await admitted;
             pipeline.push(broker.submit(request.envelopes, peer, true));
           }
           pipeline.end();

@@ -24,9 +24,23 @@ export class IngestBudget {
     private readonly bytesPerTurn: number,
   ) {}
 
-  /** Resolves once `envelopes` may be accepted in the current turn. */
-  async admit(envelopes: readonly EventEnvelope[]): Promise<void> {
+  /**
+   * Counts `envelopes` in this turn and answers undefined when the turn has
+   * room; else a promise that does so in a later turn. Undefined, not a
+   * resolved promise: each await before a batch is submitted delays its ack.
+   */
+  admit(envelopes: readonly EventEnvelope[]): Promise<void> | undefined {
+    if (this.used >= this.bytesPerTurn) return this.admitLater(envelopes);
+    this.count(envelopes);
+    return undefined;
+  }
+
+  private async admitLater(envelopes: readonly EventEnvelope[]): Promise<void> {
     while (this.used >= this.bytesPerTurn) await new Promise((resolve) => setImmediate(resolve));
+    this.count(envelopes);
+  }
+
+  private count(envelopes: readonly EventEnvelope[]): void {
     for (const envelope of envelopes) this.used += envelope.payload.length + envelopeOverheadBytes;
     if (!this.resetScheduled) {
       this.resetScheduled = true;

@@ -222,6 +222,35 @@ describe("Journal", () => {
     expect(statSync(join(directory, "00000000000000000001.seg")).size).toBe(boundaries([...written, ...events(11, 12)]).at(-1));
   });
 
+  it("should write an append before its event-loop turn ends, and what follows that write in the same turn at the turn's end, in one more write", async () => {
+    const { journal } = await openJournal(journalDirectory(), { fsync: "never" });
+    const microtasks = async (count: number) => {
+      for (let index = 0; index < count; index++) await Promise.resolve();
+    };
+    // The first append reserves event ids (a file write of its own); the rest of the test writes within that block.
+    await appendEvents(journal, [event(1)]);
+    await nextTurn();
+    const first = appendEvents(journal, [event(2)]);
+    // Only microtasks have run: no turn has ended, and the append is written (a sequential publisher's ack waits on it).
+    await microtasks(3);
+    expect(journal.stats()).toMatchObject({ recordsAppended: 2, writes: 2 });
+    // Appended after that write, in the same turn: held until the turn ends, then written together.
+    const later = [appendEvents(journal, [event(3)])];
+    await microtasks(3);
+    later.push(appendEvents(journal, [event(4)]));
+    await microtasks(3);
+    expect(journal.stats()).toMatchObject({ recordsAppended: 2, writes: 2 });
+    await Promise.all([first, ...later]);
+    expect(journal.stats()).toMatchObject({ recordsAppended: 4, writes: 3 });
+    // A new turn's first append goes out at once again.
+    await nextTurn();
+    const next = appendEvents(journal, [event(5)]);
+    await microtasks(3);
+    expect(journal.stats()).toMatchObject({ recordsAppended: 5, writes: 4 });
+    await next;
+    await closeJournal(journal);
+  });
+
   it("should write everything appended in one event-loop turn with one writev", async () => {
     const directory = journalDirectory();
     const { journal } = await openJournal(directory, { fsync: "never" });
