@@ -1,4 +1,4 @@
-import { OldestFirst } from "../wire/oldest-first.js";
+import { RecencyMap } from "../wire/recency-map.js";
 
 /**
  * SequenceCounter numbers this publisher's events per correlation: 1, 2, 3…
@@ -6,8 +6,7 @@ import { OldestFirst } from "../wire/oldest-first.js";
  * forgotten), so a long-lived collector does not grow without bound.
  */
 export class SequenceCounter {
-  private readonly last = new Map<string, bigint>();
-  private readonly oldest = new OldestFirst(this.last);
+  private readonly last = new RecencyMap<string, bigint>();
 
   constructor(
     /** Correlations remembered. Default 10 000. */
@@ -17,11 +16,8 @@ export class SequenceCounter {
   /** The next sequence number for `correlationId`. */
   next(correlationId: string): bigint {
     const value = (this.last.get(correlationId) ?? 0n) + 1n;
-    this.last.delete(correlationId);
     this.last.set(correlationId, value);
-    if (this.last.size > this.capacity) {
-      this.oldest.take();
-    }
+    if (this.last.size > this.capacity) this.last.takeOldest();
     return value;
   }
 

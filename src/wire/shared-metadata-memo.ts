@@ -2,7 +2,7 @@ import { type CorrelationMetadata, CorrelationMetadataSchema } from "../../gen/c
 import { messageEquality } from "./message-equality.js";
 import { messageSnapshot } from "./message-snapshot.js";
 import { isPerEventMetadataField } from "./metadata-fields.js";
-import { OldestFirst } from "./oldest-first.js";
+import { RecencyMap } from "./recency-map.js";
 
 /** Every field of CorrelationMetadata but the per-event ones, unknown fields included, from the descriptor. */
 const sameSharedFields = messageEquality(CorrelationMetadataSchema, (field) => !isPerEventMetadataField(field.number));
@@ -24,8 +24,7 @@ const sharedSnapshot = messageSnapshot(CorrelationMetadataSchema, (field) => !is
  * entries, the oldest dropped first.
  */
 export class SharedMetadataMemo<T> {
-  private readonly entries = new Map<string, { shared: CorrelationMetadata; value: T; origin: object | undefined }>();
-  private readonly oldest = new OldestFirst(this.entries);
+  private readonly entries = new RecencyMap<string, { shared: CorrelationMetadata; value: T; origin: object | undefined }>();
 
   constructor(
     /** Correlations remembered at once. */
@@ -50,8 +49,7 @@ export class SharedMetadataMemo<T> {
 
   /** Remembers `value` for `meta`, replacing what its correlation had. */
   set(meta: CorrelationMetadata, value: T): void {
-    this.entries.delete(meta.correlationId);
-    if (this.entries.size >= this.capacity) this.oldest.take();
+    if (!this.entries.has(meta.correlationId) && this.entries.size >= this.capacity) this.entries.takeOldest();
     const origin = decodedOriginOf(meta);
     // Marked metadata is never changed in place (markDecodedFrom's contract): no copy needed.
     this.entries.set(meta.correlationId, { shared: origin === undefined ? sharedSnapshot(meta) : meta, value, origin });

@@ -1,4 +1,4 @@
-import { OldestFirst } from "../../wire/oldest-first.js";
+import { RecencyMap } from "../../wire/recency-map.js";
 
 /**
  * What a central broker knows of one host it ingests events from.
@@ -54,8 +54,8 @@ interface HostEntry extends HostIngest {
  * stored again, so the bound is set well above a fleet's size.
  */
 export class OriginLedger {
-  private readonly hosts = new Map<string, HostEntry>();
-  private readonly oldestHosts = new OldestFirst(this.hosts);
+  /** Least recently active first: the eviction order. */
+  private readonly hosts = new RecencyMap<string, HostEntry>();
   /** Hosts forgotten for the bound. */
   forgotten = 0;
   duplicates = 0;
@@ -93,9 +93,6 @@ export class OriginLedger {
         floor: 0,
       };
       if (this.hosts.size >= this.maxHosts) this.forgetOldest();
-    } else {
-      // Most recently active last: Map order is the eviction order.
-      this.hosts.delete(hostId);
     }
     this.hosts.set(hostId, entry);
     if (entry.ring.length < originWindow) {
@@ -131,6 +128,6 @@ export class OriginLedger {
   }
 
   private forgetOldest(): void {
-    if (this.oldestHosts.take() !== undefined) this.forgotten++;
+    if (this.hosts.takeOldest() !== undefined) this.forgotten++;
   }
 }

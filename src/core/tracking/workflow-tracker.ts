@@ -3,7 +3,7 @@ import type { EventEnvelope } from "../../../gen/corrbus/v1/envelope_pb.js";
 import { LineageError } from "../validation/invalid-input-error.js";
 import { isControlTopic } from "../routing/topic-pattern.js";
 import { retainedSize, stringSize } from "../retained-size.js";
-import { OldestFirst } from "../../wire/oldest-first.js";
+import { RecencyMap } from "../../wire/recency-map.js";
 
 /** Per-correlation caps: a misbehaving publisher cannot make one correlation huge. */
 export const correlationCaps = {
@@ -143,9 +143,8 @@ export interface Lineage {
  * active evicted first past either), and by idle expiry; all are counted.
  */
 export class WorkflowTracker {
-  /** Insertion order = least recently active first. */
-  private readonly states = new Map<string, CorrelationState>();
-  private readonly oldestStates = new OldestFirst(this.states);
+  /** Least recently active first. */
+  private readonly states = new RecencyMap<string, CorrelationState>();
   private readonly byRoot = new Map<string, Set<string>>();
   /** Correlations with a pending delivery (to settle when a recipient leaves). */
   private readonly withPending = new Set<string>();
@@ -402,11 +401,8 @@ export class WorkflowTracker {
     // Touched last, so already the most recent entry: events come in runs of one correlation.
     const last = this.lastTouched;
     if (last !== undefined && last.id === id) return last;
-    let state = this.states.get(id);
+    let state = this.states.touch(id);
     if (state !== undefined) {
-      // Move to the end: the map's order is the recency order.
-      this.states.delete(id);
-      this.states.set(id, state);
       this.lastTouched = state;
       return state;
     }
@@ -416,7 +412,7 @@ export class WorkflowTracker {
     state.retainedBytes = stateBytes(state);
     this.sweep(nowMs);
     while (this.states.size >= this.maxActive) {
-      this.forget((this.oldestStates.take() as [string, CorrelationState])[1]);
+      this.forget((this.states.takeOldest() as [string, CorrelationState])[1]);
       this.evictedCount++;
     }
     this.states.set(id, state);
@@ -441,7 +437,7 @@ export class WorkflowTracker {
   private account(state: CorrelationState, before: number): void {
     this.retained += state.retainedBytes - before;
     while (this.retained > this.maxBytes && this.states.size > 1) {
-      this.forget((this.oldestStates.take() as [string, CorrelationState])[1]);
+      this.forget((this.states.takeOldest() as [string, CorrelationState])[1]);
       this.memoryEvictedCount++;
     }
   }
@@ -538,12 +534,15 @@ export class WorkflowTracker {
 // Estimates of what a correlation's state retains, for the byte bound (see retainedSize).
 const { mapEntry, emptyMap, objectHeader, field, bigint } = retainedSize;
 
-/** A new state: its object, its empty maps and gap list, its ids, its entries in the tracker's maps. */
+/** A new state: its object, its empty maps and gap list, its ids, its entries in the tracker's maps and its node in the recency order. */
 function stateBytes(state: CorrelationState): number {
   const ids =
     stringSize(state.id) + (state.rootId === state.id ? 0 : stringSize(state.rootId)) + (state.parentId === undefined ? 0 : stringSize(state.parentId));
-  return objectHeader + 17 * field + 3 * emptyMap + objectHeader + 4 * field + ids + 2 * mapEntry;
+  return objectHeader + 17 * field + 3 * emptyMap + objectHeader + 4 * field + ids + 2 * mapEntry + recencyNode;
 }
+
+/** A RecencyMap node: key, value and two links. */
+const recencyNode = objectHeader + 4 * field;
 
 /** Keeps a copy of the first tags a correlation's events carry (bounded by the per-event tag limit). */
 function recordTags(state: CorrelationState, tags: Readonly<Record<string, string>>): void {
