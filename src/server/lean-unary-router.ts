@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { type DescMethodUnary, type DescMessage, create, fromBinary, isMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { CorrelationService, type PublishRequest, PublishRequestSchema } from "../../gen/corrbus/v1/service_pb.js";
+import { encodeInParts } from "../wire/encode-in-parts.js";
 import { type MessageEncoder, messageEncoder } from "../wire/message-encoder.js";
 import { PublishedEnvelopeDecoder } from "../wire/published-envelope-decoder.js";
 import { type LeanCallOptions, isLeanCall, leanCallContext } from "./lean-call.js";
@@ -73,7 +74,7 @@ export function createLeanUnaryRouter(
 async function serve(stream: http2.ServerHttp2Stream, route: LeanRoute, request: unknown, context: { abort(): void }): Promise<void> {
   try {
     const result = await route.impl(request, context as never);
-    answer(stream, route.encoder.encode(isMessage(result, route.method.output) ? result : create(route.method.output, result as never)));
+    answer(stream, encodeInParts(route.encoder, isMessage(result, route.method.output) ? result : create(route.method.output, result as never)));
   } catch (failure) {
     answerError(stream, toConnectError(failure));
   } finally {

@@ -34,10 +34,16 @@ export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, 
   });
 }
 
-export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array): void {
+/** Answers 200 with `body`, or with its parts one after another (see encodeInParts). */
+export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array | readonly Uint8Array[]): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ":status": 200, "content-type": "application/proto" });
-  writeThenEnd(stream, body);
+  if (body instanceof Uint8Array) {
+    writeThenEnd(stream, body);
+    return;
+  }
+  for (let index = 0; index < body.length - 1; index++) stream.write(body[index]);
+  writeThenEnd(stream, body[body.length - 1]);
 }
 
 export function answerError(stream: http2.ServerHttp2Stream, error: ConnectError): void {
