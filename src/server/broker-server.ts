@@ -259,7 +259,11 @@ function takeStreamsFirst(
       logger.log("warn", "stream failed before it reached a handler", { path: headers[":path"], error: String(error) });
       // Whatever the stream does next has nobody to report to: an unheard 'error' would end the process.
       stream.on("error", () => {});
-      if (!stream.headersSent && !stream.destroyed) stream.respond({ ":status": 500 }, { endStream: true });
+      try {
+        if (!stream.headersSent && !stream.destroyed && !stream.closed) stream.respond({ ":status": 500 }, { endStream: true });
+      } catch {
+        // A stream that went meanwhile: nobody to answer.
+      }
       return;
     }
     for (const listener of compat) listener.call(h2, stream, headers, flags, rawHeaders);

@@ -39,6 +39,8 @@ export function createLeanPublishStream(
     if (headers[":path"] !== publishStreamPath || !isLeanCall(headers, "application/connect+proto", "connect-content-encoding")) return false;
     // A reset or broken stream has nobody to answer; "close" ends the call. Before anything that may throw.
     stream.on("error", () => {});
+    // Node hands a stream over on the tick after its HEADERS: its session may have died meanwhile.
+    if (stream.destroyed || stream.closed) return true;
     const { context, error } = leanCallContext(stream, headers, CorrelationService.method.publishStream, "application/connect+proto", options);
     stream.respond({ ":status": 200, "content-type": "application/connect+proto" });
     if (error !== undefined) {

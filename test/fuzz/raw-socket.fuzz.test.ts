@@ -1198,6 +1198,9 @@ describe("a live broker under a raw-socket fuzzer", () => {
   const regressions = [
     // A lean PublishStream answered before its stream had an 'error' listener: the protocol error that followed ended the process.
     { seed: 609163111, index: 2288 },
+    // A lean PublishStream answered a stream already destroyed (Node hands a stream over on the tick
+    // after its HEADERS, and its session had died since), and the 500 for that failure threw again.
+    { seed: 1232621470, index: 8032 },
   ];
 
   for (const { seed: caseSeed, index } of regressions) {
