@@ -31,27 +31,15 @@ export function setStoredEvents<T extends Message>(message: T, fieldNo: number, 
     }
     return appendRepeatedField(message, fieldNo, encodings);
   }
-  const tagSize = varintSize(repeatedTag(fieldNo));
-  const sizes = new Array<number>(ids.length);
-  let size = -tagSize;
-  let held = 0;
-  for (let index = 0; index < ids.length; index++) {
-    const eventSize = broker.eventSize(ids[index]);
-    sizes[index] = eventSize;
-    if (eventSize < 0) continue;
-    size += tagSize + varintSize(eventSize) + eventSize;
-    held++;
+  const held: number[] = [];
+  const sizes: number[] = [];
+  for (const id of ids) {
+    const size = broker.eventSize(id);
+    if (size < 0) continue;
+    held.push(id);
+    sizes.push(size);
   }
-  if (held === 0) return message;
-  const data = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (let index = 0, written = 0; index < ids.length; index++) {
-    if (sizes[index] < 0) continue;
-    if (written++ > 0) at = writeVarint(data, at, repeatedTag(fieldNo));
-    at = writeVarint(data, at, sizes[index]);
-    at = broker.writeEvent(ids[index], data, at);
-  }
-  return appendEntry(message, fieldNo, data);
+  return appendEntry(message, fieldNo, repeatedField(fieldNo, sizes, (index, out, at) => broker.writeEvent(held[index], out, at)));
 }
 
 /** Puts live `events` into `message`'s repeated field `fieldNo`, from the bytes they were accepted as. */
@@ -63,37 +51,50 @@ export function setLiveEvents<T extends Message>(message: T, fieldNo: number, ev
   );
 }
 
-/**
- * The whole repeated field as one unknown-field entry: protobuf-es writes an
- * entry's tag and then its bytes verbatim, so the bytes hold the first
- * element's length and value and then, for each further element, its own tag,
- * length and value. One buffer per answer instead of a length-prefixed copy
- * and an entry per event (those copies were much of the garbage a busy
- * subscriber made).
- */
+/** Puts `encodings` into `message`'s repeated field `fieldNo` (see repeatedField). */
 function appendRepeatedField<T extends Message>(message: T, fieldNo: number, encodings: readonly Uint8Array[]): T {
-  if (encodings.length === 0) return message;
-  const tag = repeatedTag(fieldNo);
+  return appendEntry(
+    message,
+    fieldNo,
+    repeatedField(
+      fieldNo,
+      encodings.map((encoded) => encoded.length),
+      (index, out, at) => {
+        out.set(encodings[index], at);
+        return at + encodings[index].length;
+      },
+    ),
+  );
+}
+
+/**
+ * The whole repeated field as one unknown-field entry's bytes: protobuf-es
+ * writes an entry's tag and then its bytes verbatim, so the bytes hold the
+ * first element's length and value and then, for each further element, its
+ * own tag, length and value. One buffer per answer instead of a
+ * length-prefixed copy and an entry per event (those copies were much of the
+ * garbage a busy subscriber made). `write` puts element `index` (of
+ * `sizes[index]` bytes) at `at` and answers where it ends. Undefined when
+ * there is no element.
+ */
+function repeatedField(fieldNo: number, sizes: readonly number[], write: (index: number, out: Buffer, at: number) => number): Buffer | undefined {
+  if (sizes.length === 0) return undefined;
+  const tag = (fieldNo << 3) | WireType.LengthDelimited;
   const tagSize = varintSize(tag);
   let size = -tagSize;
-  for (const encoded of encodings) size += tagSize + varintSize(encoded.length) + encoded.length;
+  for (const elementSize of sizes) size += tagSize + varintSize(elementSize) + elementSize;
   const data = Buffer.allocUnsafe(size);
   let at = 0;
-  for (let index = 0; index < encodings.length; index++) {
-    const encoded = encodings[index];
+  for (let index = 0; index < sizes.length; index++) {
     if (index > 0) at = writeVarint(data, at, tag);
-    at = writeVarint(data, at, encoded.length);
-    data.set(encoded, at);
-    at += encoded.length;
+    at = writeVarint(data, at, sizes[index]);
+    at = write(index, data, at);
   }
-  return appendEntry(message, fieldNo, data);
+  return data;
 }
 
-function appendEntry<T extends Message>(message: T, fieldNo: number, data: Uint8Array): T {
+function appendEntry<T extends Message>(message: T, fieldNo: number, data: Uint8Array | undefined): T {
+  if (data === undefined) return message;
   message.$unknown = [...(message.$unknown ?? []), { no: fieldNo, wireType: WireType.LengthDelimited, data }];
   return message;
-}
-
-function repeatedTag(fieldNo: number): number {
-  return (fieldNo << 3) | WireType.LengthDelimited;
 }
