@@ -26,10 +26,8 @@ export class EnvelopeReader {
     private readonly maxQueuedBytes: number,
   ) {
     stream.on("response", (headers) => {
-      const status = Number(headers[":status"]);
-      const contentType = String(headers["content-type"] ?? "");
-      if (status !== 200) this.fail(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status)));
-      else if (!contentType.startsWith("application/connect+proto")) this.fail(new ConnectError(`unexpected content type "${contentType}"`, Code.Internal));
+      const refusal = streamingResponseRefusal(headers);
+      if (refusal !== undefined) this.fail(refusal);
     });
     stream.on("data", (chunk: Buffer) => {
       sessionManager.notifyResponseByteRead(stream);
@@ -78,4 +76,13 @@ export class EnvelopeReader {
     this.wake = undefined;
     wake?.();
   }
+}
+
+/** What a streaming call's response head says against going on: a status other than 200 or a content type other than Connect's. */
+export function streamingResponseRefusal(headers: http2.IncomingHttpHeaders): ConnectError | undefined {
+  const status = Number(headers[":status"]);
+  const contentType = String(headers["content-type"] ?? "");
+  if (status !== 200) return new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status));
+  if (!contentType.startsWith("application/connect+proto")) return new ConnectError(`unexpected content type "${contentType}"`, Code.Internal);
+  return undefined;
 }

@@ -3,10 +3,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { type PublishStreamRequest, PublishStreamResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { EnvelopeSplitter, connectEnvelope, endStreamFlag } from "../wire/connect-envelope.js";
-import { codeFromHttpStatus, endStreamFromJson } from "../wire/connect-internals.js";
+import { endStreamFromJson } from "../wire/connect-internals.js";
 import { messageDecoder } from "../wire/message-decoder.js";
 import { encodePublishStreamRequest } from "../wire/publish-request-encoder.js";
 import { connectionLostError } from "./connection-lost.js";
+import { streamingResponseRefusal } from "./envelope-reader.js";
 import { openLeanStream } from "./lean-stream.js";
 import type { OpenPublishChannel, PublishChannel, PublishChannelEvents } from "./publish-channel.js";
 
@@ -79,10 +80,8 @@ class LeanPublishChannel implements PublishChannel {
     }
     this.stream = stream;
     stream.on("response", (headers) => {
-      const status = Number(headers[":status"]);
-      const contentType = String(headers["content-type"] ?? "");
-      if (status !== 200) this.finish(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status)));
-      else if (!contentType.startsWith("application/connect+proto")) this.finish(new ConnectError(`unexpected content type "${contentType}"`, Code.Internal));
+      const refusal = streamingResponseRefusal(headers);
+      if (refusal !== undefined) this.finish(refusal);
     });
     stream.on("data", (chunk: Buffer) => this.received(chunk));
     stream.on("error", (error) => this.finish(connectionLostError(ConnectError.from(error, Code.Unavailable), this.socketPath, false)));
