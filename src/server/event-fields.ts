@@ -39,7 +39,11 @@ export function setStoredEvents<T extends Message>(message: T, fieldNo: number, 
     held.push(id);
     sizes.push(size);
   }
-  return appendEntry(message, fieldNo, repeatedField(fieldNo, sizes, (index, out, at) => broker.writeEvent(held[index], out, at)));
+  return appendEntry(
+    message,
+    fieldNo,
+    repeatedField(fieldNo, sizes, (index, out, at) => broker.writeEvent(held[index], out, at)),
+  );
 }
 
 /** Puts live `events` into `message`'s repeated field `fieldNo`, from the bytes they were accepted as. */
