@@ -201,28 +201,35 @@ let text: Buffer = noBytes;
  * much of its garbage.
  */
 function utf8(bytes: Uint8Array, start: number, end: number, strict: boolean): string {
-  let hash = end - start;
-  for (let index = start; index < end; index++) {
-    const byte = bytes[index];
-    if (byte > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
-    hash = (Math.imul(hash, 31) + byte) | 0;
-  }
-  if (end - start > cachedStringBytes) return text.toString("latin1", start, end);
+  const length = end - start;
+  if (length > cachedStringBytes) return asciiOrUtf8(bytes, start, end, strict);
+  if (length === 0) return "";
+  // A few bytes pick the slot: the comparison below reads them all anyway, and a cached string is ASCII, so a match is too.
+  const hash =
+    Math.imul(Math.imul(Math.imul(length, 31) + bytes[start], 31) + bytes[end - 1], 31) +
+    bytes[start + (length >> 2)] +
+    Math.imul(bytes[end - 1 - (length >> 2)], 961);
   const slot = hash & (stringCache.length - 1);
   const cached = stringCache[slot];
-  if (cached !== undefined && cached.length === end - start) {
-    let same = true;
-    for (let index = 0; index < cached.length; index++) {
-      if (cached.charCodeAt(index) !== bytes[start + index]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return cached;
+  if (cached !== undefined && cached.length === length) {
+    let index = 0;
+    while (index < length && cached.charCodeAt(index) === bytes[start + index]) index++;
+    if (index === length) return cached;
+  }
+  for (let index = start; index < end; index++) {
+    if (bytes[index] > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
   }
   const decoded = text.toString("latin1", start, end);
   stringCache[slot] = decoded;
   return decoded;
+}
+
+/** The bytes as a string: ASCII sliced natively, anything else through protobuf-es's decoder. */
+function asciiOrUtf8(bytes: Uint8Array, start: number, end: number, strict: boolean): string {
+  for (let index = start; index < end; index++) {
+    if (bytes[index] > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
+  }
+  return text.toString("latin1", start, end);
 }
 
 /** Longest string the cache holds (a UUID is 36 bytes), and its number of slots (a power of two). */

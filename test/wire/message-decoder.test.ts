@@ -183,6 +183,23 @@ describe("messageDecoder", () => {
     );
   });
 
+  it("should tell apart strings that share their length and the bytes the string cache hashes, ASCII or not", () => {
+    // Two-letter alphabets with a non-ASCII letter make strings collide in the cache's slots all the time.
+    const text = fc.string({ unit: fc.constantFrom("a", "b", "\u00e9", "\u00ff", "\u20ac"), minLength: 0, maxLength: 40 });
+    const decoder = messageDecoder(CorrelationMetadataSchema);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text, fc.dictionary(text, text, { maxKeys: 3 })), { minLength: 1, maxLength: 20 }), (rows) => {
+        for (const [correlationId, stage, tags] of rows) {
+          const bytes = Buffer.from(
+            toBinary(CorrelationMetadataSchema, create(CorrelationMetadataSchema, { correlationId, workflowStage: stage, correlationTags: tags })),
+          );
+          expect(decoder.decode(bytes)).toStrictEqual(fromBinary(CorrelationMetadataSchema, bytes));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("should decode a whole timeline answer as fromBinary does", () => {
     fc.assert(
       fc.property(messageArbitrary(GetTimelineResponseSchema), (message) => {
