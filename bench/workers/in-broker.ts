@@ -61,7 +61,7 @@ function timeFindByTag(historySize: number): void {
   let results = 0;
   const call = () => {
     const page = broker.findByTag(query);
-    const answer = setStoredEvents(create(FindByTagResponseSchema), 1, broker, page.ids, false);
+    const answer = setStoredEvents(create(FindByTagResponseSchema), 1, broker, page.ids, false, false);
     results = answer.$unknown === undefined ? 0 : page.ids.length;
   };
   const samples = timeSync(warmupCalls, config.findCallsInBroker, call);
@@ -74,7 +74,7 @@ function timeTimeline(workflow: number, events: number, calls: number): void {
   let correlations = 0;
   const call = () => {
     const timeline = broker.timeline(rootId, 0, events);
-    const answer = setStoredEvents(create(GetTimelineResponseSchema), 1, broker, timeline.ids, false);
+    const answer = setStoredEvents(create(GetTimelineResponseSchema), 1, broker, timeline.ids, false, false);
     results = answer.$unknown === undefined ? 0 : timeline.ids.length;
     correlations = timeline.correlations.length;
   };

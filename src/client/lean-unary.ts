@@ -2,6 +2,7 @@ import type * as http2 from "node:http2";
 import { type DescMessage, type DescMethodUnary, type MessageInitShape, type MessageShape, create, isMessage, toBinary } from "@bufbuild/protobuf";
 import { type CallOptions, Code, ConnectError } from "@connectrpc/connect";
 import { codeFromHttpStatus, errorFromJsonBytes } from "../wire/connect-internals.js";
+import { LeadingRunDecoder } from "../wire/leading-run-decoder.js";
 import { type MessageDecoder, messageDecoder } from "../wire/message-decoder.js";
 import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { openLeanStream } from "./lean-stream.js";
@@ -32,26 +33,27 @@ export function createLeanUnary<I extends DescMessage, O extends DescMessage, R 
     const message = isMessage(request, method.input) ? (request as MessageShape<I>) : create(method.input, request);
     const body = encode(message);
     const stream = await openLeanStream(sessionManager, socketPath, path, "application/proto", options);
-    const bytes = await exchange(sessionManager, stream, body, options, socketPath);
-    try {
-      return decoder.decode(bytes);
-    } catch (error) {
-      throw ConnectError.from(error, Code.Internal);
-    }
+    return exchange(sessionManager, stream, body, options, socketPath, decoder);
   };
 }
 
-/** Sends `body`, resolves with the answer's bytes or rejects with the Connect error the broker sent. */
-function exchange(
+/**
+ * Sends `body`, resolves with the answer decoded or rejects with the Connect
+ * error the broker sent. The answer is decoded as its chunks arrive (see
+ * LeadingRunDecoder): a query's events while the broker still writes them.
+ */
+function exchange<O extends DescMessage, R>(
   sessionManager: Http2SessionManager,
   stream: http2.ClientHttp2Stream,
   body: Uint8Array,
   options: CallOptions,
   socketPath: string,
-): Promise<Buffer> {
+  decoder: MessageDecoder<O, R>,
+): Promise<R> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let contentType = "";
+    let answer: LeadingRunDecoder<R> | undefined;
     const chunks: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
     const fail = (error: ConnectError) => {
@@ -71,19 +73,25 @@ function exchange(
     stream.on("response", (responseHeaders) => {
       status = Number(responseHeaders[":status"]);
       contentType = String(responseHeaders["content-type"] ?? "");
+      if (status === 200 && contentType === "application/proto") answer = new LeadingRunDecoder(decoder);
     });
     stream.on("data", (chunk: Buffer) => {
-      chunks.push(chunk);
+      if (answer !== undefined) answer.push(chunk);
+      else chunks.push(chunk);
       sessionManager.notifyResponseByteRead(stream);
     });
     stream.on("error", (error) => fail(connectionLostError(ConnectError.from(error, Code.Unavailable), socketPath, options.signal?.aborted === true)));
     stream.on("end", () => {
       cleanUp();
-      const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-      if (status === 200 && contentType === "application/proto") {
-        resolve(bytes);
+      if (answer !== undefined) {
+        try {
+          resolve(answer.finish());
+        } catch (error) {
+          reject(ConnectError.from(error, Code.Internal));
+        }
         return;
       }
+      const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
       // No answer at all: the connection went (the broker killed or restarting), as connection-lost.ts reports it.
       if (status === 0) {
         reject(new ConnectError(`lost the connection to the broker on ${socketPath} before it answered; it may be restarting`, Code.Unavailable));

@@ -28,7 +28,7 @@ import { toConnectError } from "./service-errors.js";
 import { unlessAborted } from "./unless-aborted.js";
 import { AckPipeline } from "./ack-pipeline.js";
 import { IngestBudget } from "./ingest-budget.js";
-import { answersInBinary, setLiveEvents, setStoredEvents } from "./event-fields.js";
+import { answersInBinary, setLiveEvents, setStoredEvents, streamsStoredEvents } from "./event-fields.js";
 import { toWorkflowState } from "./workflow-message.js";
 
 /** Batches of one PublishStream waiting for the journal at once. */
@@ -201,7 +201,7 @@ export function createCorrelationService(
           disconnectedSources: outcome.disconnectedSources,
           truncated: outcome.truncated,
         });
-        return binary ? setStoredEvents(answer, 3, broker, outcome.resultIds, request.omitPayloads) : answer;
+        return binary ? setStoredEvents(answer, 3, broker, outcome.resultIds, request.omitPayloads, streamsStoredEvents(context)) : answer;
       } catch (error) {
         throw toConnectError(error);
       }
@@ -224,7 +224,7 @@ export function createCorrelationService(
           events: binary ? [] : loadEvents(broker, page.ids, request.omitPayloads),
           nextPageToken: page.nextCursor === 0 ? "" : encodePageToken(page.nextCursor),
         });
-        return binary ? setStoredEvents(answer, 1, broker, page.ids, request.omitPayloads) : answer;
+        return binary ? setStoredEvents(answer, 1, broker, page.ids, request.omitPayloads, streamsStoredEvents(context)) : answer;
       });
     },
 
@@ -237,7 +237,7 @@ export function createCorrelationService(
           correlations: timeline.correlations.map(toWorkflowState),
           truncated: timeline.truncated,
         });
-        return binary ? setStoredEvents(answer, 1, broker, timeline.ids, request.omitPayloads) : answer;
+        return binary ? setStoredEvents(answer, 1, broker, timeline.ids, request.omitPayloads, streamsStoredEvents(context)) : answer;
       });
     },
 

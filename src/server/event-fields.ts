@@ -1,6 +1,6 @@
 import { type Message, toBinary } from "@bufbuild/protobuf";
 import { WireType } from "@bufbuild/protobuf/wire";
-import type { HandlerContext } from "@connectrpc/connect";
+import { type HandlerContext, createContextKey } from "@connectrpc/connect";
 import { type EventEnvelope, EventEnvelopeSchema } from "../../gen/corrbus/v1/envelope_pb.js";
 import { encodingOf } from "../wire/encoded-events.js";
 import { varintSize, writeVarint } from "../wire/varint.js";
@@ -18,11 +18,53 @@ export function answersInBinary(context: HandlerContext): boolean {
 }
 
 /**
+ * Set by a path that can send an answer's stored events as it writes them
+ * (the lean Connect path, see streamed-answer.ts): setStoredEvents then
+ * leaves them to it instead of writing them all into the message first.
+ */
+export const streamsStoredEventsKey = createContextKey(false, { description: "answers stream their stored events" });
+
+/** Stored events an answer sends after its message was made: its repeated field `fieldNo`, element by element, from history. */
+export interface StreamedEvents {
+  readonly fieldNo: number;
+  readonly broker: CorrelationBroker;
+  readonly ids: readonly number[];
+  readonly omitPayloads: boolean;
+}
+
+/** Whether the call's path streams stored events (see streamsStoredEventsKey). */
+export function streamsStoredEvents(context: HandlerContext): boolean {
+  return context.values.get(streamsStoredEventsKey);
+}
+
+const streamedEvents = new WeakMap<Message, StreamedEvents>();
+
+/** The stored events setStoredEvents left to the answer's path to stream (once: they are forgotten here). */
+export function takeStreamedEvents(message: Message): StreamedEvents | undefined {
+  const events = streamedEvents.get(message);
+  streamedEvents.delete(message);
+  return events;
+}
+
+/**
  * Puts stored events `ids` into `message`'s repeated field `fieldNo`, written
  * from history straight into the field's one buffer (ids no longer held are
  * left out). With payloads omitted each event is copied without its payload first.
+ * When the call's path is `streamed`, the events are only noted for it to
+ * write as it sends them (takeStreamedEvents).
  */
-export function setStoredEvents<T extends Message>(message: T, fieldNo: number, broker: CorrelationBroker, ids: readonly number[], omitPayloads: boolean): T {
+export function setStoredEvents<T extends Message>(
+  message: T,
+  fieldNo: number,
+  broker: CorrelationBroker,
+  ids: readonly number[],
+  omitPayloads: boolean,
+  streamed: boolean,
+): T {
+  if (streamed) {
+    if (ids.length > 0) streamedEvents.set(message, { fieldNo, broker, ids, omitPayloads });
+    return message;
+  }
   if (omitPayloads) {
     const encodings: Uint8Array[] = [];
     for (const id of ids) {

@@ -6,7 +6,9 @@ import { encodeInParts } from "../wire/encode-in-parts.js";
 import { type MessageEncoder, messageEncoder } from "../wire/message-encoder.js";
 import { PublishedEnvelopeDecoder } from "../wire/published-envelope-decoder.js";
 import { type LeanCallOptions, isLeanCall, leanCallContext } from "./lean-call.js";
+import { streamsStoredEventsKey, takeStreamedEvents } from "./event-fields.js";
 import { answer, answerError, readBody } from "./raw-unary.js";
+import { answerWithStreamedEvents } from "./streamed-answer.js";
 import { toConnectError } from "./service-errors.js";
 
 /** A unary method on the lean path: the service's handler, its request decoder and its answer's encoder. */
@@ -51,6 +53,7 @@ export function createLeanUnaryRouter(
     // A reset or broken stream has nobody to answer. Before anything that may throw.
     stream.on("error", () => {});
     const { context, error } = leanCallContext(stream, headers, route.method, "application/proto", options);
+    context?.values.set(streamsStoredEventsKey, true);
     readBody(stream, options.readMaxBytes, (body) => {
       if (error !== undefined) {
         answerError(stream, error);
@@ -74,7 +77,10 @@ export function createLeanUnaryRouter(
 async function serve(stream: http2.ServerHttp2Stream, route: LeanRoute, request: unknown, context: { abort(): void }): Promise<void> {
   try {
     const result = await route.impl(request, context as never);
-    answer(stream, encodeInParts(route.encoder, isMessage(result, route.method.output) ? result : create(route.method.output, result as never)));
+    const message = isMessage(result, route.method.output) ? result : create(route.method.output, result as never);
+    const events = takeStreamedEvents(message);
+    if (events === undefined) answer(stream, encodeInParts(route.encoder, message));
+    else answerWithStreamedEvents(stream, events, encodeInParts(route.encoder, message));
   } catch (failure) {
     answerError(stream, toConnectError(failure));
   } finally {

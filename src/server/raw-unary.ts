@@ -34,10 +34,10 @@ export function readBody(stream: http2.ServerHttp2Stream, readMaxBytes: number, 
   });
 }
 
-/** Answers 200 with `body`, or with its parts one after another (see encodeInParts). */
-export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array | readonly Uint8Array[]): void {
+/** Answers 200 with `body`, or with its parts one after another (see encodeInParts); `responded` when the 200 was sent already. */
+export function answer(stream: http2.ServerHttp2Stream, body: Uint8Array | readonly Uint8Array[], responded = false): void {
   if (stream.destroyed || stream.closed) return;
-  stream.respond({ ":status": 200, "content-type": "application/proto" });
+  if (!responded) stream.respond({ ":status": 200, "content-type": "application/proto" });
   if (body instanceof Uint8Array) {
     writeThenEnd(stream, body);
     return;

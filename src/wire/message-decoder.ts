@@ -27,6 +27,12 @@ export interface MessageDecoder<Desc extends DescMessage, Shape = MessageShape<D
   decode(bytes: Uint8Array): Shape;
   /** The message when `bytes` are usual (see above), decoded here; undefined when they are left to fromBinary. */
   decodeUsual(bytes: Uint8Array): Shape | undefined;
+  /** decodeUsual of `bytes` from `start` to `end` (its bytes fields views of `bytes`), without a view of that range made first. */
+  decodeUsualAt(bytes: Uint8Array, start: number, end: number): Shape | undefined;
+  /** The message type it decodes. */
+  readonly schema: Desc;
+  /** How it answers 64-bit integers. */
+  readonly longs: LongForm;
 }
 
 /**
@@ -56,10 +62,10 @@ export function messageDecoder<Desc extends DescMessage>(schema: Desc): MessageD
 export function messageDecoder<Desc extends DescMessage>(schema: Desc, longs: "number"): MessageDecoder<Desc, PlainMessage<MessageShape<Desc>>>;
 export function messageDecoder<Desc extends DescMessage>(schema: Desc, longs: LongForm = "bigint"): MessageDecoder<Desc, unknown> {
   const compiled = compiledMessage(schema, longs);
-  const decodeUsual = (bytes: Uint8Array) => {
+  const decodeUsualAt = (bytes: Uint8Array, start: number, end: number) => {
     text = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     try {
-      return compiled.decode(bytes, 0, bytes.length, 1);
+      return compiled.decode(bytes, start, end, 1);
     } catch (error) {
       if (error instanceof InexactNumberError) throw error;
       // Unusual or malformed input (a read past the end included): left to fromBinary.
@@ -71,8 +77,12 @@ export function messageDecoder<Desc extends DescMessage>(schema: Desc, longs: Lo
       text = noBytes;
     }
   };
+  const decodeUsual = (bytes: Uint8Array) => decodeUsualAt(bytes, 0, bytes.length);
   return {
+    schema,
+    longs,
     decodeUsual,
+    decodeUsualAt,
     decode(bytes) {
       const message = decodeUsual(bytes);
       if (message !== undefined) return message;
@@ -153,6 +163,32 @@ function varint(bytes: Uint8Array, at: number): number {
     return value + byte * 2 ** 28;
   }
   throw unusual;
+}
+
+/**
+ * An int32 or uint32 varint of up to 5 bytes as its low 32 bits (as
+ * protobuf-es's varint32 reads it); cursor.at is -1 for a longer one (a
+ * negative int32's 10 bytes), which protobuf-es's reader then reads.
+ */
+function varint32(bytes: Uint8Array, at: number): number {
+  let value = 0;
+  for (let index = 0; index < 4; index++) {
+    const byte = bytes[at + index];
+    if (byte === undefined) throw unusual;
+    value |= (byte & 0x7f) << (7 * index);
+    if (byte < 0x80) {
+      cursor.at = at + index + 1;
+      return value;
+    }
+  }
+  const last = bytes[at + 4];
+  if (last === undefined) throw unusual;
+  if (last >= 0x80) {
+    cursor.at = -1;
+    return 0;
+  }
+  cursor.at = at + 5;
+  return value | ((last & 0x0f) << 28);
 }
 
 /** A varint of up to 7 bytes (49 bits) as a number; longer ones are read by protobuf-es's reader. */
@@ -288,7 +324,7 @@ function skipUnknown(bytes: Uint8Array, at: number, tag: number, end: number, de
 }
 
 /** Every value generated code calls, bound once per generated function. */
-const helpers = { varint, varint49, readerAt, utf8, setOwn, exactNumber, skipUnknown, unusual, cursor, maxDepth };
+const helpers = { varint, varint32, varint49, readerAt, utf8, setOwn, exactNumber, skipUnknown, unusual, cursor, maxDepth };
 type Helpers = Record<keyof typeof helpers, string>;
 
 /**
@@ -410,9 +446,9 @@ function readScalar(type: ScalarType, utf8Strict: boolean, longAsString: boolean
     case ScalarType.BOOL:
       return `v = b[at]; if (v < 0x80) { v = v !== 0; at++; } else ${slow("bool")}`;
     case ScalarType.INT32:
-      return `v = b[at]; if (v < 0x80) at++; else ${slow("int32")}`;
+      return `v = b[at]; if (v < 0x80) at++; else { v = ${h.varint32}(b, at); if (${h.cursor}.at > 0) { at = ${h.cursor}.at; if (at > end) throw ${h.unusual}; } else ${slow("int32")} }`;
     case ScalarType.UINT32:
-      return `v = b[at]; if (v < 0x80) at++; else ${slow("uint32")}`;
+      return `v = b[at]; if (v < 0x80) at++; else { v = ${h.varint32}(b, at) >>> 0; if (${h.cursor}.at > 0) { at = ${h.cursor}.at; if (at > end) throw ${h.unusual}; } else ${slow("uint32")} }`;
     case ScalarType.SINT32:
       return slow("sint32");
     case ScalarType.FIXED32:
