@@ -365,15 +365,26 @@ function compileMessage(schema: DescMessage, longs: LongForm): Compiled {
 /** The message as create() makes it: $typeName, then each member's zero value (message fields absent). */
 function newMessage(schema: DescMessage, code: GeneratedFunction, prototype: string | undefined, longs: LongForm): string {
   const typeName = JSON.stringify(schema.typeName);
-  const lines = prototype === undefined ? [`m = { $typeName: ${typeName} };`] : [`m = Object.create(${prototype}); m.$typeName = ${typeName};`];
+  const members: string[] = [];
   for (const member of schema.members) {
-    const target = property("m", member.localName);
-    if (member.kind === "oneof") lines.push(`${target} = { case: undefined };`);
-    else if (member.fieldKind === "list") lines.push(`${target} = [];`);
-    else if (member.fieldKind === "map") lines.push(`${target} = {};`);
-    else if (member.fieldKind !== "message" && member.presence === implicitPresence) lines.push(`${target} = ${zeroLiteral(member, code, longs)};`);
+    const name = JSON.stringify(member.localName);
+    if (member.kind === "oneof") members.push(`${name}: { case: undefined }`);
+    else if (member.fieldKind === "list") members.push(`${name}: []`);
+    else if (member.fieldKind === "map") members.push(`${name}: {}`);
+    else if (member.fieldKind !== "message" && member.presence === implicitPresence) members.push(`${name}: ${zeroLiteral(member, code, longs)}`);
   }
-  return lines.join(" ");
+  // One literal: V8 makes the object in its final shape at once, where a property set at a time moved it through a shape per member.
+  // A literal's "__proto__" would set the prototype instead: such a message keeps one assignment per member.
+  if (prototype === undefined && !schema.members.some((member) => member.localName === "__proto__")) {
+    return `m = { $typeName: ${typeName}${members.map((member) => `, ${member}`).join("")} };`;
+  }
+  const start = prototype === undefined ? `m = { $typeName: ${typeName} };` : `m = Object.create(${prototype}); m.$typeName = ${typeName};`;
+  return `${start} ${members
+    .map((member) => {
+      const colon = member.indexOf(": ");
+      return `m[${member.slice(0, colon)}] = ${member.slice(colon + 2)};`;
+    })
+    .join(" ")}`;
 }
 
 /** create()'s prototype of `schema` (the defaults of its explicit-presence scalars), in the plain form with numbers. */
