@@ -1,9 +1,9 @@
-import { connect } from "node:net";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type createClient } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
+import { type CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { stockClient } from "../helpers/stock-client.js";
 
 // Publish has a lean path on both sides (Connect binary); every other shape
 // goes through connect-node. Clients must not be able to tell them apart.
@@ -17,14 +17,7 @@ for (const brokerArgs of [[], ["--no-lean-paths"]] as string[][]) {
     beforeAll(async () => {
       broker = await startBrokerProcess(brokerArgs);
       lean = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "lean" });
-      for (const [name, make, binary] of [
-        ["gRPC", createGrpcTransport, true],
-        ["Connect JSON", createConnectTransport, false],
-      ] as const) {
-        const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
-        const transport = make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary });
-        stock.push({ name, client: createClient(CorrelationService, transport), session });
-      }
+      for (const name of ["gRPC", "Connect JSON"] as const) stock.push({ name, ...stockClient(broker.socketPath, name) });
     });
 
     afterAll(async () => {

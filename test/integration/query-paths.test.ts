@@ -1,11 +1,12 @@
 import { connect } from "node:net";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CompletionReason, FindByTagResponseSchema, GetTimelineResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { CorrelationService, type CorrelationClient, createCorrelationClient, InvalidFieldSchema } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { stockClient } from "../helpers/stock-client.js";
 
 // FindByTag, GetTimeline, GetWorkflow, GetStats and
 // WaitForResults have a lean path on both sides (Connect binary, with or
@@ -27,17 +28,14 @@ for (const brokerArgs of [[], ["--no-lean-paths"]] as string[][]) {
         { name: "lean", client: lean.service },
         { name: "TS client, lean paths off", client: (unlean = createCorrelationClient({ socketPath: broker.socketPath, leanPaths: false })).service },
       ];
-      for (const [name, make, binary] of [
-        ["gRPC", createGrpcTransport, true],
-        ["Connect JSON", createConnectTransport, false],
-        ["Connect binary, stock", createConnectTransport, true],
+      for (const [name, protocol] of [
+        ["gRPC", "gRPC"],
+        ["Connect JSON", "Connect JSON"],
+        ["Connect binary, stock", "Connect binary"],
       ] as const) {
-        const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
+        const { client, session } = stockClient(broker.socketPath, protocol);
         sessions.push(session);
-        clients.push({
-          name,
-          client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })),
-        });
+        clients.push({ name, client });
       }
       const root = lean.newRootCorrelation("enumeration", { investigation_id: "INC-Q" });
       rootId = root.correlationId;

@@ -1,12 +1,13 @@
 import * as http2 from "node:http2";
 import { connect } from "node:net";
 import { create, toBinary, toJson } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import type { Client } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FindByTagResponseSchema, GetTimelineRequestSchema, GetTimelineResponseSchema, WaitForResultsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { CorrelationService, type CorrelationClient, createCorrelationClient } from "../../src/index.js";
+import { type CorrelationService, type CorrelationClient, createCorrelationClient } from "../../src/index.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
+import { stockClient } from "../helpers/stock-client.js";
 
 // A query answer of many events leaves the broker's lean path in chunks as they are written, and
 // the TS client decodes them as they arrive. Answers of megabytes (many chunks, events cut across
@@ -16,23 +17,17 @@ describe("query answers sent as they are written", () => {
   let broker: BrokerProcess;
   let bus: CorrelationClient;
   const sessions: Http2SessionManager[] = [];
-  const others: { name: string; client: ReturnType<typeof createClient<typeof CorrelationService>> }[] = [];
+  const others: { name: string; client: Client<typeof CorrelationService> }[] = [];
   let rootId = "";
   const events = 900;
 
   beforeAll(async () => {
     broker = await startBrokerProcess();
     bus = createCorrelationClient({ socketPath: broker.socketPath, sourceProcess: "agent" });
-    for (const [name, make, binary] of [
-      ["gRPC", createGrpcTransport, true],
-      ["Connect JSON", createConnectTransport, false],
-    ] as const) {
-      const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
+    for (const name of ["gRPC", "Connect JSON"] as const) {
+      const { client, session } = stockClient(broker.socketPath, name);
       sessions.push(session);
-      others.push({
-        name,
-        client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })),
-      });
+      others.push({ name, client });
     }
     const root = bus.newRootCorrelation("enumeration", { investigation_id: "INC-BIG" });
     rootId = root.correlationId;

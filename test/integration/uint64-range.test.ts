@@ -1,11 +1,11 @@
-import { connect } from "node:net";
 import { toJson } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { Http2SessionManager, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, type createClient } from "@connectrpc/connect";
+import type { Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GetWorkflowResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
-import { CorrelationService, type CorrelationClient, InvalidFieldSchema, createCorrelationClient } from "../../src/index.js";
+import { type CorrelationService, type CorrelationClient, InvalidFieldSchema, createCorrelationClient } from "../../src/index.js";
 import { type BrokerProcess, runCli, startBrokerProcess } from "../helpers/broker-process.js";
+import { stockClient } from "../helpers/stock-client.js";
 
 // uint64 fields are exact over their whole range, on every path a client can take: a
 // sequence_number of 2^64-1 once came back from the tracker as the double 2^64, which no
@@ -28,17 +28,14 @@ describe("uint64 values through a live broker", () => {
       { name: "TS client (Connect binary, lean path)", client: agent.service },
       { name: "TS client (gRPC)", client: grpc.service },
     ];
-    for (const [name, make, binary] of [
-      ["gRPC, stock", createGrpcTransport, true],
-      ["Connect JSON", createConnectTransport, false],
-      ["Connect binary, stock", createConnectTransport, true],
+    for (const [name, protocol] of [
+      ["gRPC, stock", "gRPC"],
+      ["Connect JSON", "Connect JSON"],
+      ["Connect binary, stock", "Connect binary"],
     ] as const) {
-      const session = new Http2SessionManager("http://localhost", {}, { createConnection: () => connect(broker.socketPath) });
+      const { client, session } = stockClient(broker.socketPath, protocol);
       sessions.push(session);
-      clients.push({
-        name,
-        client: createClient(CorrelationService, make({ baseUrl: "http://localhost", httpVersion: "2", sessionManager: session, useBinaryFormat: binary })),
-      });
+      clients.push({ name, client });
     }
   });
 
