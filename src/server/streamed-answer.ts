@@ -3,8 +3,8 @@ import { varintSize, writeVarint } from "../wire/varint.js";
 import type { StreamedEvents } from "./event-fields.js";
 import { answer } from "./raw-unary.js";
 
-/** The first chunk's size: small, so the client starts decoding early. */
-const firstChunkBytes = 16 * 1024;
+/** The first chunk's size: a page of 100 events (~50 KB) goes in one, a larger answer starts reaching the client early. */
+const firstChunkBytes = 64 * 1024;
 /** Chunks double up to this. */
 const largestChunkBytes = 256 * 1024;
 /** Written but not yet sent, past which the next chunk waits for the stream to drain: a client's stream window (1 MiB) and a chunk. */
