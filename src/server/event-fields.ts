@@ -65,27 +65,41 @@ export function setStoredEvents<T extends Message>(
     if (ids.length > 0) streamedEvents.set(message, { fieldNo, broker, ids, omitPayloads });
     return message;
   }
-  if (omitPayloads) {
-    const encodings: Uint8Array[] = [];
-    for (const id of ids) {
-      const encoded = broker.eventBytes(id, true);
-      if (encoded !== undefined) encodings.push(encoded);
-    }
-    return appendRepeatedField(message, fieldNo, encodings);
+  const source = storedEventSource(broker, ids, omitPayloads);
+  const sizes = ids.map((_, index) => source.measure(index));
+  return appendEntry(message, fieldNo, repeatedField(fieldNo, sizes, source.write, false));
+}
+
+/** Stored events one by one: `measure` an event's size (-1: no longer held), then `write` it where the answer has room for it. */
+export interface StoredEventSource {
+  measure(index: number): number;
+  write(index: number, out: Buffer, at: number): number;
+}
+
+/** Stored events `ids` as a StoredEventSource, written from history, or copied without their payloads. */
+export function storedEventSource(broker: CorrelationBroker, ids: readonly number[], omitPayloads: boolean): StoredEventSource {
+  if (!omitPayloads) {
+    return {
+      measure: (index) => broker.eventSize(ids[index]),
+      write: (index, out, at) => broker.writeEvent(ids[index], out, at),
+    };
   }
-  const held: number[] = [];
-  const sizes: number[] = [];
-  for (const id of ids) {
-    const size = broker.eventSize(id);
-    if (size < 0) continue;
-    held.push(id);
-    sizes.push(size);
-  }
-  return appendEntry(
-    message,
-    fieldNo,
-    repeatedField(fieldNo, sizes, (index, out, at) => broker.writeEvent(held[index], out, at)),
-  );
+  // Each event is copied without its payload when measured, and that copy written.
+  const copies = new Map<number, Uint8Array>();
+  return {
+    measure(index) {
+      const copy = broker.eventBytes(ids[index], true);
+      if (copy === undefined) return -1;
+      copies.set(index, copy);
+      return copy.length;
+    },
+    write(index, out, at) {
+      const copy = copies.get(index) as Uint8Array;
+      copies.delete(index);
+      out.set(copy, at);
+      return at + copy.length;
+    },
+  };
 }
 
 /** Puts live `events` into `message`'s repeated field `fieldNo`, from the bytes they were accepted as. */
@@ -109,30 +123,43 @@ function appendRepeatedField<T extends Message>(message: T, fieldNo: number, enc
         out.set(encodings[index], at);
         return at + encodings[index].length;
       },
+      false,
     ),
   );
 }
 
 /**
- * The whole repeated field as one unknown-field entry's bytes: protobuf-es
- * writes an entry's tag and then its bytes verbatim, so the bytes hold the
- * first element's length and value and then, for each further element, its
- * own tag, length and value. One buffer per answer instead of a
- * length-prefixed copy and an entry per event (those copies were much of the
- * garbage a busy subscriber made). `write` puts element `index` (of
- * `sizes[index]` bytes) at `at` and answers where it ends. Undefined when
- * there is no element.
+ * Elements of the repeated field `fieldNo` one after another in one buffer,
+ * each with its tag and length. As an unknown-field entry's bytes (`firstTag`
+ * false) the first tag is left out: protobuf-es writes an entry's tag and then
+ * its bytes verbatim. One buffer per answer instead of a length-prefixed copy
+ * and an entry per event (those copies were much of the garbage a busy
+ * subscriber made). `write` puts element `index` (of `sizes[index]` bytes) at
+ * `at` and answers where it ends; an element of size -1 is left out.
+ * Undefined when no element is.
  */
-function repeatedField(fieldNo: number, sizes: readonly number[], write: (index: number, out: Buffer, at: number) => number): Buffer | undefined {
-  if (sizes.length === 0) return undefined;
+export function repeatedField(
+  fieldNo: number,
+  sizes: readonly number[],
+  write: (index: number, out: Buffer, at: number) => number,
+  firstTag: boolean,
+): Buffer | undefined {
   const tag = (fieldNo << 3) | WireType.LengthDelimited;
   const tagSize = varintSize(tag);
-  let size = -tagSize;
-  for (const elementSize of sizes) size += tagSize + varintSize(elementSize) + elementSize;
+  let size = firstTag ? 0 : -tagSize;
+  let elements = 0;
+  for (const elementSize of sizes) {
+    if (elementSize < 0) continue;
+    size += tagSize + varintSize(elementSize) + elementSize;
+    elements++;
+  }
+  if (elements === 0) return undefined;
   const data = Buffer.allocUnsafe(size);
   let at = 0;
+  let written = 0;
   for (let index = 0; index < sizes.length; index++) {
-    if (index > 0) at = writeVarint(data, at, tag);
+    if (sizes[index] < 0) continue;
+    if (firstTag || written++ > 0) at = writeVarint(data, at, tag);
     at = writeVarint(data, at, sizes[index]);
     at = write(index, data, at);
   }

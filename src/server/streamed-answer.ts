@@ -1,6 +1,5 @@
 import * as http2 from "node:http2";
-import { varintSize, writeVarint } from "../wire/varint.js";
-import type { StreamedEvents } from "./event-fields.js";
+import { type StreamedEvents, repeatedField, storedEventSource } from "./event-fields.js";
 import { answer } from "./raw-unary.js";
 
 /** The first chunk's size: a page of 100 events (~50 KB) goes in one, a larger answer starts reaching the client early. */
@@ -26,31 +25,20 @@ const mostBufferedBytes = 1024 * 1024 + largestChunkBytes;
 export function answerWithStreamedEvents(stream: http2.ServerHttp2Stream, events: StreamedEvents, rest: readonly Uint8Array[]): void {
   if (stream.destroyed || stream.closed) return;
   stream.respond({ ":status": 200, "content-type": "application/proto" });
-  const source = events.omitPayloads ? withoutPayloads(events) : withPayloads(events);
-  const tag = (events.fieldNo << 3) | 2;
-  const tagSize = varintSize(tag);
+  const source = storedEventSource(events.broker, events.ids, events.omitPayloads);
   let index = 0;
   let chunkBytes = firstChunkBytes;
-  const sizes: number[] = [];
   const next = () => {
     if (stream.destroyed || stream.closed) return;
     try {
       const first = index;
-      let size = 0;
-      sizes.length = 0;
-      while (index < events.ids.length && size < chunkBytes) {
+      const sizes: number[] = [];
+      for (let size = 0; index < events.ids.length && size < chunkBytes; ) {
         const eventSize = source.measure(index++);
         sizes.push(eventSize);
-        if (eventSize >= 0) size += tagSize + varintSize(eventSize) + eventSize;
+        size += Math.max(0, eventSize);
       }
-      const chunk = Buffer.allocUnsafe(size);
-      let at = 0;
-      for (let offset = 0; offset < sizes.length; offset++) {
-        if (sizes[offset] < 0) continue;
-        at = writeVarint(chunk, at, tag);
-        at = writeVarint(chunk, at, sizes[offset]);
-        at = source.write(first + offset, chunk, at);
-      }
+      const chunk = repeatedField(events.fieldNo, sizes, (offset, out, at) => source.write(first + offset, out, at), true) ?? noBytes;
       if (index < events.ids.length) {
         chunkBytes = Math.min(largestChunkBytes, chunkBytes * 2);
         stream.write(chunk);
@@ -68,34 +56,4 @@ export function answerWithStreamedEvents(stream: http2.ServerHttp2Stream, events
   next();
 }
 
-/** An answer's events one by one: `measure` their size (-1: no longer held), then `write` them. */
-interface EventSource {
-  measure(index: number): number;
-  write(index: number, out: Buffer, at: number): number;
-}
-
-function withPayloads({ broker, ids }: StreamedEvents): EventSource {
-  return {
-    measure: (index) => broker.eventSize(ids[index]),
-    write: (index, out, at) => broker.writeEvent(ids[index], out, at),
-  };
-}
-
-function withoutPayloads({ broker, ids }: StreamedEvents): EventSource {
-  // Each event is copied without its payload when measured, and that copy written.
-  const copies = new Map<number, Uint8Array>();
-  return {
-    measure(index) {
-      const copy = broker.eventBytes(ids[index], true);
-      if (copy === undefined) return -1;
-      copies.set(index, copy);
-      return copy.length;
-    },
-    write(index, out, at) {
-      const copy = copies.get(index) as Uint8Array;
-      copies.delete(index);
-      out.set(copy, at);
-      return at + copy.length;
-    },
-  };
-}
+const noBytes = Buffer.alloc(0);
