@@ -252,9 +252,8 @@ function utf8(bytes: Uint8Array, start: number, end: number, strict: boolean): s
     while (index < length && cached.charCodeAt(index) === bytes[start + index]) index++;
     if (index === length) return cached;
   }
-  for (let index = start; index < end; index++) {
-    if (bytes[index] > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
-  }
+  // Only ASCII is cached: the comparison above holds byte against character.
+  if (!isAscii(bytes, start, end)) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
   const decoded = text.toString("latin1", start, end);
   stringCache[slot] = decoded;
   return decoded;
@@ -262,10 +261,14 @@ function utf8(bytes: Uint8Array, start: number, end: number, strict: boolean): s
 
 /** The bytes as a string: ASCII sliced natively, anything else through protobuf-es's decoder. */
 function asciiOrUtf8(bytes: Uint8Array, start: number, end: number, strict: boolean): string {
+  return isAscii(bytes, start, end) ? text.toString("latin1", start, end) : textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
+}
+
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
   for (let index = start; index < end; index++) {
-    if (bytes[index] > 0x7f) return textEncoding.decodeUtf8(bytes.subarray(start, end), strict);
+    if (bytes[index] > 0x7f) return false;
   }
-  return text.toString("latin1", start, end);
+  return true;
 }
 
 /** Longest string the cache holds (a UUID is 36 bytes), and its number of slots (a power of two). */
