@@ -62,24 +62,32 @@ export class ConnectionGate {
   expectStart(socket: Socket): void {
     this.started(socket);
     if (socket.destroyed) return;
+    const deadlines = socket as unknown as Record<symbol, NodeJS.Timeout | undefined>;
     const timer = setTimeout(() => {
-      this.counters.silentClosed++;
-      socket.destroy();
+      // As for a ping's answer (watchSession): a start that reached a busy broker in time is read first.
+      setImmediate(() => {
+        if (deadlines[startDeadline] !== timer || socket.destroyed) return;
+        this.counters.silentClosed++;
+        socket.destroy();
+      });
     }, this.firstBytesTimeoutMs);
     timer.unref();
-    (socket as unknown as Record<symbol, NodeJS.Timeout | undefined>)[startDeadline] = timer;
+    deadlines[startDeadline] = timer;
   }
 
   /** `socket` completed its start (the HTTP/2 SETTINGS arrived, or a request head): its deadline ends. */
   started(socket: Socket): void {
-    // Only read: an HTTP/2 session hands out a proxy of its socket, which passes reads on.
-    clearTimeout((socket as unknown as Record<symbol, NodeJS.Timeout | undefined>)[startDeadline]);
+    // Through an HTTP/2 session's proxy of its socket too, which passes reads and writes of properties on.
+    const deadlines = socket as unknown as Record<symbol, NodeJS.Timeout | undefined>;
+    clearTimeout(deadlines[startDeadline]);
+    deadlines[startDeadline] = undefined;
   }
 
   /**
    * Closes an HTTP/2 session that stays silent: one idle for half of
    * `firstBytesTimeoutMs` is pinged, and closed (counted as silent) unless the
-   * ping is answered within the other half. A live client's HTTP/2 stack
+   * ping is answered within the other half (the answer counts if it reached
+   * the broker by then, even if a busy broker reads it later). A live client's HTTP/2 stack
    * answers pings by itself, so idle subscribers stay. What goes is a session
    * Node's HTTP/2 layer gave up on: after a connection error (a frame of the
    * wrong size, a broken header block) it sends GOAWAY and stops reading the
@@ -96,10 +104,14 @@ export class ConnectionGate {
     const half = Math.max(1, Math.round(this.firstBytesTimeoutMs / 2));
     // One listener for the session's life; re-arming the timer must not add more.
     session.on("timeout", () => {
-      const deadline = setTimeout(close, half);
+      let answered = false;
+      // Timers run before the event loop reads sockets: a broker that was busy past the deadline has the answer
+      // waiting unread, so the decision waits for one read of the sockets (setImmediate runs after it).
+      const deadline = setTimeout(() => setImmediate(() => answered || close()), half);
       deadline.unref();
       try {
         session.ping((error) => {
+          answered = true;
           clearTimeout(deadline);
           // Answered: watch the next idle period (the session's timer is not re-armed by a ping).
           if (error === null) session.setTimeout(half);
