@@ -4,20 +4,22 @@
 // own heuristic). The log line tells the test it is done.
 const v8 = require("node:v8");
 const vm = require("node:vm");
-const { setImmediate: turn } = require("node:timers/promises");
+const { setTimeout: pause } = require("node:timers/promises");
 
 v8.setFlagsFromString("--expose-gc");
 const gc = vm.runInNewContext("gc");
 let collections = 0;
 process.on("SIGUSR2", async () => {
+  // gc() with no options: gc({ type: "major", execution: "sync" }) left the
+  // output of refused gzip bombs (17 MiB each) uncollected on Node 20.
   // Native memory goes once a collected object's weak callbacks ran, between
-  // turns of the loop, and may free more: collect until a round frees nothing.
+  // turns of the loop: collect until a round frees nothing.
   let external = process.memoryUsage().external;
   for (let round = 0; round < 20; round++) {
-    gc({ type: "major", execution: "sync" });
-    await turn();
+    gc();
+    await pause(10);
     const now = process.memoryUsage().external;
-    if (now >= external) break;
+    if (round > 0 && now >= external) break;
     external = now;
   }
   collections++;
