@@ -32,7 +32,8 @@ describe("the broker's socket", () => {
   it("should refuse to start a second broker on a live socket, and the first keeps serving", async () => {
     const first = await startBrokerProcess();
     brokers.push(first);
-    const second = await runCli(["serve", "--socket", first.socketPath]);
+    // In memory: a journal in the default data directory would meet the user's own broker there first.
+    const second = await runCli(["serve", "--socket", first.socketPath, "--in-memory"]);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`another broker is already listening on ${first.socketPath}`);
 
@@ -63,7 +64,7 @@ describe("the broker's socket", () => {
     const directory = join(scratch(), "run");
     mkdirSync(directory, { mode: 0o700 });
     symlinkSync(join(directory, "elsewhere.sock"), join(directory, "corrbus.sock"));
-    const result = await runCli(["serve", "--socket", join(directory, "corrbus.sock")]);
+    const result = await runCli(["serve", "--socket", join(directory, "corrbus.sock"), "--in-memory"]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("is a symbolic link; refusing to use it");
   });
