@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import { type Socket, connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fromBinary } from "@bufbuild/protobuf";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { GetStatsResponseSchema } from "../../gen/corrbus/v1/service_pb.js";
 import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-process.js";
 
@@ -14,23 +14,28 @@ import { type BrokerProcess, startBrokerProcess } from "../helpers/broker-proces
  * CI's load). SIGSTOP makes that pause exact.
  */
 describe("a broker paused past its silent deadline", () => {
-  const silentTimeoutMs = 400;
-  const pauseMs = 3 * silentTimeoutMs;
-  let broker: BrokerProcess;
+  let broker: BrokerProcess | undefined;
 
-  beforeEach(async () => {
+  /** A broker whose silent deadline is `silentTimeoutMs` (pings after half of it, answers due in the other half). */
+  async function start(silentTimeoutMs: number): Promise<BrokerProcess> {
     broker = await startBrokerProcess(["--in-memory", "--silent-timeout-ms", String(silentTimeoutMs)]);
-  });
+    return broker;
+  }
 
   afterEach(async () => {
+    if (broker === undefined) return;
     process.kill(broker.child.pid as number, "SIGCONT");
     await broker.stop();
+    broker = undefined;
   });
 
-  const pause = () => process.kill(broker.child.pid as number, "SIGSTOP");
-  const resume = () => process.kill(broker.child.pid as number, "SIGCONT");
+  const pause = () => process.kill(broker?.child.pid as number, "SIGSTOP");
+  const resume = () => process.kill(broker?.child.pid as number, "SIGCONT");
 
   it("should keep an idle client whose answer to a ping came in time, read only after the pause", async () => {
+    // Half a second for the answer: an idle client on a loaded machine gives it in time.
+    const silentTimeoutMs = 1000;
+    const broker = await start(silentTimeoutMs);
     const session = http2.connect("http://localhost", { createConnection: () => connect(broker.socketPath) });
     const closed = closing(session);
     try {
@@ -38,7 +43,7 @@ describe("a broker paused past its silent deadline", () => {
       // Node's HTTP/2 sends the answer once this listener returns: the broker is stopped before it can read it.
       const pinged = new Promise<void>((resolve) => session.once("ping", () => (pause(), resolve())));
       await pinged;
-      await sleep(pauseMs);
+      await sleep(3 * silentTimeoutMs);
       resume();
       // Past another ping round: the session is still open and serves.
       await sleep(silentTimeoutMs);
@@ -51,6 +56,9 @@ describe("a broker paused past its silent deadline", () => {
   });
 
   it("should keep a client whose HTTP/2 start came in time, read only after the pause", async () => {
+    // Shorter: at 1000 ms the broker before the fix let this client in too, so the test would not tell the two apart.
+    const silentTimeoutMs = 400;
+    const broker = await start(silentTimeoutMs);
     const socket = connect(broker.socketPath);
     await new Promise((resolve) => socket.once("connect", resolve));
     // Accepted by now (an idle broker accepts at once): its start deadline runs.
@@ -60,7 +68,7 @@ describe("a broker paused past its silent deadline", () => {
     const closed = closing(session);
     try {
       // The preface and SETTINGS reach the stopped broker's socket.
-      await sleep(pauseMs);
+      await sleep(3 * silentTimeoutMs);
       resume();
       const stats = await getStats(session);
       expect(await Promise.race([closed, sleep(0, "open")])).toBe("open");
@@ -72,6 +80,8 @@ describe("a broker paused past its silent deadline", () => {
   });
 
   it("should still close a session that never answers a ping", async () => {
+    const silentTimeoutMs = 400;
+    const broker = await start(silentTimeoutMs);
     // A peer that completes its start and then answers nothing: its pings go unanswered.
     const socket = connect(broker.socketPath);
     socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
